@@ -1,0 +1,44 @@
+# Every target bootstraps .venv on its own, so a fresh clone needs only `make demo` / `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+CORE   := $(VENV)/.core-installed
+FULL   := $(VENV)/.full-installed
+PYTEST_ARGS ?=
+
+.PHONY: demo test lint format bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(CORE): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+# torch is pinned explicitly: an unpinned torch pulls several GB of CUDA wheels.
+$(FULL): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e ".[all,test,lint]"
+	touch $(CORE) $@
+
+demo: $(CORE)
+	$(BIN)/python -m langchain_guardrails.demo
+
+test: $(FULL)
+	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+lint: $(FULL)
+	$(BIN)/ruff check langchain_guardrails tests benchmarks
+	$(BIN)/ruff format --check langchain_guardrails tests benchmarks
+	$(BIN)/mypy langchain_guardrails
+
+format: $(FULL)
+	$(BIN)/ruff format langchain_guardrails tests benchmarks
+	$(BIN)/ruff check --fix langchain_guardrails tests benchmarks
+
+bench: $(CORE)
+	$(BIN)/python benchmarks/stream_overhead.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

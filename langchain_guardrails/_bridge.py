@@ -1,0 +1,105 @@
+"""Sync bridge: run the async core on one long-lived background event loop.
+
+One loop for the whole process (not a new loop per call) because async clients of model
+providers bind their connection pools to the loop that first used them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+_lock = threading.Lock()
+_loop: asyncio.AbstractEventLoop | None = None
+_thread: threading.Thread | None = None
+
+
+def _background_loop() -> asyncio.AbstractEventLoop:
+    global _loop, _thread
+    with _lock:
+        if _loop is None or _loop.is_closed():
+            loop = asyncio.new_event_loop()
+            thread = threading.Thread(
+                target=loop.run_forever, name="langchain-guardrails-loop", daemon=True
+            )
+            thread.start()
+            _loop, _thread = loop, thread
+        return _loop
+
+
+def _submit(make: Callable[[], Awaitable[T]], ctx: contextvars.Context) -> concurrent.futures.Future[T]:
+    loop = _background_loop()
+    if threading.current_thread() is _thread:
+        raise RuntimeError(
+            "a sync langchain_guardrails call was made on its own event loop thread "
+            "(e.g. from an async callback); use the async API (ainvoke/astream) there"
+        )
+    result: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+    def start() -> None:
+        async def run() -> T:
+            return await make()
+
+        task = loop.create_task(run())
+
+        def done(t: asyncio.Task[T]) -> None:
+            if t.cancelled():
+                result.cancel()
+            elif t.exception() is not None:
+                result.set_exception(t.exception())  # type: ignore[arg-type]
+            else:
+                result.set_result(t.result())
+
+        task.add_done_callback(done)
+
+    # The caller's context (usage callbacks, tracing) travels with the work.
+    loop.call_soon_threadsafe(start, context=ctx)
+    return result
+
+
+def run_sync(make: Callable[[], Awaitable[T]]) -> T:
+    """Run the awaitable built by ``make`` on the background loop and wait for its result."""
+    return _submit(make, contextvars.copy_context()).result()
+
+
+def iterate_sync(make: Callable[[], AsyncIterator[T]]) -> Iterator[T]:
+    """Iterate the async iterator built by ``make`` from sync code, one item at a time.
+
+    Items are pulled on demand (no read-ahead), so stopping the sync iteration stops the
+    async one, which closes the model stream.
+    """
+    ctx = contextvars.copy_context()
+    iterator: AsyncIterator[T] | None = None
+    done = object()
+
+    async def step() -> Any:
+        nonlocal iterator
+        if iterator is None:
+            iterator = make()
+        try:
+            return await iterator.__anext__()
+        except StopAsyncIteration:
+            return done
+
+    async def close() -> None:
+        aclose = getattr(iterator, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+    finished = False
+    try:
+        while True:
+            item = _submit(step, ctx).result()
+            if item is done:
+                finished = True
+                return
+            yield item
+    finally:
+        if not finished and iterator is not None:
+            _submit(close, ctx).result()

@@ -1,0 +1,161 @@
+"""Rail actions: the ``@action`` decorator, ``RailResult`` and loading ``actions.py``.
+
+An action is a plain Python function (sync or async) that decides whether text may pass.
+Its parameters are injected by name; see :data:`INJECTABLE`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar, overload
+
+from .errors import ConfigError
+
+INJECTABLE: dict[str, str] = {
+    "text": "the text under check (user message for input rails, window text for output rails)",
+    "user_message": "the last user message",
+    "bot_message": "the window text (output rails) or None (input rails)",
+    "messages": "the conversation as LangChain messages",
+    "llm": "the main model, bound to this rail's child run",
+    "llms": "config models by `type`, bound to this rail's child run",
+    "config": "the RailsConfig",
+    "params": "the `$key=value` parameters of the flow",
+    "stage": '"input" or "output"',
+    "run_config": "the RunnableConfig of this rail's child run",
+}
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True, slots=True)
+class RailResult:
+    """What a rail action may return instead of a ``bool``.
+
+    Attributes:
+        allowed: whether the text may pass.
+        text: a rewrite of the text (masking); only for actions declared ``rewrites=True``.
+        reason: why it blocked, shown in the violation metadata.
+        metadata: extra facts for the violation metadata (e.g. categories), never secrets.
+    """
+
+    allowed: bool
+    text: str | None = None
+    reason: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ActionSpec:
+    """A registered action: the function and how to call it."""
+
+    name: str
+    fn: Callable[..., Any]
+    is_async: bool
+    wants: frozenset[str]
+    rewrites: bool = False
+    inline: bool = False
+
+
+@overload
+def action(fn: F, /) -> F: ...
+@overload
+def action(
+    *, name: str | None = None, rewrites: bool = False, inline: bool = False
+) -> Callable[[F], F]: ...
+def action(
+    fn: F | None = None,
+    /,
+    *,
+    name: str | None = None,
+    rewrites: bool = False,
+    inline: bool = False,
+) -> F | Callable[[F], F]:
+    """Register a function as a rail action (usable as a flow name in ``config.yml``).
+
+    Args:
+        name: the flow name; defaults to the function name with ``_`` replaced by spaces.
+        rewrites: the action may return ``RailResult(text=...)`` to rewrite (mask) text.
+            Rewriting output rails need hold-back mode (``stream_first: false``).
+        inline: a sync function cheap enough to run on the event loop; other sync
+            functions run in a worker thread so they never stall the stream.
+
+    Example:
+        .. code-block:: python
+
+            @action(name="no secrets")
+            async def no_secrets(text: str) -> bool:
+                return "SECRET" not in text
+    """
+
+    def wrap(func: F) -> F:
+        func.__guardrails_action__ = build_spec(  # type: ignore[attr-defined]
+            func, name=name, rewrites=rewrites, inline=inline
+        )
+        return func
+
+    return wrap(fn) if fn is not None else wrap
+
+
+def build_spec(
+    fn: Callable[..., Any], *, name: str | None = None, rewrites: bool = False, inline: bool = False
+) -> ActionSpec:
+    """Inspect ``fn`` once: which injectable parameters it wants, and whether it is async."""
+    signature = inspect.signature(fn)
+    wants: set[str] = set()
+    for param in signature.parameters.values():
+        if param.kind is inspect.Parameter.VAR_KEYWORD:
+            wants.update(INJECTABLE)
+        elif param.kind is inspect.Parameter.VAR_POSITIONAL:
+            continue
+        elif param.name in INJECTABLE:
+            wants.add(param.name)
+        elif param.default is inspect.Parameter.empty:
+            raise ConfigError(
+                f"action {getattr(fn, '__name__', fn)!r}: parameter {param.name!r} cannot be "
+                f"injected; known parameters: {', '.join(INJECTABLE)}"
+            )
+    action_name = name or getattr(fn, "__name__", "action").replace("_", " ")
+    return ActionSpec(
+        name=action_name,
+        fn=fn,
+        is_async=inspect.iscoroutinefunction(fn),
+        wants=frozenset(wants),
+        rewrites=rewrites,
+        inline=inline,
+    )
+
+
+def spec_of(fn: Callable[..., Any] | ActionSpec) -> ActionSpec:
+    """The :class:`ActionSpec` of a decorated function (or of a plain one, by its name)."""
+    if isinstance(fn, ActionSpec):
+        return fn
+    spec = getattr(fn, "__guardrails_action__", None)
+    return spec if isinstance(spec, ActionSpec) else build_spec(fn)
+
+
+def load_actions_file(path: Path) -> list[Callable[..., Any]]:
+    """Import ``actions.py`` from a config folder and return its ``@action`` functions.
+
+    This runs the file's code: a config folder is code, load only folders you trust.
+    """
+    module_name = f"langchain_guardrails_user_actions_{abs(hash(str(path.resolve())))}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise ConfigError(f"{path}: cannot import")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        sys.modules.pop(module_name, None)
+        raise ConfigError(f"{path}: importing it failed: {exc!r}") from exc
+    return [
+        value
+        for value in vars(module).values()
+        if isinstance(getattr(value, "__guardrails_action__", None), ActionSpec)
+    ]

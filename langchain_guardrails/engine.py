@@ -1,0 +1,251 @@
+"""The rail engine: resolve flow names to actions, and run the rails of one stage on one text.
+
+All rails of a stage run concurrently; the first block wins and cancels the others. Rails that
+rewrite (masking) run first, in config order, so checkers (which may send text to an LLM) see
+the masked text. A rail that raises or times out blocks unless its flow says ``on_error: allow``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from langchain_core.callbacks import AsyncCallbackManager
+from langchain_core.messages import BaseMessage
+from langchain_core.runnables import Runnable, RunnableConfig
+
+from .actions import ActionSpec, RailResult, spec_of
+from .config import FlowSpec, RailsConfig
+from .errors import ConfigError
+from .rails import BUILTIN_RAILS
+
+Stage = Literal["input", "output"]
+
+
+@dataclass(frozen=True, slots=True)
+class Rail:
+    """One configured rail: a flow entry resolved to its action."""
+
+    flow: str
+    """The flow as written in config.yml (including ``$`` parameters): the rail's name."""
+    spec: ActionSpec
+    params: Mapping[str, str]
+    timeout: float
+    on_error: Literal["block", "allow"]
+    refusal: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The outcome of running one stage's rails on one text."""
+
+    allowed: bool
+    text: str | None = None
+    """The rewritten text, when a rail rewrote it."""
+    rail: str | None = None
+    reason: str | None = None
+    kind: Literal["guardrails_violation", "internal_error"] = "guardrails_violation"
+    refusal: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+PASS = Decision(allowed=True)
+
+
+@dataclass(slots=True)
+class CallScope:
+    """What one guarded call shares with its rails (built per call, never stored on objects)."""
+
+    messages: list[BaseMessage]
+    user_message: str
+    callbacks: AsyncCallbackManager | None
+    """Parent manager for rail child runs, or None when nobody listens."""
+    bind_llm: Callable[[Runnable[Any, Any], RunnableConfig], Runnable[Any, Any]]
+
+
+def parse_flow(entry: str | FlowSpec) -> tuple[str, dict[str, str], FlowSpec]:
+    """Split ``"name $k=v $k2=v2"`` into the action name and its parameters."""
+    spec = entry if isinstance(entry, FlowSpec) else FlowSpec(flow=entry)
+    name, _, rest = spec.flow.partition("$")
+    params: dict[str, str] = {}
+    for token in ("$" + rest).split("$")[1:] if rest else ():
+        key, sep, value = token.strip().partition("=")
+        if not sep or not key:
+            raise ConfigError(f"flow {spec.flow!r}: parameter {token.strip()!r} is not key=value")
+        params[key.strip()] = value.strip().strip("\"'")
+    return " ".join(name.split()), params, spec
+
+
+class RailEngine:
+    """Resolved rails of a config plus the code that runs them. Immutable after construction."""
+
+    def __init__(
+        self,
+        config: RailsConfig,
+        actions: Sequence[Callable[..., Any] | ActionSpec] = (),
+        *,
+        llm: Runnable[Any, Any] | None = None,
+        llms: Callable[[], Mapping[str, Runnable[Any, Any]]] | None = None,
+    ) -> None:
+        self.config = config
+        self._llm = llm
+        self._llms = llms or dict
+        registered = {s.name: s for s in map(spec_of, (*config.actions, *actions))}
+        self.input_rails = tuple(self._resolve(e, "input", registered) for e in config.rails.input.flows)
+        output = tuple(self._resolve(e, "output", registered) for e in config.rails.output.flows)
+        self.output_rails = output
+        streaming = config.rails.output.streaming
+        rewriters = [r.flow for r in output if r.spec.rewrites]
+        if rewriters and streaming.enabled and streaming.stream_first:
+            raise ConfigError(
+                f"output rail {rewriters[0]!r} rewrites text, which needs hold-back mode: set "
+                "rails.output.streaming.stream_first: false (text already released cannot be "
+                "rewritten)"
+            )
+
+    def _resolve(
+        self, entry: str | FlowSpec, stage: Stage, registered: Mapping[str, ActionSpec]
+    ) -> Rail:
+        name, params, spec = parse_flow(entry)
+        if name in registered:
+            action = registered[name]
+        elif name in BUILTIN_RAILS:
+            action = BUILTIN_RAILS[name](self.config, params)
+        else:
+            known = sorted({*BUILTIN_RAILS, *registered})
+            raise ConfigError(
+                f"rails.{stage}.flows: unknown flow {name!r}; known flows: {', '.join(known)}"
+            )
+        return Rail(
+            flow=spec.flow,
+            spec=action,
+            params=params,
+            timeout=spec.timeout or self.config.rails.timeout,
+            on_error=spec.on_error,
+            refusal=spec.refusal,
+        )
+
+    async def check(
+        self, rails: Sequence[Rail], text: str, stage: Stage, scope: CallScope
+    ) -> Decision:
+        """Run ``rails`` on ``text``: rewriters in order, then checkers concurrently."""
+        rewritten = False
+        checkers = []
+        for rail in rails:
+            if not rail.spec.rewrites:
+                checkers.append(rail)
+                continue
+            decision = await self._run(rail, text, stage, scope)
+            if not decision.allowed:
+                return decision
+            if decision.text is not None and decision.text != text:
+                text, rewritten = decision.text, True
+        if len(checkers) == 1:
+            decision = await self._run(checkers[0], text, stage, scope)
+            if not decision.allowed:
+                return decision
+        elif checkers:
+            tasks = [asyncio.ensure_future(self._run(r, text, stage, scope)) for r in checkers]
+            try:
+                for next_done in asyncio.as_completed(tasks):
+                    decision = await next_done
+                    if not decision.allowed:
+                        return decision
+            finally:
+                for task in tasks:
+                    task.cancel()
+        return Decision(allowed=True, text=text) if rewritten else PASS
+
+    async def _run(self, rail: Rail, text: str, stage: Stage, scope: CallScope) -> Decision:
+        run = None
+        if scope.callbacks is not None:
+            run = await scope.callbacks.on_chain_start(
+                None, {"text": text, "stage": stage}, name=rail.flow
+            )
+        try:
+            decision = await self._call(rail, text, stage, scope, run)
+        except BaseException as exc:
+            if run is not None:
+                await run.on_chain_error(exc)
+            raise
+        if run is not None:
+            await run.on_chain_end(
+                {"allowed": decision.allowed, "reason": decision.reason, "rewrote": decision.text is not None}
+            )
+        return decision
+
+    async def _call(
+        self, rail: Rail, text: str, stage: Stage, scope: CallScope, run: Any
+    ) -> Decision:
+        spec = rail.spec
+        run_config: RunnableConfig = {"callbacks": run.get_child() if run is not None else None}
+        kwargs = self._inject(rail, text, stage, scope, run_config) if spec.wants else {}
+        try:
+            if spec.is_async:
+                result = await asyncio.wait_for(spec.fn(**kwargs), rail.timeout)
+            elif spec.inline:
+                result = spec.fn(**kwargs)
+            else:
+                result = await asyncio.wait_for(asyncio.to_thread(spec.fn, **kwargs), rail.timeout)
+        except TimeoutError:
+            return self._failed(rail, f"timed out after {rail.timeout:g}s")
+        except Exception as exc:
+            return self._failed(rail, f"raised {exc!r}")
+        return self._decide(rail, result)
+
+    def _inject(
+        self, rail: Rail, text: str, stage: Stage, scope: CallScope, run_config: RunnableConfig
+    ) -> dict[str, Any]:
+        values: dict[str, Callable[[], Any]] = {
+            "text": lambda: text,
+            "user_message": lambda: scope.user_message,
+            "bot_message": lambda: text if stage == "output" else None,
+            "messages": lambda: scope.messages,
+            "llm": lambda: scope.bind_llm(self._llm, run_config) if self._llm else None,
+            "llms": lambda: {k: scope.bind_llm(v, run_config) for k, v in self._llms().items()},
+            "config": lambda: self.config,
+            "params": lambda: dict(rail.params),
+            "stage": lambda: stage,
+            "run_config": lambda: run_config,
+        }
+        return {name: values[name]() for name in rail.spec.wants}
+
+    def _decide(self, rail: Rail, result: Any) -> Decision:
+        if result is True:
+            return PASS
+        if result is False:
+            return Decision(allowed=False, rail=rail.flow, refusal=rail.refusal)
+        if isinstance(result, RailResult):
+            if result.text is not None and not rail.spec.rewrites:
+                return self._failed(
+                    rail,
+                    "returned a rewrite but is not declared @action(rewrites=True)",
+                )
+            if result.allowed:
+                return PASS if result.text is None else Decision(allowed=True, text=result.text)
+            return Decision(
+                allowed=False,
+                rail=rail.flow,
+                reason=result.reason,
+                refusal=rail.refusal,
+                metadata=result.metadata,
+            )
+        return self._failed(rail, f"returned {type(result).__name__}; expected bool or RailResult")
+
+    @staticmethod
+    def _failed(rail: Rail, why: str) -> Decision:
+        if rail.on_error == "allow":
+            return PASS
+        return Decision(
+            allowed=False,
+            rail=rail.flow,
+            reason=f"rail {rail.flow!r} {why}",
+            kind="internal_error",
+            refusal=rail.refusal,
+        )
+
+
+Check = Callable[[str, int], Awaitable[Decision]]
+"""Checks one output window: ``(window_text, window_index) -> Decision``."""

@@ -1,0 +1,289 @@
+"""Keep unreleased text away from observers, and keep usage flowing to them.
+
+The guarded model and the rails report to the caller's callback handlers through *relays*:
+per-call proxies that forward every event, except that in hold-back mode they
+
+* drop streamed tokens of the model (they are not released yet),
+* blank the text of LLM results (usage and metadata are kept, so usage handlers still count),
+* replace the inputs of rail runs and the prompts of their LLM calls (they hold window text).
+
+Relays also turn the stop of the model stream that a block causes (``GeneratorExit``) into a
+normal ``on_llm_end`` carrying the usage up to the block, so usage handlers count blocked calls.
+
+LangChain re-adds context-registered handlers (``get_usage_metadata_callback``, tracing) to
+every child call it configures; :func:`hooks_suppressed` stops that for our child calls, whose
+callbacks already hold relays of those same handlers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from langchain_core.callbacks import (
+    AsyncCallbackHandler,
+    AsyncCallbackManager,
+    BaseCallbackHandler,
+)
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.messages.ai import UsageMetadata
+from langchain_core.outputs import ChatGeneration, Generation, LLMResult
+
+REDACTED = "[redacted: unreleased text]"
+
+
+@dataclass(slots=True)
+class StopState:
+    """Shared by a stream and its relays: was the model stopped on purpose, and what was used."""
+
+    stopped: bool = False
+    usage: UsageMetadata | None = None
+    model_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RelayPolicy:
+    """What a relay changes. One policy per call and per kind of child run."""
+
+    redact_outputs: bool = False
+    """Drop streamed tokens and blank LLM result text (unreleased model output)."""
+    redact_inputs: bool = False
+    """Blank chain inputs and LLM prompts (rail runs: they hold window text)."""
+    stop: StopState | None = field(default=None, compare=False)
+    """Set for the main model call: turns our own stop into an ``on_llm_end`` with usage."""
+    guard_run_id: UUID | None = None
+    """The guarded run: chain ends of its direct children (rail decisions) are not redacted."""
+
+
+def relay_manager(manager: AsyncCallbackManager, policy: RelayPolicy) -> AsyncCallbackManager:
+    """A copy of ``manager`` whose handlers are relays applying ``policy``."""
+    relays: dict[int, BaseCallbackHandler] = {}
+
+    def wrap(handler: BaseCallbackHandler) -> BaseCallbackHandler:
+        if id(handler) not in relays:
+            cls = _AsyncRelay if isinstance(handler, AsyncCallbackHandler) else _SyncRelay
+            relays[id(handler)] = cls(handler, policy)
+        return relays[id(handler)]
+
+    copy = manager.copy()
+    copy.handlers = [wrap(h) for h in manager.handlers]
+    copy.inheritable_handlers = [wrap(h) for h in manager.inheritable_handlers]
+    return copy
+
+
+@contextlib.contextmanager
+def hooks_suppressed() -> Iterator[None]:
+    """While active, LangChain does not add context-registered handlers to new runs."""
+    from langchain_core.tracers.context import _configure_hooks, tracing_v2_callback_var
+    from langsmith.run_helpers import tracing_context
+
+    variables = [tracing_v2_callback_var, *(hook[0] for hook in _configure_hooks)]
+    tokens = [(var, var.set(None)) for var in dict.fromkeys(variables)]
+    try:
+        with tracing_context(enabled=False):
+            yield
+    finally:
+        for var, token in reversed(tokens):
+            var.reset(token)
+
+
+class _RelayBase:
+    def __init__(self, target: BaseCallbackHandler, policy: RelayPolicy) -> None:
+        self.target = target
+        self.policy = policy
+        self.raise_error = target.raise_error
+        self.run_inline = target.run_inline
+
+    def __getattr__(self, name: str) -> Any:
+        # ignore_* flags and any handler-specific attribute come from the target.
+        return getattr(self.target, name)
+
+    def _chat_start(self, messages: list[list[BaseMessage]]) -> list[list[BaseMessage]]:
+        if not self.policy.redact_inputs:
+            return messages
+        return [[HumanMessage(content=REDACTED) for _ in batch] for batch in messages]
+
+    def _llm_start(self, prompts: list[str]) -> list[str]:
+        return [REDACTED for _ in prompts] if self.policy.redact_inputs else prompts
+
+    def _chain_inputs(self, inputs: Any) -> Any:
+        if not self.policy.redact_inputs:
+            return inputs
+        return {key: REDACTED for key in inputs} if isinstance(inputs, dict) else REDACTED
+
+    def _chain_outputs(self, outputs: Any, kwargs: dict[str, Any]) -> Any:
+        # A rail's own result is its decision (safe); what its sub-runs return may quote text.
+        if not self.policy.redact_inputs or kwargs.get("parent_run_id") == self.policy.guard_run_id:
+            return outputs
+        return self._chain_inputs(outputs)
+
+    def _result(self, response: LLMResult) -> LLMResult:
+        return _redact_result(response) if self.policy.redact_outputs else response
+
+    def _stopped(self, error: BaseException, kwargs: dict[str, Any]) -> LLMResult | None:
+        """The result to report as ``on_llm_end`` when this error is our own stop."""
+        stop = self.policy.stop
+        if stop is None or not stop.stopped:
+            return None
+        if not isinstance(error, GeneratorExit | asyncio.CancelledError):
+            return None
+        response = kwargs.get("response")
+        generations = response.generations[0] if response and response.generations else []
+        partial = next((g for g in generations if isinstance(g, ChatGeneration)), None)
+        metadata = dict(partial.message.response_metadata) if partial else {}
+        if stop.model_name and "model_name" not in metadata:
+            metadata["model_name"] = stop.model_name
+        content = partial.message.content if partial and not self.policy.redact_outputs else ""
+        message = AIMessage(
+            content=content,
+            usage_metadata=stop.usage,
+            response_metadata={**metadata, "guardrails_stopped": True},
+            id=partial.message.id if partial else None,
+        )
+        return LLMResult(generations=[[ChatGeneration(message=message)]])
+
+
+def _redact_result(response: LLMResult) -> LLMResult:
+    generations: list[list[Generation]] = []
+    for batch in response.generations:
+        out: list[Generation] = []
+        for generation in batch:
+            if isinstance(generation, ChatGeneration):
+                message = generation.message
+                redacted = AIMessage(
+                    content="",
+                    usage_metadata=getattr(message, "usage_metadata", None),
+                    response_metadata={**message.response_metadata, "guardrails_redacted": True},
+                    id=message.id,
+                )
+                out.append(ChatGeneration(message=redacted, generation_info=generation.generation_info))
+            else:
+                out.append(Generation(text="", generation_info=generation.generation_info))
+        generations.append(out)
+    return LLMResult(generations=generations, llm_output=response.llm_output, run=response.run)
+
+
+_FORWARDED = (
+    "on_chain_error",
+    "on_tool_start",
+    "on_tool_end",
+    "on_tool_error",
+    "on_text",
+    "on_retry",
+    "on_agent_action",
+    "on_agent_finish",
+    "on_retriever_start",
+    "on_retriever_end",
+    "on_retriever_error",
+    "on_custom_event",
+)
+
+
+class _SyncRelay(_RelayBase, BaseCallbackHandler):
+    def on_chat_model_start(self, serialized: Any, messages: Any, **kwargs: Any) -> Any:
+        return self.target.on_chat_model_start(serialized, self._chat_start(messages), **kwargs)
+
+    def on_llm_start(self, serialized: Any, prompts: list[str], **kwargs: Any) -> Any:
+        return self.target.on_llm_start(serialized, self._llm_start(prompts), **kwargs)
+
+    def on_llm_new_token(self, token: str, **kwargs: Any) -> Any:
+        if not self.policy.redact_outputs:
+            return self.target.on_llm_new_token(token, **kwargs)
+        return None
+
+    def on_llm_end(self, response: LLMResult, **kwargs: Any) -> Any:
+        return self.target.on_llm_end(self._result(response), **kwargs)
+
+    def on_llm_error(self, error: BaseException, **kwargs: Any) -> Any:
+        ended = self._stopped(error, kwargs)
+        if ended is not None:
+            kwargs.pop("response", None)
+            return self.target.on_llm_end(ended, **kwargs)
+        if self.policy.redact_outputs and kwargs.get("response") is not None:
+            kwargs["response"] = _redact_result(kwargs["response"])
+        return self.target.on_llm_error(error, **kwargs)
+
+    def on_chain_start(self, serialized: Any, inputs: Any, **kwargs: Any) -> Any:
+        return self.target.on_chain_start(serialized, self._chain_inputs(inputs), **kwargs)
+
+    def on_chain_end(self, outputs: Any, **kwargs: Any) -> Any:
+        return self.target.on_chain_end(self._chain_outputs(outputs, kwargs), **kwargs)
+
+
+class _AsyncRelay(_RelayBase, AsyncCallbackHandler):
+    async def on_chat_model_start(self, serialized: Any, messages: Any, **kwargs: Any) -> Any:
+        return await _maybe_await(
+            self.target.on_chat_model_start(serialized, self._chat_start(messages), **kwargs)
+        )
+
+    async def on_llm_start(self, serialized: Any, prompts: list[str], **kwargs: Any) -> None:
+        await _maybe_await(self.target.on_llm_start(serialized, self._llm_start(prompts), **kwargs))
+
+    async def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
+        if not self.policy.redact_outputs:
+            await _maybe_await(self.target.on_llm_new_token(token, **kwargs))
+
+    async def on_llm_end(self, response: LLMResult, **kwargs: Any) -> None:
+        await _maybe_await(self.target.on_llm_end(self._result(response), **kwargs))
+
+    async def on_llm_error(self, error: BaseException, **kwargs: Any) -> None:
+        ended = self._stopped(error, kwargs)
+        if ended is not None:
+            kwargs.pop("response", None)
+            await _maybe_await(self.target.on_llm_end(ended, **kwargs))
+            return
+        if self.policy.redact_outputs and kwargs.get("response") is not None:
+            kwargs["response"] = _redact_result(kwargs["response"])
+        await _maybe_await(self.target.on_llm_error(error, **kwargs))
+
+    async def on_chain_start(self, serialized: Any, inputs: Any, **kwargs: Any) -> None:
+        await _maybe_await(
+            self.target.on_chain_start(serialized, self._chain_inputs(inputs), **kwargs)
+        )
+
+    async def on_chain_end(self, outputs: Any, **kwargs: Any) -> None:
+        await _maybe_await(
+            self.target.on_chain_end(self._chain_outputs(outputs, kwargs), **kwargs)
+        )
+
+
+async def _maybe_await(value: Any) -> Any:
+    if hasattr(value, "__await__"):
+        return await value
+    return value
+
+
+def _forwarder(name: str, is_async: bool) -> Any:
+    if is_async:
+
+        async def forward_async(self: _RelayBase, *args: Any, **kwargs: Any) -> Any:
+            return await _maybe_await(getattr(self.target, name)(*args, **kwargs))
+
+        forward_async.__name__ = name
+        return forward_async
+
+    def forward(self: _RelayBase, *args: Any, **kwargs: Any) -> Any:
+        return getattr(self.target, name)(*args, **kwargs)
+
+    forward.__name__ = name
+    return forward
+
+
+for _name in _FORWARDED:
+    if _name not in vars(_SyncRelay):
+        setattr(_SyncRelay, _name, _forwarder(_name, is_async=False))
+    if _name not in vars(_AsyncRelay):
+        setattr(_AsyncRelay, _name, _forwarder(_name, is_async=True))
+
+
+__all__ = [
+    "REDACTED",
+    "RelayPolicy",
+    "StopState",
+    "hooks_suppressed",
+    "relay_manager",
+]

@@ -1,0 +1,463 @@
+"""`Guardrails`: a chat-model-shaped runnable that applies input and output rails while streaming."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from contextlib import aclosing
+from typing import Any, Literal
+
+from langchain_core.callbacks import AsyncCallbackManager, AsyncCallbackManagerForChainRun
+from langchain_core.language_models import BaseLLM, LanguageModelInput
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages.ai import add_ai_message_chunks
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializable
+from langchain_core.runnables.config import (
+    ensure_config,
+    get_async_callback_manager_for_config,
+    patch_config,
+)
+from langchain_core.runnables.utils import ConfigurableFieldSpec
+from langchain_core.tracers._streaming import _StreamingCallbackHandler
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from typing_extensions import override
+
+from . import _bridge
+from .config import RailsConfig
+from .engine import CallScope, Decision, RailEngine
+from .errors import ConfigError, GuardrailsViolation
+from .messages import last_user_text, replace_last_user_text, to_messages
+from .redaction import RelayPolicy, hooks_suppressed, relay_manager
+from .windows import StreamTally, WindowPlan, WindowStream, passthrough
+
+Stage = Literal["input", "output"]
+
+
+class Guardrails(RunnableSerializable[LanguageModelInput, BaseMessage]):
+    """Input and output rails around a chat model, with real streaming.
+
+    It takes what a chat model takes (a string, messages, a ``PromptValue``, or a dict with
+    ``input``) and returns what a chat model returns: ``AIMessage`` from ``invoke``,
+    ``AIMessageChunk`` from ``stream`` / ``astream``. Output rails run per window while tokens
+    flow (see :mod:`langchain_guardrails.windows`). On a block the model stream is closed at
+    once and the last chunk carries the refusal, with
+    ``response_metadata["guardrails"] = {"blocked": True, "stage": ..., "rail": ...}``
+    (or :class:`GuardrailsViolation` is raised when ``enable_rails_exceptions`` is set).
+
+    Example:
+        .. code-block:: python
+
+            from langchain_guardrails import Guardrails, RailsConfig
+            from langchain_guardrails.testing import FakeStreamingChatModel
+
+            config = RailsConfig.from_content(yaml_content='''
+            rails:
+              output:
+                flows: [regex check output]
+                streaming: {enabled: true, chunk_size: 4, context_size: 1}
+              config:
+                regex_detection: {output: {patterns: ["forbidden"]}}
+            ''')
+            guarded = Guardrails(llm=FakeStreamingChatModel(text="Hello there!"), config=config)
+            async for chunk in guarded.astream("Hi"):
+                print(chunk.content, end="")
+    """
+
+    llm: Runnable[Any, Any] | None = None
+    """The guarded chat model (any runnable that streams message chunks). When omitted, the
+    ``type: main`` entry of ``config.models`` is built."""
+    config: RailsConfig
+    """The rails configuration."""
+    actions: list[Callable[..., Any]] = Field(default_factory=list)
+    """Extra rail actions (``@action`` functions), on top of the config's ``actions.py``."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    _engine: RailEngine = PrivateAttr()
+    _model: Runnable[Any, Any] = PrivateAttr()
+    _plan: WindowPlan | None = PrivateAttr(default=None)
+    _config_llms: dict[str, Runnable[Any, Any]] | None = PrivateAttr(default=None)
+
+    @override
+    def model_post_init(self, context: Any, /) -> None:
+        llm = self.llm if self.llm is not None else _main_model(self.config)
+        self._model = with_stream_usage(llm)
+        self._engine = RailEngine(self.config, self.actions, llm=llm, llms=self._models_by_type)
+        if self._engine.output_rails:
+            rewrites = any(r.spec.rewrites for r in self._engine.output_rails)
+            self._plan = WindowPlan.from_config(self.config.rails.output.streaming, rewrites=rewrites)
+
+    def _models_by_type(self) -> Mapping[str, Runnable[Any, Any]]:
+        # Built on first use: building a provider model may need credentials the rails never use.
+        if self._config_llms is None:
+            from .llm import build_model
+
+            self._config_llms = {
+                m.type: build_model(m) for m in self.config.models if m.type != "main"
+            }
+        return self._config_llms
+
+    # -- LangChain plumbing: types and schemas come from the wrapped model -------------------
+
+    @classmethod
+    @override
+    def is_lc_serializable(cls) -> bool:
+        return True
+
+    @classmethod
+    @override
+    def get_lc_namespace(cls) -> list[str]:
+        return ["langchain_guardrails"]
+
+    @property
+    @override
+    def InputType(self) -> Any:  # noqa: N802 - LangChain's name
+        return self._model.InputType
+
+    @property
+    @override
+    def OutputType(self) -> Any:  # noqa: N802 - LangChain's name
+        return self._model.OutputType
+
+    @override
+    def get_input_schema(self, config: RunnableConfig | None = None) -> type[BaseModel]:
+        return self._model.get_input_schema(config)
+
+    @override
+    def get_output_schema(self, config: RunnableConfig | None = None) -> type[BaseModel]:
+        return self._model.get_output_schema(config)
+
+    @property
+    @override
+    def config_specs(self) -> list[ConfigurableFieldSpec]:
+        return self._model.config_specs
+
+    # -- public API ----------------------------------------------------------------------------
+
+    @override
+    async def astream(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[AIMessageChunk]:
+        """Stream the guarded answer as ``AIMessageChunk`` objects.
+
+        Example:
+            .. code-block:: python
+
+                async for chunk in guarded.astream("What is the capital of France?"):
+                    print(chunk.content, end="")
+        """
+        async with aclosing(self._run(input, config, kwargs, sync_model=False)) as chunks:
+            async for chunk in chunks:
+                yield chunk
+
+    @override
+    def stream(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        **kwargs: Any,
+    ) -> Iterator[AIMessageChunk]:
+        """Sync twin of :meth:`astream`: chunks arrive as the model produces them.
+
+        Example:
+            .. code-block:: python
+
+                for chunk in guarded.stream("Hi"):
+                    print(chunk.content, end="")
+        """
+        yield from _bridge.iterate_sync(lambda: self._run(input, config, kwargs, sync_model=True))
+
+    @override
+    async def ainvoke(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        **kwargs: Any,
+    ) -> AIMessage:
+        """The whole guarded answer; on a block, the refusal alone (same metadata as streaming).
+
+        Example:
+            .. code-block:: python
+
+                message = await guarded.ainvoke("Hi")
+                message.response_metadata["guardrails"]["blocked"]
+        """
+        return await self._collect(input, config, kwargs, sync_model=False)
+
+    @override
+    def invoke(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        **kwargs: Any,
+    ) -> AIMessage:
+        """Sync twin of :meth:`ainvoke`.
+
+        Example:
+            .. code-block:: python
+
+                print(guarded.invoke("Hi").content)
+        """
+        return _bridge.run_sync(lambda: self._collect(input, config, kwargs, sync_model=True))
+
+    # -- the core ------------------------------------------------------------------------------
+
+    async def _collect(
+        self, input: Any, config: RunnableConfig | None, kwargs: dict[str, Any], *, sync_model: bool
+    ) -> AIMessage:
+        chunks = [c async for c in self._run(input, config, kwargs, sync_model=sync_model)]
+        return aggregate(chunks)
+
+    async def _run(
+        self,
+        input: Any,
+        config: RunnableConfig | None,
+        kwargs: dict[str, Any],
+        *,
+        sync_model: bool,
+    ) -> AsyncIterator[AIMessageChunk]:
+        """One guarded call: callbacks, input rails, model stream, windows, final chunk."""
+        config = ensure_config(config)
+        manager = get_async_callback_manager_for_config(config)
+        run = await manager.on_chain_start(
+            None,
+            input if isinstance(input, dict) else {"input": input},
+            run_id=config.pop("run_id", None),
+            name=config.get("run_name") or self.get_name(),
+        )
+        chunks = self._guarded(input, config, run, kwargs, sync_model=sync_model)
+        stream_handler = next(
+            (h for h in run.handlers if isinstance(h, _StreamingCallbackHandler)), None
+        )
+        if stream_handler is not None:
+            # astream_events / astream_log: emit our (released) chunks as stream events.
+            chunks = stream_handler.tap_output_aiter(run.run_id, chunks)
+        keep = [] if run.handlers else None
+        try:
+            async for chunk in chunks:
+                if keep is not None:
+                    keep.append(chunk)
+                yield chunk
+        except BaseException as exc:
+            await run.on_chain_error(exc)
+            raise
+        await run.on_chain_end(aggregate(keep) if keep else None)
+
+    async def _guarded(
+        self,
+        input: Any,
+        config: RunnableConfig,
+        run: AsyncCallbackManagerForChainRun,
+        kwargs: dict[str, Any],
+        *,
+        sync_model: bool,
+    ) -> AsyncIterator[AIMessageChunk]:
+        engine, plan = self._engine, self._plan
+        messages = to_messages(input)
+        child = run.get_child()
+        listening = bool(child.handlers)
+        streaming = self.config.rails.output.streaming
+        redact = plan is not None and not plan.stream_first and not streaming.audit_unreleased_text
+        tally = StreamTally(_model_name(self._model))
+
+        if engine.input_rails:
+            scope = CallScope(
+                messages=messages,
+                user_message=last_user_text(messages),
+                callbacks=_tagged(child, "input") if listening else None,
+                bind_llm=_bind,
+            )
+            decision = await engine.check(engine.input_rails, scope.user_message, "input", scope)
+            if not decision.allowed:
+                yield self._refusal(decision, "input", tally)
+                return
+            if decision.text is not None:
+                messages = replace_last_user_text(messages, decision.text)
+
+        model_callbacks: AsyncCallbackManager = child
+        if listening:
+            model_callbacks = relay_manager(child, RelayPolicy(redact_outputs=redact, stop=tally))
+        model_config = patch_config(config, callbacks=model_callbacks, run_name=None)
+        model_config.pop("run_id", None)
+        if sync_model:
+            source = _stream_in_threads(self._model, messages, model_config, kwargs)
+        else:
+            source = self._model.astream(messages, model_config, **kwargs)
+        if listening:
+            source = _first_step_without_hooks(source)
+        if isinstance(self._model, BaseLLM):
+            source = _text_chunks(source)
+
+        if plan is None:
+            released = passthrough(source, tally)
+        else:
+            rail_callbacks = _tagged(child, "output") if listening else None
+            if rail_callbacks is not None and redact:
+                policy = RelayPolicy(
+                    redact_inputs=True, redact_outputs=True, guard_run_id=run.run_id
+                )
+                rail_callbacks = relay_manager(rail_callbacks, policy)
+            scope = CallScope(
+                messages=messages,
+                user_message=last_user_text(messages),
+                callbacks=rail_callbacks,
+                bind_llm=_bind,
+            )
+            released = WindowStream(plan, _scheduler(engine, scope, redact), tally).run(source)
+
+        async with aclosing(released) as stream:
+            async for chunk in stream:
+                yield chunk
+        if tally.blocked is not None:
+            yield self._refusal(tally.blocked, "output", tally)
+            return
+        yield AIMessageChunk(
+            content=[] if tally.list_content else "",
+            usage_metadata=tally.usage,
+            response_metadata={"guardrails": {"blocked": False, "windows": tally.windows}},
+            chunk_position="last",
+        )
+
+    def _refusal(self, decision: Decision, stage: Stage, tally: StreamTally) -> AIMessageChunk:
+        refusal = self.config.rails.refusal
+        text = decision.refusal or getattr(refusal, stage) or refusal.message
+        metadata = violation_metadata(decision, stage)
+        if self.config.enable_rails_exceptions:
+            raise GuardrailsViolation(
+                f"Blocked by {stage} rail {decision.rail!r}"
+                + (f": {decision.reason}" if decision.reason else ""),
+                metadata=metadata,
+                usage_metadata=tally.usage,
+            )
+        return AIMessageChunk(
+            content=text,
+            usage_metadata=tally.usage,
+            response_metadata={"guardrails": metadata},
+            chunk_position="last",
+        )
+
+
+def violation_metadata(decision: Decision, stage: Stage) -> dict[str, Any]:
+    """The ``response_metadata["guardrails"]`` of a block."""
+    return {
+        "blocked": True,
+        "stage": stage,
+        "rail": decision.rail,
+        "reason": decision.reason,
+        "type": decision.kind,
+        **decision.metadata,
+    }
+
+
+def aggregate(chunks: Sequence[AIMessageChunk]) -> AIMessage:
+    """One ``AIMessage`` from a guarded stream; a blocked stream gives the refusal alone."""
+    if not chunks:
+        return AIMessage(content="")
+    last = chunks[-1]
+    guard = last.response_metadata.get("guardrails", {})
+    merged = last if guard.get("blocked") or len(chunks) == 1 else add_ai_message_chunks(*chunks)
+    data = merged.model_dump(exclude={"type", "tool_call_chunks", "chunk_position"})
+    return AIMessage(**data)
+
+
+def with_stream_usage(llm: Runnable[Any, Any]) -> Runnable[Any, Any]:
+    """A copy of ``llm`` with ``stream_usage=True`` where it has that field; never ``llm`` itself
+    modified."""
+    fields = getattr(type(llm), "model_fields", {})
+    if "stream_usage" in fields and getattr(llm, "stream_usage", None) is not True:
+        return llm.model_copy(update={"stream_usage": True})  # type: ignore[attr-defined, no-any-return]
+    return llm
+
+
+def _main_model(config: RailsConfig) -> Runnable[Any, Any]:
+    main = config.main_model
+    if main is None:
+        raise ConfigError(
+            "Guardrails needs a model: pass llm=..., or add a `models` entry with `type: main`"
+        )
+    from .llm import build_model
+
+    return build_model(main)
+
+
+def _model_name(llm: Runnable[Any, Any]) -> str | None:
+    for attribute in ("model_name", "model", "model_id"):
+        value = getattr(llm, attribute, None)
+        if isinstance(value, str):
+            return value
+    return None
+
+
+def _tagged(manager: AsyncCallbackManager, stage: Stage) -> AsyncCallbackManager:
+    tagged = manager.copy()
+    tagged.add_tags(["guardrails:rail", f"guardrails:{stage}"])
+    return tagged
+
+
+def _bind(llm: Runnable[Any, Any], config: RunnableConfig) -> Runnable[Any, Any]:
+    return llm.with_config(config)
+
+
+def _scheduler(
+    engine: RailEngine, scope: CallScope, redact: bool
+) -> Callable[[str, int], asyncio.Future[Decision]]:
+    """Start each window's check as a task; redacted calls run where LangChain adds no raw
+    handlers of its own to the rails' child runs."""
+    context: contextvars.Context | None = None
+    if redact and scope.callbacks is not None:
+        with hooks_suppressed():
+            context = contextvars.copy_context()
+    rails = engine.output_rails
+
+    def schedule(text: str, index: int) -> asyncio.Future[Decision]:
+        return asyncio.get_running_loop().create_task(
+            engine.check(rails, text, "output", scope), context=context
+        )
+
+    return schedule
+
+
+async def _first_step_without_hooks(source: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    """The model configures its callbacks on the first step: our relays stand in for the
+    context-registered handlers there, so LangChain must not add the raw ones again."""
+    async with aclosing(source) as stream:  # type: ignore[type-var]
+        with hooks_suppressed():
+            try:
+                first = await stream.__anext__()
+            except StopAsyncIteration:
+                return
+        yield first
+        async for chunk in stream:
+            yield chunk
+
+
+async def _text_chunks(source: AsyncIterator[Any]) -> AsyncIterator[AIMessageChunk]:
+    async with aclosing(source) as stream:  # type: ignore[type-var]
+        async for text in stream:
+            yield AIMessageChunk(content=text) if isinstance(text, str) else text
+
+
+async def _stream_in_threads(
+    llm: Runnable[Any, Any], messages: list[BaseMessage], config: RunnableConfig, kwargs: dict[str, Any]
+) -> AsyncIterator[Any]:
+    """The model's *sync* stream, stepped in worker threads (sync calls use sync clients)."""
+    context = contextvars.copy_context()
+    loop = asyncio.get_running_loop()
+    done = object()
+    iterator = await loop.run_in_executor(
+        None, context.run, lambda: iter(llm.stream(messages, config, **kwargs))
+    )
+    try:
+        while True:
+            chunk = await loop.run_in_executor(None, context.run, next, iterator, done)
+            if chunk is done:
+                return
+            yield chunk
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            await loop.run_in_executor(None, context.run, close)

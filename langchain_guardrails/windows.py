@@ -1,0 +1,370 @@
+"""Output windows: check a stream per window of units while it flows, release in stream order.
+
+A *unit* is one non-empty chunk as the model emits it. Window 1 holds units 1..C; window k > 1
+holds the last K units of window k-1 (context) plus the next C new units; the last window holds
+what is left. Empty chunks (usage, position markers, tool-call deltas) are never units and are
+never dropped: they travel in stream order.
+
+* ``stream_first`` - units are released on arrival; windows are checked in the background.
+* hold-back - a unit is released only when every window containing it has passed, so blocked
+  text that fits in K+1 units is never delivered, not even in part.
+
+Per unit the work is an append and a counter; joining text and running rails is per window.
+At most one window is checked while the next one fills, so a block stops generation at most one
+window after the blocked one, and memory stays bounded by two windows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.messages import AIMessageChunk, BaseMessage
+from langchain_core.messages.ai import UsageMetadata, add_usage
+
+from .config import OutputStreaming
+from .engine import Decision
+
+Schedule = Callable[[str, int], "asyncio.Future[Decision]"]
+"""Starts the check of one window ``(text, index)`` and returns its future decision."""
+
+
+@dataclass(frozen=True, slots=True)
+class WindowPlan:
+    """Window sizes and release mode of one config."""
+
+    chunk_size: int
+    context_size: int
+    stream_first: bool
+    concurrent_final: bool = True
+    """The last window may be checked while the one before it still runs (no rewriting rails)."""
+
+    @classmethod
+    def from_config(cls, streaming: OutputStreaming, *, rewrites: bool) -> WindowPlan:
+        """Windows as configured, or one hold-back window over the whole response when
+        streaming output rails are disabled (nothing is released before it passed)."""
+        if not streaming.enabled:
+            return cls(sys.maxsize, 0, stream_first=False, concurrent_final=not rewrites)
+        return cls(
+            streaming.chunk_size,
+            streaming.context_size,
+            streaming.stream_first,
+            concurrent_final=not rewrites,
+        )
+
+
+class StreamTally:
+    """What one stream used and how it ended; shared with the callback relays."""
+
+    __slots__ = ("blocked", "list_content", "model_name", "stopped", "units", "usage", "windows")
+
+    def __init__(self, model_name: str | None = None) -> None:
+        self.usage: UsageMetadata | None = None
+        self.units = 0
+        self.windows = 0
+        self.blocked: Decision | None = None
+        self.stopped = False
+        """True once we closed the model stream ourselves (a block)."""
+        self.list_content = False
+        self.model_name = model_name
+
+    def absorb(self, chunk: Any) -> AIMessageChunk:
+        """Take usage and the end marker off a chunk: they go on the final chunk, once."""
+        if chunk.__class__ is not AIMessageChunk:
+            chunk = as_chunk(chunk)
+        usage = chunk.usage_metadata
+        if usage is None and chunk.chunk_position is None:
+            return chunk
+        if usage is not None:
+            self.usage = usage if self.usage is None else add_usage(self.usage, usage)
+        return chunk.model_copy(update={"usage_metadata": None, "chunk_position": None})
+
+    def stop_usage(self) -> UsageMetadata | None:
+        """Usage up to a block: what the provider reported, with the completion units received
+        counted as output tokens when the provider had not reported them yet."""
+        usage = self.usage
+        if usage is None and self.units == 0:
+            return None
+        inputs = usage["input_tokens"] if usage else 0
+        outputs = usage["output_tokens"] if usage and usage["output_tokens"] else self.units
+        self.usage = UsageMetadata(
+            input_tokens=inputs, output_tokens=outputs, total_tokens=inputs + outputs
+        )
+        return self.usage
+
+
+def as_chunk(message: Any) -> AIMessageChunk:
+    """An ``AIMessageChunk`` for whatever a model stream yields (chunk, message or string)."""
+    if isinstance(message, AIMessageChunk):
+        return message
+    if isinstance(message, str):
+        return AIMessageChunk(content=message)
+    if isinstance(message, BaseMessage):
+        data = {
+            k: v
+            for k, v in message.__dict__.items()
+            if k in AIMessageChunk.model_fields and k not in ("type", "tool_calls")
+        }
+        return AIMessageChunk(**data)
+    raise TypeError(f"model stream yielded {type(message).__name__}; expected a message chunk")
+
+
+def content_text(content: Any) -> str:
+    """Text of a message content: a string, or the text blocks of a content-block list."""
+    if isinstance(content, str):
+        return content
+    parts = []
+    for block in content:
+        if isinstance(block, str):
+            parts.append(block)
+        elif isinstance(block, dict) and block.get("type") == "text":
+            parts.append(block.get("text", ""))
+    return "".join(parts)
+
+
+async def passthrough(
+    source: AsyncIterator[Any], tally: StreamTally
+) -> AsyncIterator[AIMessageChunk]:
+    """No output rails: release every chunk at once, keeping usage for the final chunk."""
+    units = 0
+    async for chunk in source:
+        content = chunk.content
+        if content.__class__ is not str:
+            tally.list_content = True
+            content = content_text(content)
+        if (
+            chunk.usage_metadata is not None
+            or chunk.__class__ is not AIMessageChunk
+            or chunk.chunk_position is not None
+        ):
+            chunk = tally.absorb(chunk)
+        if content:
+            units += 1
+        yield chunk
+    tally.units = units
+
+
+@dataclass(slots=True)
+class _Window:
+    index: int
+    future: asyncio.Future[Decision]
+    text: str
+    end_entry: int
+    """Absolute entry index just after this window's last unit (hold-back)."""
+    release_to: int
+    """Entries before this index are released when the window passes (hold-back)."""
+    tail_len: int
+    """Characters of the context carried into the next window."""
+    context_units: int
+    final: bool
+
+
+class WindowStream:
+    """One stream's windows. Build one per call; :meth:`run` yields the released chunks.
+
+    After :meth:`run` ends, ``tally.blocked`` says whether (and why) the stream was blocked; the
+    model stream has then been closed, and nothing after the blocked window was released.
+    """
+
+    def __init__(self, plan: WindowPlan, schedule: Schedule, tally: StreamTally) -> None:
+        self.plan = plan
+        self.schedule = schedule
+        self.tally = tally
+        self.texts: list[str] = []
+        self.held: deque[AIMessageChunk] = deque()
+        self.held_base = 0
+        self.entries = 0
+        self.ctx_entry = 0
+        self.pending: deque[_Window] = deque()
+        self.index = 0
+
+    async def run(self, source: AsyncIterator[Any]) -> AsyncIterator[AIMessageChunk]:
+        """Consume ``source``; yield chunks as the release rules allow."""
+        plan, tally, pending = self.plan, self.tally, self.pending
+        size, hold = plan.chunk_size, not plan.stream_first
+        context_mark = size - plan.context_size + 1  # the first unit carried into the next window
+        texts, held = self.texts, self.held
+        new = units = 0
+        finished = False
+        try:
+            async for chunk in source:
+                content = chunk.content
+                if content.__class__ is not str:
+                    tally.list_content = True
+                    content = content_text(content)
+                if (
+                    chunk.usage_metadata is not None
+                    or chunk.__class__ is not AIMessageChunk
+                    or chunk.chunk_position is not None
+                ):
+                    chunk = tally.absorb(chunk)
+                if hold:
+                    held.append(chunk)
+                    self.entries += 1
+                else:
+                    yield chunk
+                if content:
+                    texts.append(content)
+                    new += 1
+                    units += 1
+                    if new == context_mark:
+                        self.ctx_entry = self.entries - 1
+                    if new == size:
+                        new = 0
+                        tally.units = units
+                        # Settle the previous window before starting this one: generation
+                        # never runs more than one window past a check.
+                        released = await self._settle() if pending else []
+                        if released is None:
+                            break
+                        self._close(final=False)
+                        texts = self.texts
+                        for out in released:
+                            yield out
+                        continue
+                if pending and pending[0].future.done():
+                    released = await self._settle()
+                    if released is None:
+                        break
+                    for out in released:
+                        yield out
+            else:
+                finished = True
+                tally.units = units
+                for out in await self._finish(new):
+                    yield out
+        finally:
+            tally.units = units
+            for window in pending:
+                window.future.cancel()
+            if not finished:
+                # Blocked, or the consumer stopped: stop generation now, keep the usage so far.
+                tally.stop_usage()
+                tally.stopped = True
+                aclose = getattr(source, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+
+    def _close(self, *, final: bool) -> None:
+        """Start checking the window that just filled (or the last, partial one)."""
+        texts = self.texts
+        text = "".join(texts)
+        keep = 0 if final else self.plan.context_size
+        carried = texts[len(texts) - keep :] if keep else []
+        entries = self.entries
+        self.pending.append(
+            _Window(
+                index=self.index,
+                future=self.schedule(text, self.index),
+                text=text,
+                end_entry=entries,
+                release_to=self.ctx_entry if keep else entries,
+                tail_len=sum(map(len, carried)),
+                context_units=len(carried),
+                final=final,
+            )
+        )
+        self.index += 1
+        self.tally.windows = self.index
+        self.texts = carried
+
+    async def _settle(self) -> list[AIMessageChunk] | None:
+        """Wait for the oldest pending window; its releasable chunks, or None on a block."""
+        window = self.pending[0]
+        decision = await window.future
+        self.pending.popleft()
+        if not decision.allowed:
+            self.tally.blocked = _with_window(decision, window.index)
+            return None
+        if self.plan.stream_first:
+            return []
+        if decision.text is None:
+            return self._pop_to(window.release_to)
+        return self._rewrite(window, decision.text)
+
+    async def _finish(self, new: int) -> list[AIMessageChunk]:
+        """End of the model stream: check what is left, then release everything that passed."""
+        released: list[AIMessageChunk] = []
+        if new:
+            if self.pending and not self.plan.concurrent_final:
+                settled = await self._settle()  # a rewrite there changes the last window's text
+                if settled is None:
+                    return []
+                released += settled
+            self._close(final=True)
+        while self.pending:
+            settled = await self._settle()
+            if settled is None:
+                return []
+            released += settled
+        if not self.plan.stream_first:
+            released += self._pop_to(self.entries)
+        return released
+
+    def _pop_to(self, end: int) -> list[AIMessageChunk]:
+        held = self.held
+        count = end - self.held_base
+        if count <= 0:
+            return []
+        self.held_base = end
+        return [held.popleft() for _ in range(count)]
+
+    def _rewrite(self, window: _Window, rewritten: str) -> list[AIMessageChunk]:
+        """Replace the window's unreleased text by a rail's rewrite (hold-back only).
+
+        The part of the rewrite that lines up with the units carried into the next window stays
+        held (as those units when untouched, as one rewritten unit when a change reaches them).
+        """
+        if window.final:
+            return self._replace(self._pop_to(window.end_entry), rewritten)
+        original = window.text
+        prefix, suffix = _common_ends(original, rewritten)
+        boundary = len(original) - window.tail_len
+        if len(original) - suffix <= boundary:
+            kept = len(rewritten) - window.tail_len
+            return self._replace(self._pop_to(window.release_to), rewritten[:kept])
+        cut = min(boundary, prefix)
+        released = self._replace(self._pop_to(window.end_entry), rewritten[:cut])
+        carried = rewritten[cut:]
+        self.texts[: window.context_units] = [carried] if carried else []
+        if carried:
+            self.held.appendleft(AIMessageChunk(content=carried))
+            self.held_base -= 1
+        return released
+
+    @staticmethod
+    def _replace(popped: list[AIMessageChunk], text: str) -> list[AIMessageChunk]:
+        """``text`` as one chunk in place of the popped units; their metadata chunks follow."""
+        metadata_only = [c for c in popped if not _has_text(c)]
+        return [AIMessageChunk(content=text), *metadata_only] if text else metadata_only
+
+
+def _has_text(chunk: AIMessageChunk) -> bool:
+    return bool(content_text(chunk.content))
+
+
+def _common_ends(a: str, b: str) -> tuple[int, int]:
+    """Lengths of the common prefix and (non-overlapping) common suffix of ``a`` and ``b``."""
+    limit = min(len(a), len(b))
+    prefix = 0
+    while prefix < limit and a[prefix] == b[prefix]:
+        prefix += 1
+    suffix = 0
+    while suffix < limit - prefix and a[-1 - suffix] == b[-1 - suffix]:
+        suffix += 1
+    return prefix, suffix
+
+
+def _with_window(decision: Decision, index: int) -> Decision:
+    return Decision(
+        allowed=False,
+        rail=decision.rail,
+        reason=decision.reason,
+        kind=decision.kind,
+        refusal=decision.refusal,
+        metadata={**decision.metadata, "window": index},
+    )
