@@ -13,13 +13,14 @@ Example:
 from .actions import RailResult, action
 from .config import RailsConfig
 from .errors import ConfigError, GuardrailsViolation, MissingExtraError
-from .runnable import Guardrails
+from .runnable import Guardrails, RailCheck
 
 __all__ = [
     "ConfigError",
     "Guardrails",
     "GuardrailsViolation",
     "MissingExtraError",
+    "RailCheck",
     "RailResult",
     "RailsConfig",
     "action",

@@ -6,6 +6,7 @@ import asyncio
 import contextvars
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import aclosing
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from langchain_core.callbacks import AsyncCallbackManager, AsyncCallbackManagerForChainRun
@@ -204,6 +205,66 @@ class Guardrails(RunnableSerializable[LanguageModelInput, BaseMessage]):
         """
         return _bridge.run_sync(lambda: self._collect(input, config, kwargs, sync_model=True))
 
+    async def acheck(
+        self,
+        input: LanguageModelInput,
+        *,
+        output: str | None = None,
+        config: RunnableConfig | None = None,
+    ) -> RailCheck:
+        """Run only the rails, without calling the model.
+
+        With ``output=None`` the input rails check the last user message of ``input``; with
+        ``output="..."`` the output rails check that text as one window (for a model call made
+        elsewhere).
+
+        Example:
+            .. code-block:: python
+
+                result = await guarded.acheck("Tell me a secret", output="The secret is 42")
+                result.status  # "passed", "modified" or "blocked"
+        """
+        messages = to_messages(input)
+        manager = get_async_callback_manager_for_config(ensure_config(config))
+        stage: Stage = "input" if output is None else "output"
+        rails = self._engine.input_rails if output is None else self._engine.output_rails
+        text = last_user_text(messages) if output is None else output
+        scope = CallScope(
+            messages=messages,
+            user_message=last_user_text(messages),
+            callbacks=_tagged(manager, stage) if manager.handlers else None,
+            bind_llm=_bind,
+        )
+        decision = await self._engine.check(rails, text, stage, scope)
+        if not decision.allowed:
+            refusal = self.config.rails.refusal
+            return RailCheck(
+                status="blocked",
+                content=decision.refusal or getattr(refusal, stage) or refusal.message,
+                rail=decision.rail,
+                reason=decision.reason,
+                metadata=violation_metadata(decision, stage),
+            )
+        if decision.text is not None:
+            return RailCheck(status="modified", content=decision.text)
+        return RailCheck(status="passed", content=text)
+
+    def check(
+        self,
+        input: LanguageModelInput,
+        *,
+        output: str | None = None,
+        config: RunnableConfig | None = None,
+    ) -> RailCheck:
+        """Sync twin of :meth:`acheck`.
+
+        Example:
+            .. code-block:: python
+
+                guarded.check("Hello").status
+        """
+        return _bridge.run_sync(lambda: self.acheck(input, output=output, config=config))
+
     # -- the core ------------------------------------------------------------------------------
 
     async def _collect(
@@ -339,6 +400,19 @@ class Guardrails(RunnableSerializable[LanguageModelInput, BaseMessage]):
             response_metadata={"guardrails": metadata},
             chunk_position="last",
         )
+
+
+@dataclass(frozen=True, slots=True)
+class RailCheck:
+    """The result of :meth:`Guardrails.acheck`."""
+
+    status: Literal["passed", "modified", "blocked"]
+    content: str
+    """The checked text, its rewrite (``modified``), or the refusal (``blocked``)."""
+    rail: str | None = None
+    reason: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    """The violation metadata when blocked."""
 
 
 def violation_metadata(decision: Decision, stage: Stage) -> dict[str, Any]:
