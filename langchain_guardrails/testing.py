@@ -100,28 +100,24 @@ class FakeStreamingChatModel(BaseChatModel):
     def _usage(self, inputs: int, outputs: int) -> UsageMetadata:
         return UsageMetadata(input_tokens=inputs, output_tokens=outputs, total_tokens=inputs + outputs)
 
-    def _plan(self, messages: list[BaseMessage]) -> list[ChatGenerationChunk]:
-        """Every chunk of one streamed reply, with usage where the settings put it."""
+    def _plan(self, messages: list[BaseMessage]) -> Iterator[ChatGenerationChunk]:
+        """Every chunk of one streamed reply, built lazily (the first chunk costs one chunk)."""
         parts = self.reply_chunks(messages)
         inputs = self._input_tokens(messages)
-        out = []
         for index, part in enumerate(parts):
             usage = None
             if self.stream_usage and self.input_usage_first and index == 0:
                 usage = self._usage(inputs, 0)
-            out.append(ChatGenerationChunk(message=AIMessageChunk(content=part, usage_metadata=usage)))
+            yield ChatGenerationChunk(message=AIMessageChunk(content=part, usage_metadata=usage))
         if self.stream_usage:
             final = self._usage(0 if self.input_usage_first else inputs, len(parts))
-            out.append(
-                ChatGenerationChunk(
-                    message=AIMessageChunk(
-                        content="",
-                        usage_metadata=final,
-                        response_metadata={"model_name": self.model_name, "finish_reason": "stop"},
-                    )
+            yield ChatGenerationChunk(
+                message=AIMessageChunk(
+                    content="",
+                    usage_metadata=final,
+                    response_metadata={"model_name": self.model_name, "finish_reason": "stop"},
                 )
             )
-        return out
 
     def _check_failure(self, produced: int) -> None:
         if self.fail_after is not None and produced >= self.fail_after:

@@ -1,0 +1,277 @@
+"""The OpenAI chat-completions wire format: request validation and response bodies.
+
+Requests are validated by hand into :class:`ChatRequest` so that every bad input gets an
+OpenAI-style 4xx error naming the offending field (``messages[1].role``), never a 500.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages.ai import UsageMetadata
+
+ROLES = ("system", "developer", "user", "assistant")
+_MODEL_PARAMS = {
+    "max_tokens": int,
+    "max_completion_tokens": int,
+    "temperature": float,
+    "top_p": float,
+    "presence_penalty": float,
+    "frequency_penalty": float,
+    "seed": int,
+}
+_UNSUPPORTED = {
+    "tools": "tools are not supported by the guardrails server",
+    "functions": "functions are not supported by the guardrails server",
+}
+
+
+class RequestError(Exception):
+    """A client error, rendered as an OpenAI error body with ``status``."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int = 400,
+        param: str | None = None,
+        code: str | None = "invalid_value",
+        type: str = "invalid_request_error",
+        headers: Mapping[str, str] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.param = param
+        self.code = code
+        self.type = type
+        self.headers = dict(headers or {})
+        self.extra = dict(extra or {})
+
+    def body(self) -> dict[str, Any]:
+        """``{"error": {"message", "type", "param", "code", ...}}``."""
+        error = {"message": self.message, "type": self.type, "param": self.param, "code": self.code}
+        return {"error": {**error, **self.extra}}
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    """A validated ``POST /v1/chat/completions`` body."""
+
+    messages: list[BaseMessage]
+    config_id: str | None
+    model: str | None
+    stream: bool
+    include_usage: bool
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Generation parameters the client set, passed to the model (``max_tokens``, ``stop``...)."""
+    options: dict[str, Any] = field(default_factory=dict)
+    """The ``guardrails`` object of the request (``config_id``, ``log``, ``nemo_errors``)."""
+
+
+def parse_chat_request(body: Any) -> ChatRequest:
+    """Validate a decoded JSON body; :class:`RequestError` names the first bad field.
+
+    Example:
+        .. code-block:: python
+
+            request = parse_chat_request({"messages": [{"role": "user", "content": "Hi"}]})
+    """
+    if not isinstance(body, dict):
+        raise RequestError("The request body must be a JSON object", param=None)
+    options = _object(body, "guardrails")
+    extra_body = _object(body, "extra_body")
+    config_id = body.get("config_id", options.get("config_id", extra_body.get("config_id")))
+    if config_id is not None and not isinstance(config_id, str):
+        raise RequestError("config_id must be a string", param="config_id")
+    model = body.get("model")
+    if model is not None and not isinstance(model, str):
+        raise RequestError("model must be a string", param="model")
+    for key, message in _UNSUPPORTED.items():
+        if body.get(key):
+            raise RequestError(message, param=key, code="unsupported_parameter")
+    n = body.get("n", 1)
+    if n not in (1, None):
+        raise RequestError("only n=1 is supported", param="n", code="unsupported_value")
+    stream = _bool(body, "stream")
+    stream_options = _object(body, "stream_options")
+    if stream_options and not stream:
+        raise RequestError("stream_options is only allowed with stream: true", param="stream_options")
+    return ChatRequest(
+        messages=parse_messages(body.get("messages")),
+        config_id=config_id,
+        model=model,
+        stream=stream,
+        include_usage=_bool(stream_options, "include_usage", where="stream_options."),
+        model_kwargs=_model_kwargs(body),
+        options=options,
+    )
+
+
+def parse_messages(value: Any, param: str = "messages") -> list[BaseMessage]:
+    """OpenAI messages (``system``/``developer``/``user``/``assistant``) as LangChain messages."""
+    if value is None:
+        raise RequestError(f"'{param}' is a required property", param=param, code="missing_required")
+    if not isinstance(value, list) or not value:
+        raise RequestError(f"'{param}' must be a non-empty array", param=param)
+    out: list[BaseMessage] = []
+    for index, item in enumerate(value):
+        where = f"{param}[{index}]"
+        if not isinstance(item, dict):
+            raise RequestError(f"{where} must be an object", param=where)
+        role = item.get("role")
+        if role not in ROLES:
+            raise RequestError(
+                f"{where}.role: {role!r} is not one of {', '.join(ROLES)}", param=f"{where}.role"
+            )
+        text = _content(item.get("content"), f"{where}.content", optional=role == "assistant")
+        if role == "user":
+            out.append(HumanMessage(content=text))
+        elif role == "assistant":
+            out.append(AIMessage(content=text))
+        else:
+            out.append(SystemMessage(content=text))
+    return out
+
+
+def _content(value: Any, where: str, *, optional: bool) -> str:
+    if isinstance(value, str):
+        return value
+    if value is None and optional:
+        return ""
+    if isinstance(value, list):
+        parts = []
+        for index, part in enumerate(value):
+            if not (isinstance(part, dict) and part.get("type") == "text"):
+                raise RequestError(
+                    f"{where}[{index}]: only text content parts are supported",
+                    param=f"{where}[{index}]",
+                )
+            text = part.get("text")
+            if not isinstance(text, str):
+                raise RequestError(f"{where}[{index}].text must be a string", param=f"{where}[{index}].text")
+            parts.append(text)
+        return "".join(parts)
+    raise RequestError(f"{where} must be a string or an array of text parts", param=where)
+
+
+def _object(body: Mapping[str, Any], key: str) -> dict[str, Any]:
+    value = body.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise RequestError(f"{key} must be an object", param=key)
+    return value
+
+
+def _bool(body: Mapping[str, Any], key: str, *, where: str = "") -> bool:
+    value = body.get(key, False)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise RequestError(f"{where}{key} must be a boolean", param=f"{where}{key}")
+    return value
+
+
+def _model_kwargs(body: Mapping[str, Any]) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {}
+    for key, kind in _MODEL_PARAMS.items():
+        value = body.get(key)
+        if value is None:
+            continue
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not number or (kind is int and not isinstance(value, int)):
+            raise RequestError(f"{key} must be a{'n integer' if kind is int else ' number'}", param=key)
+        kwargs[key] = value
+    stop = body.get("stop")
+    if stop is not None:
+        if isinstance(stop, str):
+            stop = [stop]
+        if not (isinstance(stop, list) and all(isinstance(s, str) for s in stop)):
+            raise RequestError("stop must be a string or an array of strings", param="stop")
+        kwargs["stop"] = stop
+    return kwargs
+
+
+# -- responses ----------------------------------------------------------------------------------
+
+
+def completion_id() -> str:
+    """A fresh ``chatcmpl-...`` id."""
+    return f"chatcmpl-{uuid.uuid4().hex}"
+
+
+def usage_body(usage: UsageMetadata | None) -> dict[str, int]:
+    """LangChain ``usage_metadata`` as OpenAI ``usage`` (zeros when the model reported none)."""
+    prompt = usage["input_tokens"] if usage else 0
+    completion = usage["output_tokens"] if usage else 0
+    total = usage["total_tokens"] if usage else 0
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": total}
+
+
+def chunk_body(
+    cid: str,
+    model: str,
+    created: int,
+    delta: dict[str, Any] | None,
+    finish_reason: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """One ``chat.completion.chunk``; ``delta=None`` gives a chunk without choices (usage)."""
+    choices = (
+        []
+        if delta is None
+        else [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}]
+    )
+    body = {
+        "id": cid,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "choices": choices,
+    }
+    body.update(extra)
+    return body
+
+
+def completion_body(
+    model: str,
+    content: str,
+    finish_reason: str,
+    usage: UsageMetadata | None,
+    guardrails: dict[str, Any],
+) -> dict[str, Any]:
+    """A whole ``chat.completion``."""
+    return {
+        "id": completion_id(),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content, "refusal": None},
+                "logprobs": None,
+                "finish_reason": finish_reason,
+            }
+        ],
+        "usage": usage_body(usage),
+        "guardrails": guardrails,
+    }
+
+
+def violation_error(guardrails: Mapping[str, Any]) -> dict[str, Any]:
+    """The error object NeMo Guardrails' server sends for a block."""
+    rail = guardrails.get("rail")
+    return {
+        "message": f"Blocked by {rail} rails.",
+        "type": "guardrails_violation",
+        "param": rail,
+        "code": "content_blocked",
+    }
