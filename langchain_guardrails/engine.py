@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from uuid import UUID
 
 from langchain_core.callbacks import AsyncCallbackManager
 from langchain_core.messages import BaseMessage
@@ -19,6 +20,7 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from .actions import ActionSpec, RailResult, spec_of
 from .config import FlowSpec, RailsConfig
 from .errors import ConfigError
+from .observability import RailEvents, rail_manager
 from .rails import BUILTIN_RAILS
 
 Stage = Literal["input", "output"]
@@ -63,6 +65,8 @@ class CallScope:
     callbacks: AsyncCallbackManager | None
     """Parent manager for rail child runs, or None when nobody listens."""
     bind_llm: Callable[[Runnable[Any, Any], RunnableConfig], Runnable[Any, Any]]
+    run_id: UUID | None = None
+    """The guarded run, which rail custom events are dispatched on (when someone listens)."""
 
 
 def parse_flow(entry: str | FlowSpec) -> tuple[str, dict[str, str], FlowSpec]:
@@ -128,26 +132,36 @@ class RailEngine:
         )
 
     async def check(
-        self, rails: Sequence[Rail], text: str, stage: Stage, scope: CallScope
+        self,
+        rails: Sequence[Rail],
+        text: str,
+        stage: Stage,
+        scope: CallScope,
+        window: int | None = None,
     ) -> Decision:
-        """Run ``rails`` on ``text``: rewriters in order, then checkers concurrently."""
+        """Run ``rails`` on ``text``: rewriters in order, then checkers concurrently.
+
+        ``window`` is the output window's index, reported to observers.
+        """
         rewritten = False
         checkers = []
         for rail in rails:
             if not rail.spec.rewrites:
                 checkers.append(rail)
                 continue
-            decision = await self._run(rail, text, stage, scope)
+            decision = await self._run(rail, text, stage, scope, window)
             if not decision.allowed:
                 return decision
             if decision.text is not None and decision.text != text:
                 text, rewritten = decision.text, True
         if len(checkers) == 1:
-            decision = await self._run(checkers[0], text, stage, scope)
+            decision = await self._run(checkers[0], text, stage, scope, window)
             if not decision.allowed:
                 return decision
         elif checkers:
-            tasks = [asyncio.ensure_future(self._run(r, text, stage, scope)) for r in checkers]
+            tasks = [
+                asyncio.ensure_future(self._run(r, text, stage, scope, window)) for r in checkers
+            ]
             try:
                 for next_done in asyncio.as_completed(tasks):
                     decision = await next_done
@@ -158,22 +172,39 @@ class RailEngine:
                     task.cancel()
         return Decision(allowed=True, text=text) if rewritten else PASS
 
-    async def _run(self, rail: Rail, text: str, stage: Stage, scope: CallScope) -> Decision:
-        run = None
-        if scope.callbacks is not None:
-            run = await scope.callbacks.on_chain_start(
-                None, {"text": text, "stage": stage}, name=rail.flow
-            )
+    async def _run(
+        self, rail: Rail, text: str, stage: Stage, scope: CallScope, window: int | None
+    ) -> Decision:
+        if scope.callbacks is None:
+            return await self._call(rail, text, stage, scope, None)
+        return await self._observed(rail, text, stage, scope, window, scope.callbacks)
+
+    async def _observed(
+        self,
+        rail: Rail,
+        text: str,
+        stage: Stage,
+        scope: CallScope,
+        window: int | None,
+        callbacks: AsyncCallbackManager,
+    ) -> Decision:
+        """``_run`` while someone listens: a child run tagged with the rail name, and custom
+        events with timings (no text) on the guarded run."""
+        callbacks = rail_manager(callbacks, rail.flow, stage, window)
+        events = RailEvents(callbacks, scope.run_id, rail.flow, stage, window)
+        await events.start()
+        run = await callbacks.on_chain_start(None, {"text": text, "stage": stage}, name=rail.flow)
         try:
             decision = await self._call(rail, text, stage, scope, run)
         except BaseException as exc:
-            if run is not None:
-                await run.on_chain_error(exc)
+            await run.on_chain_error(exc)
+            if isinstance(exc, asyncio.CancelledError):
+                await events.cancelled()
             raise
-        if run is not None:
-            await run.on_chain_end(
-                {"allowed": decision.allowed, "reason": decision.reason, "rewrote": decision.text is not None}
-            )
+        await run.on_chain_end(
+            {"allowed": decision.allowed, "reason": decision.reason, "rewrote": decision.text is not None}
+        )
+        await events.end(decision)
         return decision
 
     async def _call(
@@ -237,7 +268,8 @@ class RailEngine:
     @staticmethod
     def _failed(rail: Rail, why: str) -> Decision:
         if rail.on_error == "allow":
-            return PASS
+            # Allowed, but observers see that the rail failed.
+            return Decision(allowed=True, kind="internal_error")
         return Decision(
             allowed=False,
             rail=rail.flow,

@@ -7,6 +7,7 @@ import contextvars
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Literal
 
 from langchain_core.callbacks import AsyncCallbackManager, AsyncCallbackManagerForChainRun
@@ -29,7 +30,9 @@ from .config import RailsConfig
 from .engine import CallScope, Decision, RailEngine
 from .errors import ConfigError, GuardrailsViolation
 from .messages import last_user_text, replace_last_user_text, to_messages
+from .observability import StreamEvents
 from .redaction import RelayPolicy, hooks_suppressed, relay_manager
+from .usage import estimate_prompt_tokens
 from .windows import StreamTally, WindowPlan, WindowStream, passthrough
 
 Stage = Literal["input", "output"]
@@ -80,8 +83,10 @@ class Guardrails(RunnableSerializable[LanguageModelInput, BaseMessage]):
     _plan: WindowPlan | None = PrivateAttr(default=None)
     _config_llms: dict[str, Runnable[Any, Any]] | None = PrivateAttr(default=None)
 
-    @override
-    def model_post_init(self, context: Any, /) -> None:
+    def __init__(self, **data: Any) -> None:
+        # Built here rather than in a validator so config errors reach the caller as
+        # ConfigError, not wrapped in a pydantic ValidationError.
+        super().__init__(**data)
         llm = self.llm if self.llm is not None else _main_model(self.config)
         self._model = with_stream_usage(llm)
         self._engine = RailEngine(self.config, self.actions, llm=llm, llms=self._models_by_type)
@@ -331,6 +336,7 @@ class Guardrails(RunnableSerializable[LanguageModelInput, BaseMessage]):
                 user_message=last_user_text(messages),
                 callbacks=_tagged(child, "input") if listening else None,
                 bind_llm=_bind,
+                run_id=run.run_id,
             )
             decision = await engine.check(engine.input_rails, scope.user_message, "input", scope)
             if not decision.allowed:
@@ -338,6 +344,7 @@ class Guardrails(RunnableSerializable[LanguageModelInput, BaseMessage]):
                 return
             if decision.text is not None:
                 messages = replace_last_user_text(messages, decision.text)
+        tally.estimate_input_tokens = partial(estimate_prompt_tokens, self._model, messages)
 
         model_callbacks: AsyncCallbackManager = child
         if listening:
@@ -367,8 +374,11 @@ class Guardrails(RunnableSerializable[LanguageModelInput, BaseMessage]):
                 user_message=last_user_text(messages),
                 callbacks=rail_callbacks,
                 bind_llm=_bind,
+                run_id=run.run_id,
             )
-            released = WindowStream(plan, _scheduler(engine, scope, redact), tally).run(source)
+            observer = StreamEvents(child, run.run_id, plan) if listening else None
+            schedule = _scheduler(engine, scope, redact)
+            released = WindowStream(plan, schedule, tally, observer).run(source)
 
         async with aclosing(released) as stream:
             async for chunk in stream:
@@ -489,7 +499,7 @@ def _scheduler(
 
     def schedule(text: str, index: int) -> asyncio.Future[Decision]:
         return asyncio.get_running_loop().create_task(
-            engine.check(rails, text, "output", scope), context=context
+            engine.check(rails, text, "output", scope, index), context=context
         )
 
     return schedule

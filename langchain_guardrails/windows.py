@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.messages.ai import UsageMetadata, add_usage
@@ -31,6 +32,32 @@ from .engine import Decision
 
 Schedule = Callable[[str, int], "asyncio.Future[Decision]"]
 """Starts the check of one window ``(text, index)`` and returns its future decision."""
+
+
+class WindowObserver(Protocol):
+    """Optional per-window hooks of a :class:`WindowStream` (set only when someone listens).
+
+    Units are counted from 0 in stream order; ranges are half-open. Nothing here is called
+    per unit except what :meth:`timed` does inside its own wrapper.
+    """
+
+    def timed(self, source: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        """Wrap the model stream (e.g. to time each unit's arrival)."""
+        ...
+
+    async def window_started(self, index: int, first_unit: int, end_unit: int, final: bool) -> None:
+        """Window ``index`` (units ``[first_unit, end_unit)``, context included) is being checked."""
+
+    async def window_checked(
+        self, index: int, decision: Decision, started: float, ended: float
+    ) -> None:
+        """Window ``index`` was checked from ``started`` to ``ended`` (``perf_counter``)."""
+
+    async def released(self, end_unit: int, window: int | None) -> None:
+        """Hold-back: every unit before ``end_unit`` has now been released."""
+
+    async def ended(self, units: int, windows: int, blocked: bool) -> None:
+        """The stream is over (finished, blocked, or stopped by the consumer)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +87,16 @@ class WindowPlan:
 class StreamTally:
     """What one stream used and how it ended; shared with the callback relays."""
 
-    __slots__ = ("blocked", "list_content", "model_name", "stopped", "units", "usage", "windows")
+    __slots__ = (
+        "blocked",
+        "estimate_input_tokens",
+        "list_content",
+        "model_name",
+        "stopped",
+        "units",
+        "usage",
+        "windows",
+    )
 
     def __init__(self, model_name: str | None = None) -> None:
         self.usage: UsageMetadata | None = None
@@ -71,6 +107,9 @@ class StreamTally:
         """True once we closed the model stream ourselves (a block)."""
         self.list_content = False
         self.model_name = model_name
+        self.estimate_input_tokens: Callable[[], int] | None = None
+        """Prompt tokens when a stopped stream never got the provider's count (per stream,
+        offline: see :mod:`langchain_guardrails.usage`)."""
 
     def absorb(self, chunk: Any) -> AIMessageChunk:
         """Take usage and the end marker off a chunk: they go on the final chunk, once."""
@@ -85,11 +124,14 @@ class StreamTally:
 
     def stop_usage(self) -> UsageMetadata | None:
         """Usage up to a block: what the provider reported, with the completion units received
-        counted as output tokens when the provider had not reported them yet."""
+        counted as output tokens and the prompt tokens estimated when the provider had not
+        reported them yet."""
         usage = self.usage
         if usage is None and self.units == 0:
             return None
         inputs = usage["input_tokens"] if usage else 0
+        if not inputs and self.estimate_input_tokens is not None:
+            inputs = self.estimate_input_tokens()
         outputs = usage["output_tokens"] if usage and usage["output_tokens"] else self.units
         self.usage = UsageMetadata(
             input_tokens=inputs, output_tokens=outputs, total_tokens=inputs + outputs
@@ -161,6 +203,10 @@ class _Window:
     """Characters of the context carried into the next window."""
     context_units: int
     final: bool
+    started: float = 0.0
+    """Observer only: when the check started, when it ended, and the window's end unit."""
+    ended: float = 0.0
+    end_unit: int = 0
 
 
 class WindowStream:
@@ -170,10 +216,17 @@ class WindowStream:
     model stream has then been closed, and nothing after the blocked window was released.
     """
 
-    def __init__(self, plan: WindowPlan, schedule: Schedule, tally: StreamTally) -> None:
+    def __init__(
+        self,
+        plan: WindowPlan,
+        schedule: Schedule,
+        tally: StreamTally,
+        observer: WindowObserver | None = None,
+    ) -> None:
         self.plan = plan
         self.schedule = schedule
         self.tally = tally
+        self.observer = observer
         self.texts: list[str] = []
         self.held: deque[AIMessageChunk] = deque()
         self.held_base = 0
@@ -181,6 +234,9 @@ class WindowStream:
         self.ctx_entry = 0
         self.pending: deque[_Window] = deque()
         self.index = 0
+        self.deferred = False
+        """A rewrite reached the carried units: they must be checked again before release."""
+        self._observed_end = 0
 
     async def run(self, source: AsyncIterator[Any]) -> AsyncIterator[AIMessageChunk]:
         """Consume ``source``; yield chunks as the release rules allow."""
@@ -190,6 +246,9 @@ class WindowStream:
         texts, held = self.texts, self.held
         new = units = 0
         finished = False
+        observer = self.observer
+        if observer is not None:
+            source = observer.timed(source)
         try:
             async for chunk in source:
                 content = chunk.content
@@ -222,6 +281,8 @@ class WindowStream:
                         if released is None:
                             break
                         self._close(final=False)
+                        if observer is not None:
+                            await self._observe_window()
                         texts = self.texts
                         for out in released:
                             yield out
@@ -248,6 +309,8 @@ class WindowStream:
                 aclose = getattr(source, "aclose", None)
                 if aclose is not None:
                     await aclose()
+            if observer is not None:
+                await observer.ended(units, self.index, tally.blocked is not None)
 
     def _close(self, *, final: bool) -> None:
         """Start checking the window that just filled (or the last, partial one)."""
@@ -271,20 +334,41 @@ class WindowStream:
         self.index += 1
         self.tally.windows = self.index
         self.texts = carried
+        self.deferred = False
 
     async def _settle(self) -> list[AIMessageChunk] | None:
         """Wait for the oldest pending window; its releasable chunks, or None on a block."""
         window = self.pending[0]
         decision = await window.future
         self.pending.popleft()
+        observer = self.observer
+        if observer is not None:
+            ended = window.ended or time.perf_counter()
+            await observer.window_checked(window.index, decision, window.started, ended)
         if not decision.allowed:
             self.tally.blocked = _with_window(decision, window.index)
             return None
         if self.plan.stream_first:
             return []
         if decision.text is None:
-            return self._pop_to(window.release_to)
-        return self._rewrite(window, decision.text)
+            released = self._pop_to(window.release_to)
+        else:
+            released = self._rewrite(window, decision.text)
+        if observer is not None:
+            kept = 0 if window.final else self.plan.context_size
+            await observer.released(window.end_unit - kept, window.index)
+        return released
+
+    async def _observe_window(self) -> None:
+        """Report the window just closed: its unit range, and time its check."""
+        window = self.pending[-1]
+        end = self.tally.units
+        first = self._observed_end - self.plan.context_size if window.index else 0
+        self._observed_end = window.end_unit = end
+        window.started = time.perf_counter()
+        window.future.add_done_callback(lambda _: setattr(window, "ended", time.perf_counter()))
+        assert self.observer is not None
+        await self.observer.window_started(window.index, first, end, window.final)
 
     async def _finish(self, new: int) -> list[AIMessageChunk]:
         """End of the model stream: check what is left, then release everything that passed."""
@@ -296,13 +380,19 @@ class WindowStream:
                     return []
                 released += settled
             self._close(final=True)
+            if self.observer is not None:
+                await self._observe_window()
         while self.pending:
             settled = await self._settle()
             if settled is None:
                 return []
             released += settled
+            if self.deferred and not self.pending:
+                self._close(final=True)  # no new units, but the carried text was never passed
         if not self.plan.stream_first:
             released += self._pop_to(self.entries)
+            if self.observer is not None:
+                await self.observer.released(self.tally.units, None)
         return released
 
     def _pop_to(self, end: int) -> list[AIMessageChunk]:
@@ -316,8 +406,9 @@ class WindowStream:
     def _rewrite(self, window: _Window, rewritten: str) -> list[AIMessageChunk]:
         """Replace the window's unreleased text by a rail's rewrite (hold-back only).
 
-        The part of the rewrite that lines up with the units carried into the next window stays
-        held (as those units when untouched, as one rewritten unit when a change reaches them).
+        The units carried into the next window stay held as they are when the rewrite left them
+        alone; when a change reaches them, everything from the first change on is carried, as
+        original text, into the next window.
         """
         if window.final:
             return self._replace(self._pop_to(window.end_entry), rewritten)
@@ -327,10 +418,14 @@ class WindowStream:
         if len(original) - suffix <= boundary:
             kept = len(rewritten) - window.tail_len
             return self._replace(self._pop_to(window.release_to), rewritten[:kept])
+        # A change reaches the carried units: the value may continue in the next window, so
+        # release only the untouched prefix and carry the *original* rest, which the next
+        # window checks (and rewrites) whole.
         cut = min(boundary, prefix)
         released = self._replace(self._pop_to(window.end_entry), rewritten[:cut])
-        carried = rewritten[cut:]
+        carried = original[cut:]
         self.texts[: window.context_units] = [carried] if carried else []
+        self.deferred = bool(carried)
         if carried:
             self.held.appendleft(AIMessageChunk(content=carried))
             self.held_base -= 1

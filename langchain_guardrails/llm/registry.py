@@ -33,7 +33,17 @@ def _openai(config: ModelConfig) -> Runnable[Any, Any]:
     return module.ChatOpenAI(**kwargs)  # type: ignore[no-any-return]
 
 
-_ENGINES: dict[str, EngineFactory] = {"scripted": _scripted, "openai": _openai}
+def _huggingface_pipeline(config: ModelConfig) -> Runnable[Any, Any]:
+    from .providers.huggingface import from_model_config
+
+    return from_model_config(config)
+
+
+_ENGINES: dict[str, EngineFactory] = {
+    "scripted": _scripted,
+    "openai": _openai,
+    "huggingface_pipeline": _huggingface_pipeline,
+}
 
 
 def register_engine(name: str, factory: EngineFactory) -> None:

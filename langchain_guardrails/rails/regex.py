@@ -17,8 +17,7 @@ def regex_check(config: RailsConfig, stage: Literal["input", "output"]) -> Actio
     settings = getattr(config.rails.config.regex_detection, stage)
     if not settings.patterns:
         raise ConfigError(
-            f"'regex check {stage}' needs patterns in "
-            f"rails.config.regex_detection.{stage}.patterns"
+            f"'regex check {stage}' needs patterns in rails.config.regex_detection.{stage}.patterns"
         )
     flags = 0 if settings.case_sensitive else re.IGNORECASE
     compiled = [(pattern, re.compile(pattern, flags)) for pattern in settings.patterns]

@@ -1,0 +1,217 @@
+"""``langchain-guardrails``: chat with a guarded model, serve it, or run its rails once.
+
+Exit codes: 0 success (``check``: passed or modified), 1 ``check`` blocked, 2 bad usage or a
+missing/broken config, 3 a runtime failure (model error, server unreachable or refusing),
+130 interrupted.
+
+Example:
+    .. code-block:: bash
+
+        langchain-guardrails chat --config examples/configs/streaming --streaming --verbose
+        langchain-guardrails server --config examples/configs --port 8000
+        langchain-guardrails check --config examples/configs/streaming --output "The password is x"
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, MissingExtraError
+
+EXIT_OK, EXIT_BLOCKED, EXIT_USAGE, EXIT_FAILURE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+API_KEY_ENV = "LANGCHAIN_GUARDRAILS_API_KEY"
+
+
+class CLIError(Exception):
+    """An error to print (without a traceback) before exiting with ``code``."""
+
+    def __init__(self, message: str, code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code.
+
+    Example:
+        .. code-block:: python
+
+            main(["check", "--config", "examples/configs/streaming", "--input", "Hello"])
+    """
+    args = _parser().parse_args(argv)
+    try:
+        code: int = args.run(args)
+        return code
+    except CLIError as exc:
+        _error(str(exc))
+        return exc.code
+    except (ConfigError, MissingExtraError) as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="langchain-guardrails",
+        description="Input and output guardrails around a chat model, with streaming.",
+        epilog="Exit codes: 0 ok, 1 blocked (check), 2 usage/config error, 3 runtime failure.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    chat = commands.add_parser("chat", help="chat with a guarded model in the terminal")
+    chat.add_argument("--config", help="config folder (not needed with --server-url)")
+    chat.add_argument("--streaming", action="store_true", help="print tokens as they arrive")
+    chat.add_argument("--verbose", action="store_true", help="print rails and usage per turn")
+    chat.add_argument("--server-url", help="chat through a running server instead")
+    chat.add_argument("--config-id", help="config on the server (default: the server's)")
+    chat.add_argument("--api-key", default=os.environ.get(API_KEY_ENV), help=f"server API key (env {API_KEY_ENV})")
+    chat.add_argument("--no-color", action="store_true", help="never colour the output")
+    chat.set_defaults(run=_chat)
+
+    server = commands.add_parser("server", help="serve configs over an OpenAI-compatible API")
+    server.add_argument("--config", required=True, help="folder of config folders, or one config")
+    server.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    server.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    server.add_argument("--api-key", default=os.environ.get(API_KEY_ENV), help=f"require this bearer token (env {API_KEY_ENV})")
+    server.add_argument("--langserve", action="store_true", help="also mount LangServe routes at /configs/{id}")
+    server.add_argument("--default-config-id", help="config for requests that name none")
+    server.add_argument("--max-concurrency", type=int, default=128, help="concurrent generations (more get 503)")
+    server.add_argument("--cors-origin", action="append", default=None, help="allow this CORS origin (repeatable)")
+    server.add_argument("--nemo-errors", action="store_true", help="NeMo-style top-level error object on streamed blocks")
+    server.add_argument("--log-level", default="info", help="uvicorn log level")
+    server.set_defaults(run=_server)
+
+    check = commands.add_parser("check", help="run the rails of a config once and print the decision")
+    check.add_argument("--config", required=True, help="config folder")
+    check.add_argument("--input", help="user message to check with the input rails")
+    check.add_argument("--output", help="model answer to check with the output rails")
+    check.add_argument("--json", action="store_true", help="print the decision as JSON")
+    check.set_defaults(run=_check)
+    return parser
+
+
+# -- check ---------------------------------------------------------------------------------------
+
+
+def _check(args: argparse.Namespace) -> int:
+    if args.input is None and args.output is None:
+        raise CLIError("check needs --input TEXT and/or --output TEXT")
+    from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+
+    from .server.checks import run_checks
+
+    guarded = _load(args.config)
+    messages: list[BaseMessage] = []
+    stages = []
+    if args.input is not None:
+        messages.append(HumanMessage(content=args.input))
+        stages.append("input")
+    if args.output is not None:
+        messages.append(AIMessage(content=args.output))
+        stages.append("output")
+    result = asyncio.run(run_checks(guarded, messages, stages))
+    if args.json:
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+    else:
+        for key in ("status", "stage", "rail", "reason", "content"):
+            if result.get(key) is not None:
+                print(f"{key}: {result[key]}")
+    return EXIT_BLOCKED if result["status"] == "blocked" else EXIT_OK
+
+
+# -- server --------------------------------------------------------------------------------------
+
+
+def _server(args: argparse.Namespace) -> int:
+    from .errors import require
+
+    uvicorn = require("uvicorn", "serve")
+    from .server import create_app
+
+    folder = Path(args.config)
+    if not folder.is_dir():
+        raise CLIError(f"--config {folder}: no such folder")
+    app = create_app(
+        folder,
+        api_key=args.api_key or None,
+        langserve=args.langserve,
+        default_config_id=args.default_config_id,
+        max_concurrency=args.max_concurrency,
+        cors_origins=args.cors_origin,
+        nemo_errors=args.nemo_errors,
+        preload=True,
+    )
+    if not args.api_key and not _is_loopback(args.host):
+        _error(f"warning: serving on {args.host} without an API key (set --api-key)")
+    ids = ", ".join(app.state.registry.ids())
+    print(f"Serving configs {ids} on http://{args.host}:{args.port}/v1", file=sys.stderr)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    return EXIT_OK
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+# -- chat ----------------------------------------------------------------------------------------
+
+
+def _chat(args: argparse.Namespace) -> int:
+    from .server.terminal import ChatSession, LocalBackend, RemoteBackend
+
+    if args.server_url:
+        backend: Any = RemoteBackend(args.server_url, args.config_id, args.api_key)
+    elif args.config:
+        backend = LocalBackend(_load(args.config))
+    else:
+        raise CLIError("chat needs --config PATH or --server-url URL")
+    color = not args.no_color and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    session = ChatSession(backend, streaming=args.streaming, verbose=args.verbose, color=color)
+    return session.run(sys.stdin, interactive=sys.stdin.isatty())
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+
+def _load(path: str) -> Any:
+    """One config folder (or YAML file) as a ``Guardrails``, with errors that say what to do."""
+    from . import Guardrails, RailsConfig
+    from .config import CONFIG_FILE_NAMES
+
+    folder = Path(path)
+    if not folder.exists():
+        raise CLIError(f"--config {folder}: no such file or folder")
+    if folder.is_dir() and not any((folder / n).is_file() for n in CONFIG_FILE_NAMES):
+        inner = sorted(
+            d.name for d in folder.iterdir() if any((d / n).is_file() for n in CONFIG_FILE_NAMES)
+        )
+        if inner:
+            raise CLIError(
+                f"--config {folder} holds several configs ({', '.join(inner)}); "
+                f"pass one of them, e.g. --config {folder / inner[0]}"
+            )
+    return Guardrails(config=RailsConfig.from_path(folder))
+
+
+def _error(message: str) -> None:
+    prefix = "" if message.startswith("warning:") else "error: "
+    print(f"{prefix}{message}", file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,513 @@
+"""``LLMRails``: NeMo Guardrails' API (``generate``, ``stream_async``, ``explain``) over the same
+engine and windows as :class:`~langchain_guardrails.Guardrails`.
+
+Every call runs a ``Guardrails`` stream with a per-call
+:class:`~langchain_guardrails.observability.GuardrailsCallbackHandler` attached, which is where
+``explain()`` and ``options={"log": ...}`` get their LLM calls and activated rails. The object
+keeps no per-call state: ``explain()`` reads a context variable set by each call, so it shows
+the **last call started in the current context** (the current asyncio task, or the current
+thread for sync calls). Calls made in other tasks, including child tasks such as those
+``asyncio.gather`` creates, are not visible there; ask their ``options={"log": ...}`` instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+import time
+import warnings
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import aclosing
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from langchain_core.language_models import BaseLLM
+from langchain_core.messages import AIMessageChunk, BaseMessage
+from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables.config import ensure_config, merge_configs
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from . import _bridge
+from .actions import ActionSpec, spec_of
+from .config import RailsConfig
+from .errors import ConfigError, GuardrailsViolation
+from .explain import ExplainInfo, GenerationLog, GenerationResponse, llm_calls_summary
+from .messages import to_messages
+from .observability import GuardrailsCallbackHandler, GuardrailsSummary
+from .runnable import Guardrails
+from .streaming import StreamingHandler
+
+
+class LogOptions(BaseModel):
+    """``options["log"]``: what the response's ``log`` holds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    activated_rails: bool = False
+    llm_calls: bool = False
+    internal_events: bool = False
+
+
+class GenerationOptions(BaseModel):
+    """``options`` of ``generate`` / ``generate_async`` / ``stream_async``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    log: LogOptions = Field(default_factory=LogOptions)
+    llm_params: dict[str, Any] = Field(default_factory=dict)
+    """Extra keyword arguments for the main model call (e.g. ``temperature``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Blocked:
+    """The end of a blocked call."""
+
+    rail: str
+    stage: str
+    refusal: str
+    exception: bool
+    """The config asked for exceptions (``enable_rails_exceptions``)."""
+
+    def error_json(self) -> str:
+        """NeMo's error object, as the JSON text ``stream_async`` yields."""
+        error = {
+            "message": f"Blocked by {self.rail} rails.",
+            "type": "guardrails_violation",
+            "param": self.rail,
+            "code": "content_blocked",
+        }
+        return json.dumps({"error": error})
+
+    def message(self) -> dict[str, Any]:
+        """The assistant message (or NeMo's exception message) of a blocked call."""
+        if not self.exception:
+            return {"role": "assistant", "content": self.refusal}
+        kind = "InputRailException" if self.stage == "input" else "OutputRailException"
+        what = "Input" if self.stage == "input" else "Output"
+        text = f"{what} not allowed. The {self.stage} was blocked by the '{self.rail}' flow."
+        return {"role": "exception", "content": {"type": kind, "message": text}}
+
+
+@dataclass(slots=True)
+class _Call:
+    """One call's records (never stored on the ``LLMRails`` object)."""
+
+    info: ExplainInfo
+    collector: GuardrailsCallbackHandler = dataclasses.field(
+        default_factory=GuardrailsCallbackHandler
+    )
+    started: float = dataclasses.field(default_factory=time.perf_counter)
+    summary: GuardrailsSummary | None = None
+
+
+class LLMRails:
+    """Guardrails with NeMo Guardrails' API, for code written against ``nemoguardrails``.
+
+    Args:
+        config: the rails configuration.
+        llm: the main model; when None, the ``models`` entry with ``type: main`` is built
+            (engines ``openai``, ``huggingface_pipeline``, ``scripted`` and any added with
+            :func:`langchain_guardrails.llm.register_engine`).
+        verbose: print a summary of the LLM calls after each call.
+
+    Example:
+        .. code-block:: python
+
+            from langchain_guardrails import LLMRails, RailsConfig
+
+            rails = LLMRails(RailsConfig.from_path("./config"))
+            reply = rails.generate(messages=[{"role": "user", "content": "Hello!"}])
+            async for chunk in rails.stream_async(messages=[{"role": "user", "content": "Hi"}]):
+                print(chunk, end="")
+            rails.explain().print_llm_calls_summary()
+    """
+
+    def __init__(
+        self, config: RailsConfig, llm: Runnable[Any, Any] | None = None, verbose: bool = False
+    ) -> None:
+        self.config = config
+        self.llm = llm if llm is not None else _configured_model(config)
+        self.verbose = verbose
+        self._actions: tuple[_Registered, ...] = ()
+        self._built: dict[bool, Guardrails] = {}
+        self._lock = threading.Lock()
+        self._last: ContextVar[ExplainInfo | None] = ContextVar(
+            f"langchain_guardrails_explain_{id(self)}", default=None
+        )
+
+    # -- setup ---------------------------------------------------------------------------------
+
+    def register_action(self, action: Callable[..., Any], name: str | None = None) -> None:
+        """Make ``action`` usable as a flow name (``name``, or the ``@action`` name, or the
+        function name with spaces for ``_``). Flows are resolved at the next call, so an
+        unknown flow name in the config is reported then, with the known names.
+
+        Example:
+            .. code-block:: python
+
+                rails.register_action(check_blocked_terms, name="check blocked terms")
+        """
+        spec = spec_of(action)
+        if name is not None:
+            spec = dataclasses.replace(spec, name=name)
+        with self._lock:
+            self._actions = (*self._actions, _Registered(spec))
+            self._built = {}
+
+    def update_llm(self, llm: Runnable[Any, Any]) -> None:
+        """Use ``llm`` as the main model from the next call on.
+
+        Example:
+            .. code-block:: python
+
+                rails.update_llm(ChatOpenAI(model="gpt-4o-mini"))
+        """
+        with self._lock:
+            self.llm = llm
+            self._built = {}
+
+    def _guardrails(self, external: bool) -> Guardrails:
+        """The ``Guardrails`` runnable (built at the first call after a change)."""
+        with self._lock:
+            guarded = self._built.get(external)
+            if guarded is None:
+                if self.llm is None and not external:
+                    raise ConfigError(
+                        "LLMRails needs a model: pass llm=..., add a `models` entry with "
+                        "`type: main`, or stream from your own tokens with "
+                        "stream_async(generator=...)"
+                    )
+                llm = _ExternalTokens(self.llm) if external else self.llm
+                guarded = Guardrails(llm=llm, config=self.config, actions=list(self._actions))
+                self._built = {**self._built, external: guarded}
+            return guarded
+
+    # -- calls ---------------------------------------------------------------------------------
+
+    def generate(
+        self,
+        prompt: str | None = None,
+        messages: Sequence[dict[str, Any] | BaseMessage] | None = None,
+        options: dict[str, Any] | GenerationOptions | None = None,
+    ) -> str | dict[str, Any] | GenerationResponse:
+        """Sync twin of :meth:`generate_async` (runs on a background event loop).
+
+        Example:
+            .. code-block:: python
+
+                rails.generate(messages=[{"role": "user", "content": "Hello!"}])
+                # {"role": "assistant", "content": "Hi there!"}
+        """
+        history, opts = _history(prompt, messages), _options(options)
+        call = self._start_call()
+        return _bridge.run_sync(
+            lambda: self._generate(history, opts, call, None, prompt is not None, options)
+        )
+
+    async def generate_async(
+        self,
+        prompt: str | None = None,
+        messages: Sequence[dict[str, Any] | BaseMessage] | None = None,
+        options: dict[str, Any] | GenerationOptions | None = None,
+        streaming_handler: StreamingHandler | None = None,
+    ) -> str | dict[str, Any] | GenerationResponse:
+        """The guarded answer: a string for ``prompt=``, an assistant message dict for
+        ``messages=``, a :class:`GenerationResponse` when ``options`` are given.
+
+        With ``streaming_handler``, the released chunks are pushed into it as they come (on a
+        block, the NeMo error object is its last chunk) and it is ended when the call ends,
+        however it ends.
+
+        Example:
+            .. code-block:: python
+
+                response = await rails.generate_async(
+                    messages=history, options={"log": {"llm_calls": True, "activated_rails": True}}
+                )
+                response.log.llm_calls[0].total_tokens
+        """
+        history, opts = _history(prompt, messages), _options(options)
+        if streaming_handler is not None:
+            self._warn_streaming("generate_async(streaming_handler=...)")
+        call = self._start_call()
+        return await self._generate(
+            history, opts, call, streaming_handler, prompt is not None, options
+        )
+
+    async def stream_async(
+        self,
+        prompt: str | None = None,
+        messages: Sequence[dict[str, Any] | BaseMessage] | None = None,
+        options: dict[str, Any] | GenerationOptions | None = None,
+        generator: AsyncIterator[str] | None = None,
+    ) -> AsyncIterator[str]:
+        """Stream the guarded answer as ``str`` chunks.
+
+        With ``generator``, its tokens are the answer (the main model is not called): input
+        rails still check ``messages``, and output rails check the tokens per window
+        (streaming output rails) or as a whole before anything is released. The generator
+        is closed when the stream ends, at once on a block.
+
+        On a block the last chunk is NeMo's error object as JSON text:
+        ``{"error": {"message": "Blocked by <rail> rails.", "type": "guardrails_violation",
+        "param": "<rail>", "code": "content_blocked"}}``.
+
+        Example:
+            .. code-block:: python
+
+                async for chunk in rails.stream_async(messages=history):
+                    print(chunk, end="")
+        """
+        if generator is not None and not hasattr(generator, "__anext__"):
+            raise TypeError(
+                f"stream_async(generator=...) takes an async iterator of str; got "
+                f"{type(generator).__name__}"
+            )
+        try:
+            history, opts = _history(prompt, messages), _options(options)
+            self._warn_streaming("stream_async")
+            call = self._start_call()
+            async with aclosing(self._pieces(history, opts, call, generator)) as pieces:
+                async for piece in pieces:
+                    yield piece.error_json() if isinstance(piece, _Blocked) else piece
+        finally:
+            if generator is not None:
+                await _close(generator)
+
+    def explain(self) -> ExplainInfo:
+        """The LLM calls and activated rails of the last call started in the current context
+        (task or thread); empty before the first one.
+
+        Example:
+            .. code-block:: python
+
+                await rails.generate_async(messages=history)
+                rails.explain().print_llm_calls_summary()
+        """
+        return self._last.get() or ExplainInfo()
+
+    # -- the core ------------------------------------------------------------------------------
+
+    def _start_call(self) -> _Call:
+        call = _Call(info=ExplainInfo())
+        self._last.set(call.info)
+        return call
+
+    def _warn_streaming(self, what: str) -> None:
+        if not self.config.streaming:
+            warnings.warn(
+                f"LLMRails.{what}: `streaming: True` is not set in config.yml; streaming anyway "
+                "(set it to silence this warning)",
+                UserWarning,
+                stacklevel=3,
+            )
+
+    async def _generate(
+        self,
+        history: list[BaseMessage],
+        opts: GenerationOptions,
+        call: _Call,
+        handler: StreamingHandler | None,
+        prompt_mode: bool,
+        options: Any,
+    ) -> str | dict[str, Any] | GenerationResponse:
+        parts: list[str] = []
+        blocked: _Blocked | None = None
+        try:
+            async with aclosing(self._pieces(history, opts, call, None)) as pieces:
+                async for piece in pieces:
+                    if isinstance(piece, _Blocked):
+                        blocked = piece
+                        if handler is not None:
+                            await handler.push_chunk(piece.error_json())
+                        continue
+                    parts.append(piece)
+                    if handler is not None:
+                        await handler.push_chunk(piece)
+        except BaseException as exc:
+            if handler is not None:
+                handler.finish(exc if isinstance(exc, Exception) else None)
+            raise
+        if handler is not None:
+            handler.finish()
+        message = blocked.message() if blocked else {"role": "assistant", "content": "".join(parts)}
+        if options is None:
+            return _text_of(message) if prompt_mode else message
+        log = _log(opts.log, call)
+        response: str | list[dict[str, Any]] = _text_of(message) if prompt_mode else [message]
+        return GenerationResponse(response=response, log=log)
+
+    async def _pieces(
+        self,
+        history: list[BaseMessage],
+        opts: GenerationOptions,
+        call: _Call,
+        generator: AsyncIterator[str] | None,
+    ) -> AsyncIterator[str | _Blocked]:
+        """Released text, then a ``_Blocked`` when the call was blocked; records the call."""
+        guarded = self._guardrails(external=generator is not None)
+        config = merge_configs(
+            ensure_config(), {"callbacks": [call.collector], "run_name": "LLMRails"}
+        )
+        kwargs = dict(opts.llm_params)
+        if generator is not None:
+            kwargs["generator"] = generator
+        try:
+            async with aclosing(guarded.astream(history, config, **kwargs)) as stream:
+                async for chunk in stream:
+                    guard = chunk.response_metadata.get("guardrails")
+                    if guard is not None and guard.get("blocked"):
+                        yield _Blocked(guard["rail"], guard["stage"], chunk.text, exception=False)
+                    elif chunk.text:
+                        yield chunk.text
+        except GuardrailsViolation as exc:
+            yield _Blocked(exc.rail, exc.stage, "", exception=True)
+        finally:
+            call.summary = summary = call.collector.summary()
+            call.info.llm_calls = summary.llm_calls
+            call.info.activated_rails = summary.rails
+            if self.verbose:
+                print(llm_calls_summary(summary.llm_calls))
+
+
+class _Registered:
+    """An action registered under a (possibly new) name, without touching the caller's
+    function."""
+
+    def __init__(self, spec: ActionSpec) -> None:
+        self.__guardrails_action__ = spec
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.__guardrails_action__.fn(*args, **kwargs)
+
+
+class _ExternalTokens(Runnable[Any, Any]):
+    """Stands in for the main model when ``stream_async(generator=...)`` supplies the tokens.
+
+    Streams the ``generator`` keyword argument as message chunks; everything else (rails
+    calling ``llm``) goes to the main model.
+    """
+
+    def __init__(self, model: Runnable[Any, Any] | None) -> None:
+        self.model = model
+
+    def _main(self) -> Runnable[Any, Any]:
+        if self.model is None:
+            raise ConfigError("a rail called the main model, but LLMRails has none configured")
+        return self.model
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or self.__dict__.get("model") is None:
+            raise AttributeError(name)
+        return getattr(self.__dict__["model"], name)
+
+    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        return self._main().invoke(input, config, **kwargs)
+
+    async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        return await self._main().ainvoke(input, config, **kwargs)
+
+    def stream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[Any]:
+        yield from self._main().stream(input, config, **kwargs)
+
+    async def astream(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[Any]:
+        generator = kwargs.pop("generator", None)
+        if generator is None:
+            async for chunk in self._main().astream(input, config, **kwargs):
+                yield chunk
+            return
+        try:
+            async for token in generator:
+                if isinstance(token, str):
+                    yield AIMessageChunk(content=token)
+                elif isinstance(token, AIMessageChunk):
+                    yield token
+                else:
+                    raise TypeError(
+                        f"stream_async(generator=...) yielded {type(token).__name__}; "
+                        "expected str"
+                    )
+        finally:
+            await _close(generator)
+
+
+async def _close(generator: Any) -> None:
+    aclose = getattr(generator, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
+def _configured_model(config: RailsConfig) -> Runnable[Any, Any] | None:
+    main = config.main_model
+    if main is None:
+        return None
+    from .llm import build_model
+
+    model = build_model(main)
+    if isinstance(model, BaseLLM):
+        return model
+    return model
+
+
+def _history(
+    prompt: str | None, messages: Sequence[dict[str, Any] | BaseMessage] | None
+) -> list[BaseMessage]:
+    if (prompt is None) == (messages is None):
+        raise ValueError("LLMRails needs exactly one of prompt=... or messages=...")
+    if prompt is not None:
+        if not isinstance(prompt, str):
+            raise TypeError(f"prompt must be a str; got {type(prompt).__name__}")
+        return to_messages(prompt)
+    assert messages is not None
+    for index, message in enumerate(messages):
+        if isinstance(message, dict) and message.get("role") == "context":
+            raise ValueError(
+                f"messages[{index}]: role 'context' (NeMo context variables) is not supported; "
+                "use user, assistant, system or tool messages"
+            )
+    return to_messages(list(messages))
+
+
+def _options(options: dict[str, Any] | GenerationOptions | None) -> GenerationOptions:
+    if options is None:
+        return GenerationOptions()
+    if isinstance(options, GenerationOptions):
+        return options
+    try:
+        return GenerationOptions.model_validate(options)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            where = ".".join(str(p) for p in ("options", *error["loc"]))
+            if error["type"] == "extra_forbidden":
+                model: type[BaseModel] = LogOptions if error["loc"][0] == "log" else GenerationOptions
+                problems.append(f"{where}: unknown option (known: {', '.join(model.model_fields)})")
+            else:
+                problems.append(f"{where}: {error['msg']}")
+        raise ValueError("; ".join(problems)) from exc
+
+
+def _log(wanted: LogOptions, call: _Call) -> GenerationLog | None:
+    if not (wanted.activated_rails or wanted.llm_calls or wanted.internal_events):
+        return None
+    summary = call.summary or call.collector.summary()
+    return GenerationLog(
+        activated_rails=summary.rails if wanted.activated_rails else [],
+        llm_calls=summary.llm_calls if wanted.llm_calls else None,
+        internal_events=summary.events if wanted.internal_events else None,
+        stats=summary.stats(total_duration=time.perf_counter() - call.started),
+    )
+
+
+def _text_of(message: dict[str, Any]) -> str:
+    content = message["content"]
+    return content if isinstance(content, str) else str(content.get("message", ""))
+
+
+Role = Literal["user", "assistant", "system", "tool"]
+
+__all__ = ["GenerationOptions", "LLMRails", "LogOptions"]

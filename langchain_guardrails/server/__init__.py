@@ -1,0 +1,33 @@
+"""The guardrails HTTP server: OpenAI-compatible chat completions and LangServe routes.
+
+Needs the ``serve`` extra (``pip install 'langchain-stream-guardrails[serve]'``); importing
+this package works without it, using :func:`create_app` raises ``MissingExtraError``.
+
+Example:
+    .. code-block:: python
+
+        from langchain_guardrails.server import create_app
+
+        app = create_app("examples/configs")   # uvicorn module:app --host 127.0.0.1
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..errors import require
+
+if TYPE_CHECKING:
+    from .app import create_app
+
+__all__ = ["create_app"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "create_app":
+        require("fastapi", "serve")
+        require("uvicorn", "serve")
+        from .app import create_app
+
+        return create_app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

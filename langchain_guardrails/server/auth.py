@@ -1,0 +1,60 @@
+"""Optional API key: ``Authorization: Bearer <key>`` on every route but ``/health``."""
+
+from __future__ import annotations
+
+import hmac
+import json
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+API_KEY_ENV = "LANGCHAIN_GUARDRAILS_API_KEY"
+"""Environment variable the CLI reads the API key from."""
+
+OPEN_PATHS = frozenset({"/health"})
+
+
+class APIKeyMiddleware:
+    """Reject requests without the right bearer token with an OpenAI-style 401.
+
+    Example:
+        .. code-block:: python
+
+            app.add_middleware(APIKeyMiddleware, api_key="s3cret")
+    """
+
+    def __init__(self, app: ASGIApp, api_key: str) -> None:
+        if not api_key:
+            raise ValueError("api_key must be a non-empty string")
+        self.app = app
+        self._expected = f"Bearer {api_key}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS or scope["method"] == "OPTIONS":
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope["headers"]).get(b"authorization", b"")
+        # Constant-time comparison: the key must not leak through response timing.
+        if hmac.compare_digest(given, self._expected):
+            await self.app(scope, receive, send)
+            return
+        message = "Missing API key" if not given else "Incorrect API key provided"
+        await send_error(send, 401, message, "invalid_api_key", headers={"www-authenticate": "Bearer"})
+
+
+async def send_error(
+    send: Send,
+    status: int,
+    message: str,
+    code: str,
+    *,
+    type: str = "invalid_request_error",
+    headers: dict[str, str] | None = None,
+) -> None:
+    """Send an OpenAI-style JSON error straight from ASGI middleware."""
+    body = json.dumps(
+        {"error": {"message": message, "type": type, "param": None, "code": code}}
+    ).encode()
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    raw += [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})

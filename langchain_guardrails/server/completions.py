@@ -1,0 +1,172 @@
+"""One chat completion: run the guarded stream and render it as OpenAI responses.
+
+:func:`turn` is the single code path: it yields the released text pieces and then one
+:class:`TurnEnd`. The SSE stream and the whole-response body are both built from it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.messages import BaseMessage
+from langchain_core.messages.ai import UsageMetadata
+from langchain_core.runnables import RunnableConfig
+
+from ..errors import GuardrailsViolation
+from ..runnable import Guardrails
+from .activity import RailActivity
+from .openai_schema import (
+    chunk_body,
+    completion_body,
+    completion_id,
+    usage_body,
+    violation_error,
+)
+
+logger = logging.getLogger("langchain_guardrails.server")
+
+DONE = b"data: [DONE]\n\n"
+_FINISH = {"length": "length", "max_tokens": "length", "content_filter": "content_filter"}
+
+
+@dataclass(frozen=True, slots=True)
+class TurnEnd:
+    """How a turn ended."""
+
+    finish_reason: str
+    """``stop``, ``length`` or ``content_filter`` (a block)."""
+    usage: UsageMetadata | None
+    guardrails: dict[str, Any]
+    """The guardrails metadata of the final chunk (plus ``activated_rails`` when logged)."""
+    refusal: str | None = None
+    """The refusal text of a block (sent after the released text, as its last content)."""
+
+    @property
+    def blocked(self) -> bool:
+        return bool(self.guardrails.get("blocked"))
+
+
+async def turn(
+    guarded: Guardrails,
+    messages: list[BaseMessage],
+    model_kwargs: Mapping[str, Any],
+    *,
+    log_rails: bool = False,
+) -> AsyncIterator[str | TurnEnd]:
+    """Released text pieces of one guarded call, then its :class:`TurnEnd`.
+
+    The refusal of a block is not a released piece: it comes in ``TurnEnd.refusal``.
+    """
+    activity = RailActivity() if log_rails else None
+    config: RunnableConfig = {"callbacks": [activity]} if activity is not None else {}
+    finish = "stop"
+    usage: UsageMetadata | None = None
+    guard: dict[str, Any] = {}
+    refusal: str | None = None
+    try:
+        async with aclosing(guarded.astream(messages, config, **model_kwargs)) as stream:
+            async for chunk in stream:
+                metadata = chunk.response_metadata
+                if metadata:
+                    reason = metadata.get("finish_reason")
+                    if reason:
+                        finish = _FINISH.get(str(reason).lower(), "stop")
+                    guard = metadata.get("guardrails", guard)
+                if chunk.usage_metadata is not None:
+                    usage = chunk.usage_metadata
+                text = chunk.text
+                if guard.get("blocked"):
+                    refusal = text
+                elif text:
+                    yield text
+    except GuardrailsViolation as exc:
+        # enable_rails_exceptions: the HTTP answer is the same block, without refusal text.
+        guard, usage = dict(exc.metadata), exc.usage_metadata
+    guard = dict(guard)
+    if activity is not None:
+        guard["activated_rails"] = activity.summary()
+    blocked = bool(guard.get("blocked"))
+    yield TurnEnd("content_filter" if blocked else finish, usage, guard, refusal)
+
+
+async def complete(
+    guarded: Guardrails,
+    messages: list[BaseMessage],
+    model_kwargs: Mapping[str, Any],
+    *,
+    model: str,
+    log_rails: bool = False,
+) -> dict[str, Any]:
+    """The whole ``chat.completion`` body of one guarded call."""
+    parts: list[str] = []
+    end: TurnEnd | None = None
+    async for item in turn(guarded, messages, model_kwargs, log_rails=log_rails):
+        if isinstance(item, str):
+            parts.append(item)
+        else:
+            end = item
+    assert end is not None  # turn() always ends with a TurnEnd
+    # As Guardrails.invoke: a blocked answer is the refusal alone.
+    content = (end.refusal or "") if end.blocked else "".join(parts)
+    return completion_body(model, content, end.finish_reason, end.usage, end.guardrails)
+
+
+async def event_stream(
+    guarded: Guardrails,
+    messages: list[BaseMessage],
+    model_kwargs: Mapping[str, Any],
+    *,
+    model: str,
+    include_usage: bool = False,
+    nemo_errors: bool = False,
+    log_rails: bool = False,
+) -> AsyncIterator[bytes]:
+    """The SSE body of one streamed completion; ``data: [DONE]`` always comes last."""
+    cid, created = completion_id(), int(time.time())
+    extra: dict[str, Any] = {"usage": None} if include_usage else {}
+    yield event(chunk_body(cid, model, created, {"role": "assistant", "content": ""}, **extra))
+    try:
+        end: TurnEnd | None = None
+        async for item in turn(guarded, messages, model_kwargs, log_rails=log_rails):
+            if isinstance(item, str):
+                yield event(chunk_body(cid, model, created, {"content": item}, **extra))
+            else:
+                end = item
+        assert end is not None  # turn() always ends with a TurnEnd
+        if end.refusal:
+            yield event(chunk_body(cid, model, created, {"content": end.refusal}, **extra))
+        final = chunk_body(
+            cid, model, created, {}, end.finish_reason, guardrails=end.guardrails, **extra
+        )
+        if nemo_errors and end.blocked:
+            final["error"] = violation_error(end.guardrails)
+        yield event(final)
+        if include_usage:
+            yield event(chunk_body(cid, model, created, None, usage=usage_body(end.usage)))
+    except Exception as exc:
+        logger.exception("chat completion %s failed", cid)
+        yield event(generation_error(exc))
+    yield DONE
+
+
+def generation_error(exc: BaseException) -> dict[str, Any]:
+    """The error body of a failed generation (the details stay in the server log)."""
+    return {
+        "error": {
+            "message": f"The guarded generation failed ({type(exc).__name__}); see the server log",
+            "type": "server_error",
+            "param": None,
+            "code": "generation_failed",
+        }
+    }
+
+
+def event(data: Mapping[str, Any]) -> bytes:
+    """One SSE ``data:`` event. JSON never contains a raw newline, so one line is enough."""
+    return b"data: " + json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"

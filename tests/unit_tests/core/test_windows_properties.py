@@ -1,0 +1,168 @@
+"""Property tests of the window semantics (DESIGN.md, "Windows: exact semantics")."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from langchain_guardrails import Guardrails, RailsConfig, action
+from langchain_guardrails.testing import FakeStreamingChatModel
+
+PHRASE = "#FORBIDDEN!"
+FILLER = st.text(alphabet="ab .,\n", min_size=1, max_size=4)
+
+
+def expected_windows(units: list[str], size: int, context: int) -> list[str]:
+    """Reference: window 1 = units 1..C; window k = last K units of window k-1 + next C units."""
+    return [
+        "".join(units[max(0, start - context) : start + size]) for start in range(0, len(units), size)
+    ]
+
+
+def make_guard(chunks: list[str], size: int, context: int, stream_first: bool) -> tuple[Guardrails, list[str]]:
+    seen: list[str] = []
+
+    @action(name="recorder", inline=True)
+    def recorder(text: str) -> bool:
+        seen.append(text)
+        return PHRASE not in text
+
+    config = RailsConfig.from_content(
+        config={
+            "rails": {
+                "output": {
+                    "flows": ["recorder"],
+                    "streaming": {
+                        "enabled": True,
+                        "chunk_size": size,
+                        "context_size": context,
+                        "stream_first": stream_first,
+                    },
+                }
+            }
+        }
+    )
+    model = FakeStreamingChatModel(chunks=chunks)
+    return Guardrails(llm=model, config=config, actions=[recorder]), seen
+
+
+async def collect(guarded: Guardrails) -> list[Any]:
+    return [chunk async for chunk in guarded.astream("go")]
+
+
+@st.composite
+def stream_case(draw: st.DrawFn) -> tuple[list[str], int, int, bool]:
+    units = draw(st.lists(FILLER, min_size=0, max_size=40))
+    # Empty chunks (usage, markers) sprinkled between units: never counted, never dropped.
+    chunks: list[str] = []
+    for unit in units:
+        if draw(st.booleans()) and draw(st.booleans()):
+            chunks.append("")
+        chunks.append(unit)
+    size = draw(st.integers(min_value=1, max_value=8))
+    context = draw(st.integers(min_value=0, max_value=size - 1))
+    return chunks, size, context, draw(st.booleans())
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(stream_case())
+def test_output_equals_model_stream_and_every_unit_is_checked(case: tuple[list[str], int, int, bool]) -> None:
+    chunks, size, context, stream_first = case
+    guarded, seen = make_guard(chunks, size, context, stream_first)
+    out = asyncio.run(collect(guarded))
+    raw = asyncio.run(_raw(guarded))
+    released, final = out[:-1], out[-1]
+    # Byte-exact and in order, empty chunks included.
+    assert [c.content for c in released] == [c.content for c in raw]
+    assert final.response_metadata["guardrails"] == {"blocked": False, "windows": len(seen)}
+    units = [c for c in chunks if c]
+    assert seen == expected_windows(units, size, context)
+
+
+async def _raw(guarded: Guardrails) -> list[Any]:
+    return [c async for c in guarded._model.astream("go")]
+
+
+@st.composite
+def blocked_case(draw: st.DrawFn) -> tuple[list[str], int, int, int]:
+    size = draw(st.integers(min_value=2, max_value=8))
+    context = draw(st.integers(min_value=1, max_value=size - 1))
+    pieces = draw(st.integers(min_value=1, max_value=context + 1))
+    cuts = sorted(draw(st.sets(st.integers(1, len(PHRASE) - 1), min_size=pieces - 1, max_size=pieces - 1)))
+    bounds = [0, *cuts, len(PHRASE)]
+    phrase_units = [PHRASE[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+    before = draw(st.lists(FILLER, max_size=30))
+    after = draw(st.lists(FILLER, max_size=30))
+    return [*before, *phrase_units, *after], size, context, len("".join(before))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(blocked_case())
+def test_hold_back_never_delivers_any_part_of_a_blocked_phrase(case: tuple[list[str], int, int, int]) -> None:
+    chunks, size, context, phrase_start = case
+    guarded, _ = make_guard(chunks, size, context, stream_first=False)
+    out = asyncio.run(collect(guarded))
+    released = "".join(c.content for c in out[:-1])
+    text = "".join(chunks)
+    assert text.startswith(released)
+    assert len(released) <= phrase_start  # not even the first character of the phrase
+    assert out[-1].response_metadata["guardrails"]["blocked"] is True
+    assert out[-1].content == "I'm sorry, I can't respond to that."
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(blocked_case())
+def test_stream_first_releases_a_prefix_then_refuses(case: tuple[list[str], int, int, int]) -> None:
+    chunks, size, context, _ = case
+    guarded, _ = make_guard(chunks, size, context, stream_first=True)
+    out = asyncio.run(collect(guarded))
+    released = "".join(c.content for c in out[:-1])
+    assert "".join(chunks).startswith(released)
+    assert out[-1].response_metadata["guardrails"]["blocked"] is True
+
+
+@st.composite
+def masking_case(draw: st.DrawFn) -> tuple[list[str], int, int]:
+    size = draw(st.integers(min_value=2, max_value=8))
+    context = draw(st.integers(min_value=1, max_value=size - 1))
+    chunks: list[str] = []
+    for _ in range(draw(st.integers(0, 4))):
+        chunks += draw(st.lists(FILLER, max_size=8))
+        value = "code-" + draw(st.text(alphabet="0123456789", min_size=1, max_size=6))
+        pieces = draw(st.integers(min_value=1, max_value=min(context + 1, len(value))))
+        cuts = sorted(draw(st.sets(st.integers(1, len(value) - 1), min_size=pieces - 1, max_size=pieces - 1)))
+        bounds = [0, *cuts, len(value)]
+        chunks += [value[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+        chunks.append(" ")
+    return chunks, size, context
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(masking_case())
+def test_masking_is_exact_wherever_chunk_boundaries_fall(case: tuple[list[str], int, int]) -> None:
+    import re
+
+    from langchain_guardrails import RailResult
+
+    chunks, size, context = case
+
+    @action(name="mask codes", rewrites=True, inline=True)
+    def mask(text: str) -> RailResult:
+        return RailResult(allowed=True, text=re.sub(r"code-\d+", "<CODE>", text))
+
+    config = RailsConfig.from_content(
+        config={
+            "rails": {
+                "output": {
+                    "flows": ["mask codes"],
+                    "streaming": {"enabled": True, "chunk_size": size, "context_size": context, "stream_first": False},
+                }
+            }
+        }
+    )
+    guarded = Guardrails(llm=FakeStreamingChatModel(chunks=chunks), config=config, actions=[mask])
+    out = asyncio.run(collect(guarded))
+    assert "".join(c.content for c in out) == re.sub(r"code-\d+", "<CODE>", "".join(chunks))
