@@ -268,9 +268,7 @@ class RailSettings(_Strict):
 
     regex_detection: RegexDetection = Field(default_factory=RegexDetection)
     """Settings of the regex rails."""
-    sensitive_data_detection: SensitiveDataDetection = Field(
-        default_factory=SensitiveDataDetection
-    )
+    sensitive_data_detection: SensitiveDataDetection = Field(default_factory=SensitiveDataDetection)
     """Settings of the ``detect`` / ``mask sensitive data`` rails."""
     jailbreak_detection: JailbreakDetection = Field(default_factory=JailbreakDetection)
     """Settings of ``jailbreak detection heuristics``."""

@@ -21,9 +21,8 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import aclosing
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-from langchain_core.language_models import BaseLLM
 from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import ensure_config, merge_configs
@@ -447,10 +446,7 @@ def _configured_model(config: RailsConfig) -> Runnable[Any, Any] | None:
         return None
     from .llm import build_model
 
-    model = build_model(main)
-    if isinstance(model, BaseLLM):
-        return model
-    return model
+    return build_model(main)
 
 
 def _history(
@@ -506,8 +502,5 @@ def _log(wanted: LogOptions, call: _Call) -> GenerationLog | None:
 def _text_of(message: dict[str, Any]) -> str:
     content = message["content"]
     return content if isinstance(content, str) else str(content.get("message", ""))
-
-
-Role = Literal["user", "assistant", "system", "tool"]
 
 __all__ = ["GenerationOptions", "LLMRails", "LogOptions"]

@@ -371,28 +371,27 @@ class WindowStream:
         await self.observer.window_started(window.index, first, end, window.final)
 
     async def _finish(self, new: int) -> list[AIMessageChunk]:
-        """End of the model stream: check what is left, then release everything that passed."""
+        """End of the model stream: check what is left; release what passed, in order.
+
+        On a block, the units of the windows that passed before it are still released.
+        """
         released: list[AIMessageChunk] = []
         if new:
             if self.pending and not self.plan.concurrent_final:
                 settled = await self._settle()  # a rewrite there changes the last window's text
                 if settled is None:
-                    return []
+                    return released
                 released += settled
             self._close(final=True)
-            if self.observer is not None:
-                await self._observe_window()
         while self.pending:
             settled = await self._settle()
             if settled is None:
-                return []
+                return released
             released += settled
             if self.deferred and not self.pending:
                 self._close(final=True)  # no new units, but the carried text was never passed
         if not self.plan.stream_first:
             released += self._pop_to(self.entries)
-            if self.observer is not None:
-                await self.observer.released(self.tally.units, None)
         return released
 
     def _pop_to(self, end: int) -> list[AIMessageChunk]:

@@ -11,13 +11,38 @@ from collections.abc import Callable, Mapping
 
 from ..actions import ActionSpec
 from ..config import RailsConfig
+from .classifier import hf_classifier_check
+from .content_safety import content_safety_check, llama_guard_check
+from .jailbreak import jailbreak_heuristics
 from .regex import regex_check
+from .self_check import (
+    self_check_facts,
+    self_check_hallucination,
+    self_check_input,
+    self_check_output,
+)
+from .sensitive_data import detect_sensitive_data, mask_sensitive_data
 
 RailFactory = Callable[[RailsConfig, Mapping[str, str]], ActionSpec]
 
 BUILTIN_RAILS: dict[str, RailFactory] = {
     "regex check input": lambda config, params: regex_check(config, "input"),
     "regex check output": lambda config, params: regex_check(config, "output"),
+    "self check input": self_check_input,
+    "self check output": self_check_output,
+    "self check facts": self_check_facts,
+    "self check hallucination": self_check_hallucination,
+    "content safety check input": content_safety_check("input"),
+    "content safety check output": content_safety_check("output"),
+    "llama guard check input": llama_guard_check("input"),
+    "llama guard check output": llama_guard_check("output"),
+    "detect sensitive data on input": detect_sensitive_data("input"),
+    "detect sensitive data on output": detect_sensitive_data("output"),
+    "mask sensitive data on input": mask_sensitive_data("input"),
+    "mask sensitive data on output": mask_sensitive_data("output"),
+    "jailbreak detection heuristics": jailbreak_heuristics,
+    "hf classifier check input": hf_classifier_check("input"),
+    "hf classifier check output": hf_classifier_check("output"),
 }
 """Flow name -> factory. Later modules register more rails here."""
 

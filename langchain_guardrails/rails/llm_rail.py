@@ -69,7 +69,6 @@ class LlmTask:
         answer = await ask(
             llm,
             messages,
-            rail=self.rail,
             task=self.task,
             stop=prompt.stop,
             max_tokens=prompt.max_tokens,

@@ -200,23 +200,19 @@ async def ask(
     llm: Runnable[Any, Any],
     messages: list[BaseMessage],
     *,
-    rail: str,
     task: str,
     stop: Sequence[str] | None = None,
     max_tokens: int | None = None,
 ) -> str:
-    """Send ``messages`` to ``llm`` (a child run of the rail named ``task``, tagged with the
-    rail name) and return the answer's text."""
+    """Send ``messages`` to ``llm`` as a child run named ``task``; the answer's text."""
     kwargs: dict[str, Any] = {}
     if stop:
         kwargs["stop"] = list(stop)
     if max_tokens:
         kwargs["max_tokens"] = max_tokens
-    tagged = llm.with_config(
-        run_name=task,
-        tags=[rail],
-        metadata={"guardrails_rail": rail, "guardrails_task": task},
-    )
+    # The engine tags the rail's run (and so this call) with the rail name; the run name says
+    # which task it was, as NeMo Guardrails' LLM call log does.
+    tagged = llm.with_config(run_name=task, metadata={"guardrails_task": task})
     answer = await tagged.ainvoke(messages, **kwargs)
     if isinstance(answer, str):
         return answer

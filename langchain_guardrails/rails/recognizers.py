@@ -231,7 +231,7 @@ _BUILTIN: dict[str, tuple[EntityRecognizer, ...]] = {
     # Most specific first: on a tie (same span) the earlier entity wins.
     "PRIVATE_KEY": (EntityRecognizer("PRIVATE_KEY", _PRIVATE_KEY, _contains("-----BEGIN ")),),
     "API_KEY": (
-        EntityRecognizer("API_KEY", _API_KEY, _KEY_HINT.search),  # type: ignore[arg-type]
+        EntityRecognizer("API_KEY", _API_KEY, lambda text: _KEY_HINT.search(text) is not None),
         EntityRecognizer("API_KEY", _OPENAI_KEY, _contains("sk-"), _openai_key),
         EntityRecognizer("API_KEY", _AWS_SECRET, _contains("ecret", "ECRET"), group=1),
     ),

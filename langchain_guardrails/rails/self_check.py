@@ -139,12 +139,8 @@ def self_check_hallucination(config: RailsConfig, params: Mapping[str, str]) -> 
     ) -> RailResult:
         if not text.strip():
             return ALLOW
-        extra = await asyncio.gather(
-            *(
-                ask(main, messages, rail=task.rail, task="hallucination_sample")
-                for _ in range(samples)
-            )
-        )
+        calls = [ask(main, messages, task=_SAMPLE) for _ in range(samples)]
+        extra = await asyncio.gather(*calls)
         paragraph = ". ".join(s.strip() for s in extra if s.strip())
         if not paragraph:
             return ALLOW

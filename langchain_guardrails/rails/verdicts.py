@@ -69,17 +69,17 @@ def yes_no(answer: str) -> tuple[YesNo | None, str | None]:
     if not words:
         return None, "the answer is empty"
     if words[0] in ("yes", "no"):
-        return words[0], None  # type: ignore[return-value]
+        return words[0], None
     markers = _MARKER.findall(text)
     if markers:
-        return markers[-1].lower(), None  # type: ignore[no-any-return]
+        return markers[-1].lower(), None
     kinds = {w for w in words if w in ("yes", "no")}
     if len(kinds) == 1:
-        return kinds.pop(), None  # type: ignore[return-value]
+        return kinds.pop(), None
     last_line = next((line for line in reversed(text.splitlines()) if line.strip()), "")
     last_words = _WORD.findall(last_line.lower())
     if last_words and last_words[-1] in ("yes", "no"):
-        return last_words[-1], None  # type: ignore[return-value]
+        return last_words[-1], None
     if not kinds:
         return None, NO_VERDICT
     return None, "the answer says both Yes and No without a clear final verdict"

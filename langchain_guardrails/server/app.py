@@ -71,6 +71,10 @@ def create_app(
             app = create_app("examples/configs", api_key="s3cret")
             uvicorn.run(app, host="127.0.0.1", port=8000)
     """
+    if max_concurrency < 1:
+        raise ValueError(f"max_concurrency must be >= 1 (got {max_concurrency})")
+    if max_body_bytes < 1:
+        raise ValueError(f"max_body_bytes must be >= 1 (got {max_body_bytes})")
     registry = ConfigRegistry(config_path, cache_size=cache_size)
     known = registry.ids()
     if not known:

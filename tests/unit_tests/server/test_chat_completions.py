@@ -111,7 +111,7 @@ async def test_stream_block_in_stream_first_mode(http: httpx.AsyncClient) -> Non
 
 
 async def test_stream_block_in_hold_back_mode_never_leaks(http: httpx.AsyncClient) -> None:
-    events = await stream(http, model="holdback", messages=[{"role": "user", "content": "secret"}])
+    events = await stream(http, model="holdback", messages=[{"role": "user", "content": "classified"}])
     assert deltas(events) == ["Sure, ", "here ", "it ", "is: ", "I can't share that."]
     assert events[-1]["choices"][0]["finish_reason"] == "content_filter"
 
@@ -128,7 +128,7 @@ async def test_nemo_error_object_on_request(http: httpx.AsyncClient) -> None:
     events = await stream(
         http,
         model="holdback",
-        messages=[{"role": "user", "content": "secret"}],
+        messages=[{"role": "user", "content": "classified"}],
         guardrails={"nemo_errors": True},
     )
     assert events[-1]["error"] == {

@@ -92,7 +92,7 @@ def test_sync_stream_block_ends_with_content_filter(client: OpenAI) -> None:
 
 
 def test_sync_completion_block(client: OpenAI) -> None:
-    response = client.chat.completions.create(model="holdback", messages=[{"role": "user", "content": "the secret?"}])
+    response = client.chat.completions.create(model="holdback", messages=[{"role": "user", "content": "anything classified?"}])
     assert response.choices[0].message.content == "I can't share that."
     assert response.choices[0].finish_reason == "content_filter"
     assert response.model_extra is not None
@@ -123,7 +123,7 @@ async def test_async_stream(aclient: AsyncOpenAI) -> None:
 async def test_async_stream_block(aclient: AsyncOpenAI) -> None:
     stream = await aclient.chat.completions.create(
         model="holdback",
-        messages=[{"role": "user", "content": "Tell me the secret"}],
+        messages=[{"role": "user", "content": "Tell me something classified"}],
         stream=True,
         stream_options={"include_usage": True},
     )

@@ -1,0 +1,98 @@
+"""Sensitive-data rails: ``detect sensitive data on input|output`` (block) and
+``mask sensitive data on input|output`` (rewrite), from
+``rails.config.sensitive_data_detection``.
+
+No LLM call: recognizers are regexes with validators (see
+:mod:`~langchain_guardrails.rails.recognizers`), a few microseconds per window. Violations name
+the entity types found, never the values. Masking output needs hold-back mode
+(``stream_first: false``): a value is masked before any of it is released, also when the model
+splits it across chunks, as long as it fits in ``context_size + 1`` units.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Literal
+
+from ..actions import ActionSpec, RailResult, build_spec
+from ..config import RailsConfig, SensitiveDataDetection
+from ..errors import ConfigError
+from .recognizers import BUILTIN_ENTITIES, Scanner, user_recognizers
+
+Stage = Literal["input", "output"]
+Factory = Callable[[RailsConfig, Mapping[str, str]], ActionSpec]
+
+_ALLOW = RailResult(allowed=True)
+
+
+def scanner_for(settings: SensitiveDataDetection, stage: Stage, rail: str) -> Scanner:
+    """The scanner of one stage's entities (built-in and user recognizers)."""
+    entities = getattr(settings, stage).entities
+    if not entities:
+        known = ", ".join([*BUILTIN_ENTITIES, *(r.supported_entity for r in settings.recognizers)])
+        raise ConfigError(
+            f"{rail!r} needs entities in rails.config.sensitive_data_detection.{stage}.entities "
+            f"(known entities: {known})"
+        )
+    extra = [
+        recognizer
+        for item in settings.recognizers
+        for recognizer in user_recognizers(
+            item.supported_entity, [p.regex for p in item.patterns], item.deny_list
+        )
+    ]
+    return Scanner.for_entities(entities, extra)
+
+
+def detect_sensitive_data(stage: Stage) -> Factory:
+    """Factory of ``detect sensitive data on <stage>``: blocks text holding any entity."""
+    rail = f"detect sensitive data on {stage}"
+
+    def factory(config: RailsConfig, params: Mapping[str, str]) -> ActionSpec:
+        _no_params(rail, params)
+        scanner = scanner_for(config.rails.config.sensitive_data_detection, stage, rail)
+
+        def detect(text: str) -> RailResult:
+            found = scanner.find(text)
+            if not found:
+                return _ALLOW
+            entities = list(dict.fromkeys(f.entity for f in found))
+            return RailResult(
+                allowed=False,
+                reason=f"sensitive data found: {', '.join(entities)}",
+                metadata={"entities": entities},
+            )
+
+        return build_spec(detect, name=rail, inline=True)
+
+    return factory
+
+
+def mask_sensitive_data(stage: Stage) -> Factory:
+    """Factory of ``mask sensitive data on <stage>``: replaces each value by ``mask_token``."""
+    rail = f"mask sensitive data on {stage}"
+
+    def factory(config: RailsConfig, params: Mapping[str, str]) -> ActionSpec:
+        _no_params(rail, params)
+        settings = config.rails.config.sensitive_data_detection
+        scanner = scanner_for(settings, stage, rail)
+        token = getattr(settings, stage).mask_token
+
+        def mask(text: str) -> RailResult:
+            masked, _ = scanner.mask(text, token)
+            return _ALLOW if masked == text else RailResult(allowed=True, text=masked)
+
+        return build_spec(mask, name=rail, rewrites=True, inline=True)
+
+    return factory
+
+
+def _no_params(rail: str, params: Mapping[str, str]) -> None:
+    if params:
+        raise ConfigError(
+            f"{rail!r} takes no $ parameters (got ${next(iter(params))}); configure it in "
+            "rails.config.sensitive_data_detection"
+        )
+
+
+__all__ = ["detect_sensitive_data", "mask_sensitive_data", "scanner_for"]

@@ -1,0 +1,81 @@
+"""`Guardrails` as an LCEL citizen: pipes, schemas, serialization, public names."""
+
+from __future__ import annotations
+
+import langchain_guardrails
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.prompts import ChatPromptTemplate
+
+from langchain_guardrails import Guardrails, RailsConfig
+from langchain_guardrails.testing import FakeStreamingChatModel
+
+CONFIG = RailsConfig.from_content(
+    config={
+        "rails": {
+            "output": {
+                "flows": ["regex check output"],
+                "streaming": {"enabled": True, "chunk_size": 4, "context_size": 1, "stream_first": True},
+            },
+            "config": {"regex_detection": {"output": {"patterns": ["FORBIDDEN"]}}},
+        }
+    }
+)
+
+
+async def test_prompt_guarded_parser_streams_incrementally() -> None:
+    model = FakeStreamingChatModel(chunks=[f"w{i} " for i in range(40)], delay=0.002)
+    chain = ChatPromptTemplate.from_messages([("human", "{q}")]) | Guardrails(llm=model, config=CONFIG) | StrOutputParser()
+    produced_at = []
+    pieces = []
+    async for piece in chain.astream({"q": "hi"}):
+        produced_at.append(model.stats.last_call_chunks)
+        pieces.append(piece)
+    assert produced_at[0] <= 2  # the first piece arrived while the model had barely started
+    assert "".join(pieces) == "".join(f"w{i} " for i in range(40))
+    assert len([p for p in pieces if p]) == 40
+
+
+def test_sync_chain_stream_and_invoke() -> None:
+    model = FakeStreamingChatModel(chunks=["Hello ", "FORBIDDEN ", "world"])
+    chain = ChatPromptTemplate.from_messages([("human", "{q}")]) | Guardrails(llm=model, config=CONFIG) | StrOutputParser()
+    assert chain.invoke({"q": "hi"}) == "I'm sorry, I can't respond to that."
+    assert "".join(chain.stream({"q": "hi"})).endswith("I'm sorry, I can't respond to that.")
+
+
+def test_schemas_come_from_the_wrapped_model() -> None:
+    model = FakeStreamingChatModel(chunks=["a"])
+    guarded = Guardrails(llm=model, config=CONFIG)
+    assert guarded.get_input_schema().model_json_schema() == model.get_input_schema().model_json_schema()
+    assert guarded.get_output_schema().model_json_schema() == model.get_output_schema().model_json_schema()
+    assert guarded.InputType == model.InputType
+    assert guarded.config_specs == model.config_specs
+
+
+def test_serializable() -> None:
+    guarded = Guardrails(llm=FakeStreamingChatModel(chunks=["a"]), config=CONFIG)
+    assert Guardrails.is_lc_serializable()
+    data = guarded.to_json()
+    assert data["id"] == ["langchain_guardrails", "Guardrails"]
+    assert data["type"] == "constructor"
+    assert set(data["kwargs"]) == {"llm", "config"}
+
+
+def test_with_config_and_bind_keep_guarding() -> None:
+    model = FakeStreamingChatModel(chunks=["FORBIDDEN"])
+    bound = Guardrails(llm=model, config=CONFIG).with_config(run_name="guard")
+    assert bound.invoke("x").content == "I'm sorry, I can't respond to that."
+
+
+def test_public_names() -> None:
+    assert sorted(langchain_guardrails.__all__) == [
+        "ConfigError",
+        "Guardrails",
+        "GuardrailsViolation",
+        "MissingExtraError",
+        "RailCheck",
+        "RailResult",
+        "RailsConfig",
+        "action",
+    ] or {"Guardrails", "RailsConfig", "GuardrailsViolation", "action"} <= set(langchain_guardrails.__all__)
+    for name in langchain_guardrails.__all__:
+        assert getattr(langchain_guardrails, name) is not None
