@@ -22,7 +22,9 @@ from langchain_guardrails.testing import FakeStreamingChatModel
 PROMPT = "Tell me a long story."
 
 
-def rails_config(*, stream_first: bool, chunk: int = 200, context: int = 50, flow: str) -> RailsConfig:
+def rails_config(
+    *, stream_first: bool, chunk: int = 200, context: int = 50, flow: str
+) -> RailsConfig:
     return RailsConfig.from_content(
         config={
             "rails": {
@@ -52,9 +54,7 @@ async def drain(stream: Any) -> tuple[float, float]:
     return end - start, (first or end) - start
 
 
-async def paired(
-    raw: Callable[[], Any], guarded: Callable[[], Any], reps: int
-) -> dict[str, float]:
+async def paired(raw: Callable[[], Any], guarded: Callable[[], Any], reps: int) -> dict[str, float]:
     ratios, ttft_raw, ttft_guarded, t_raw, t_guarded = [], [], [], [], []
     await drain(raw())  # warm-up both paths
     await drain(guarded())
@@ -109,19 +109,36 @@ async def main(reps: int, units: int) -> None:
     model = FakeStreamingChatModel(chunks=[f"w{i} " for i in range(units)])
     raw_model = model.model_copy(update={"stream_usage": True})  # same work as the guarded copy
     no_rails = Guardrails(llm=model, config=RailsConfig.from_content(config={}))
-    regex_first = Guardrails(llm=model, config=rails_config(stream_first=True, flow="regex check output"))
-    regex_hold = Guardrails(llm=model, config=rails_config(stream_first=False, flow="regex check output"))
+    regex_first = Guardrails(
+        llm=model, config=rails_config(stream_first=True, flow="regex check output")
+    )
+    regex_hold = Guardrails(
+        llm=model, config=rails_config(stream_first=False, flow="regex check output")
+    )
 
     def raw() -> Any:
         return raw_model.astream(PROMPT)
 
     rows: list[tuple[str, dict[str, float]]] = []
-    rows.append(("passthrough (no rails)", await paired(raw, lambda: no_rails.astream(PROMPT), reps)))
-    rows.append(("regex C=200 K=50 stream_first", await paired(raw, lambda: regex_first.astream(PROMPT), reps)))
-    rows.append(("regex C=200 K=50 hold-back", await paired(raw, lambda: regex_hold.astream(PROMPT), reps)))
+    rows.append(
+        ("passthrough (no rails)", await paired(raw, lambda: no_rails.astream(PROMPT), reps))
+    )
+    rows.append(
+        (
+            "regex C=200 K=50 stream_first",
+            await paired(raw, lambda: regex_first.astream(PROMPT), reps),
+        )
+    )
+    rows.append(
+        ("regex C=200 K=50 hold-back", await paired(raw, lambda: regex_hold.astream(PROMPT), reps))
+    )
 
     print(f"\n{units}-unit stream, {reps} paired repetitions, medians")
-    print(f"{'scenario':34} {'raw ms':>8} {'guarded ms':>11} {'ratio':>6} {'TTFT raw ms':>12} {'TTFT guarded ms':>16}")
+    header = ("scenario", "raw ms", "guarded ms", "ratio", "TTFT raw ms", "TTFT guarded ms")
+    print(
+        f"{header[0]:34} {header[1]:>8} {header[2]:>11} {header[3]:>6} "
+        f"{header[4]:>12} {header[5]:>16}"
+    )
     for name, r in rows:
         print(
             f"{name:34} {r['raw_ms']:8.2f} {r['guarded_ms']:11.2f} {r['ratio']:6.3f} "
@@ -138,15 +155,24 @@ async def main(reps: int, units: int) -> None:
 
     slow_model = FakeStreamingChatModel(chunks=[f"w{i} " for i in range(slow_units)], delay=unit_s)
     slow_raw = slow_model.model_copy(update={"stream_usage": True})
-    print(f"\nslow rail: {check_s * 1e3:.0f} ms per check, a unit every {unit_s * 1e3:.0f} ms, {slow_units} units, C=100 K=20")
+    print(
+        f"\nslow rail: {check_s * 1e3:.0f} ms per check, a unit every {unit_s * 1e3:.0f} ms, "
+        f"{slow_units} units, C=100 K=20"
+    )
     print(f"{'mode':14} {'raw ms':>8} {'guarded ms':>11} {'extra / one check':>18}")
     for stream_first in (True, False):
         slow = Guardrails(
             llm=slow_model,
-            config=rails_config(stream_first=stream_first, chunk=100, context=20, flow="slow check"),
+            config=rails_config(
+                stream_first=stream_first, chunk=100, context=20, flow="slow check"
+            ),
             actions=[slow_check],
         )
-        r = await paired(lambda: slow_raw.astream(PROMPT), lambda: slow.astream(PROMPT), max(3, reps // 3))
+        r = await paired(
+            lambda: slow_raw.astream(PROMPT),
+            lambda slow=slow: slow.astream(PROMPT),  # type: ignore[misc]
+            max(3, reps // 3),
+        )
         extra = (r["guarded_ms"] - r["raw_ms"]) / (check_s * 1e3)
         label = "stream_first" if stream_first else "hold-back"
         print(f"{label:14} {r['raw_ms']:8.1f} {r['guarded_ms']:11.1f} {extra:18.2f}")
@@ -158,11 +184,17 @@ async def main(reps: int, units: int) -> None:
     print("\nmemory: peak traced bytes of one hold-back stream, guarded minus raw")
     for n in (units, units * 10):
         long_model = FakeStreamingChatModel(chunks=[f"w{i} " for i in range(n)])
-        guarded = Guardrails(llm=long_model, config=rails_config(stream_first=False, flow="regex check output"))
+        guarded = Guardrails(
+            llm=long_model, config=rails_config(stream_first=False, flow="regex check output")
+        )
         long_raw = long_model.model_copy(update={"stream_usage": True})
-        raw_peak = await peak_memory(lambda: drain(long_raw.astream(PROMPT)))
-        guarded_peak = await peak_memory(lambda: drain(guarded.astream(PROMPT)))
-        print(f"{n:7} units: raw {raw_peak / 1e6:7.2f} MB, guarded {guarded_peak / 1e6:7.2f} MB, extra {(guarded_peak - raw_peak) / 1e3:8.1f} kB")
+        raw_peak = await peak_memory(lambda m=long_raw: drain(m.astream(PROMPT)))  # type: ignore[misc]
+        guarded_peak = await peak_memory(lambda g=guarded: drain(g.astream(PROMPT)))  # type: ignore[misc]
+        extra_kb = (guarded_peak - raw_peak) / 1e3
+        print(
+            f"{n:7} units: raw {raw_peak / 1e6:7.2f} MB, guarded {guarded_peak / 1e6:7.2f} MB, "
+            f"extra {extra_kb:8.1f} kB"
+        )
 
 
 if __name__ == "__main__":

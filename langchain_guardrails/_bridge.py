@@ -33,7 +33,9 @@ def _background_loop() -> asyncio.AbstractEventLoop:
         return _loop
 
 
-def _submit(make: Callable[[], Awaitable[T]], ctx: contextvars.Context) -> concurrent.futures.Future[T]:
+def _submit(
+    make: Callable[[], Awaitable[T]], ctx: contextvars.Context
+) -> concurrent.futures.Future[T]:
     loop = _background_loop()
     if threading.current_thread() is _thread:
         raise RuntimeError(
@@ -52,7 +54,7 @@ def _submit(make: Callable[[], Awaitable[T]], ctx: contextvars.Context) -> concu
             if t.cancelled():
                 result.cancel()
             elif t.exception() is not None:
-                result.set_exception(t.exception())  # type: ignore[arg-type]
+                result.set_exception(t.exception())
             else:
                 result.set_result(t.result())
 

@@ -56,7 +56,7 @@ def _convert(
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+            key = loader.construct_object(key_node, deep=True)
             child = (*path, key)
             if key in out:
                 raise ConfigError(f"{source}:{key_node.start_mark.line + 1}: duplicate key {key!r}")
@@ -69,7 +69,7 @@ def _convert(
             lines[(*path, index)] = (source, item.start_mark.line + 1)
             items.append(_convert(item, (*path, index), source, lines, loader))
         return items
-    return loader.construct_object(node, deep=True)  # type: ignore[no-untyped-call]
+    return loader.construct_object(node, deep=True)
 
 
 def merge(into: Located, other: Located) -> None:

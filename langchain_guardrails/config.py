@@ -496,17 +496,15 @@ def _is_union_tag(part: str | int) -> bool:
 
 
 def _known_keys(loc: tuple[str | int, ...]) -> list[str]:
-    model: Any = RailsConfig
+    model: type[BaseModel] | None = RailsConfig
     for part in loc:
         if isinstance(part, int):
             continue
-        field = model.model_fields.get(part) if isinstance(model, type) else None
+        field = model.model_fields.get(part) if model is not None else None
         if field is None:
             return []
         model = _model_of(field.annotation)
-        if model is None:
-            return []
-    return list(model.model_fields) if isinstance(model, type) else []
+    return list(model.model_fields) if model is not None else []
 
 
 def _model_of(annotation: Any) -> type[BaseModel] | None:

@@ -97,7 +97,9 @@ class RailEngine:
         self._llm = llm
         self._llms = llms or dict
         registered = {s.name: s for s in map(spec_of, (*config.actions, *actions))}
-        self.input_rails = tuple(self._resolve(e, "input", registered) for e in config.rails.input.flows)
+        self.input_rails = tuple(
+            self._resolve(e, "input", registered) for e in config.rails.input.flows
+        )
         output = tuple(self._resolve(e, "output", registered) for e in config.rails.output.flows)
         self.output_rails = output
         streaming = config.rails.output.streaming
@@ -202,7 +204,11 @@ class RailEngine:
                 await events.cancelled()
             raise
         await run.on_chain_end(
-            {"allowed": decision.allowed, "reason": decision.reason, "rewrote": decision.text is not None}
+            {
+                "allowed": decision.allowed,
+                "reason": decision.reason,
+                "rewrote": decision.text is not None,
+            }
         )
         await events.end(decision)
         return decision

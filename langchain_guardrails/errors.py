@@ -13,7 +13,7 @@ class ConfigError(ValueError):
     """
 
 
-class GuardrailsViolation(Exception):  # noqa: N818 - public name fixed by the design
+class GuardrailsViolation(Exception):
     """Raised instead of a refusal when the config sets ``enable_rails_exceptions: true``.
 
     Attributes:

@@ -20,8 +20,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, cast
 from uuid import UUID
 
 from langchain_core.callbacks import (
@@ -36,13 +37,13 @@ from langchain_core.outputs import ChatGeneration, Generation, LLMResult
 REDACTED = "[redacted: unreleased text]"
 
 
-@dataclass(slots=True)
-class StopState:
-    """Shared by a stream and its relays: was the model stopped on purpose, and what was used."""
+class StopInfo(Protocol):
+    """What relays read from a stream (``windows.StreamTally``): was it stopped by us, and what
+    did it use up to then."""
 
-    stopped: bool = False
-    usage: UsageMetadata | None = None
-    model_name: str | None = None
+    stopped: bool
+    usage: UsageMetadata | None
+    model_name: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +54,7 @@ class RelayPolicy:
     """Drop streamed tokens and blank LLM result text (unreleased model output)."""
     redact_inputs: bool = False
     """Blank chain inputs and LLM prompts (rail runs: they hold window text)."""
-    stop: StopState | None = field(default=None, compare=False)
+    stop: StopInfo | None = field(default=None, compare=False)
     """Set for the main model call: turns our own stop into an ``on_llm_end`` with usage."""
     guard_run_id: UUID | None = None
     """The guarded run: chain ends of its direct children (rail decisions) are not redacted."""
@@ -81,7 +82,10 @@ def hooks_suppressed() -> Iterator[None]:
     from langchain_core.tracers.context import _configure_hooks, tracing_v2_callback_var
     from langsmith.run_helpers import tracing_context
 
-    variables = [tracing_v2_callback_var, *(hook[0] for hook in _configure_hooks)]
+    variables = [
+        cast("ContextVar[Any]", tracing_v2_callback_var),
+        *(cast("ContextVar[Any]", hook[0]) for hook in _configure_hooks),
+    ]
     tokens = [(var, var.set(None)) for var in dict.fromkeys(variables)]
     try:
         with tracing_context(enabled=False):
@@ -160,7 +164,9 @@ def _redact_result(response: LLMResult) -> LLMResult:
                     response_metadata={**message.response_metadata, "guardrails_redacted": True},
                     id=message.id,
                 )
-                out.append(ChatGeneration(message=redacted, generation_info=generation.generation_info))
+                out.append(
+                    ChatGeneration(message=redacted, generation_info=generation.generation_info)
+                )
             else:
                 out.append(Generation(text="", generation_info=generation.generation_info))
         generations.append(out)
@@ -190,7 +196,7 @@ class _SyncRelay(_RelayBase, BaseCallbackHandler):
     def on_llm_start(self, serialized: Any, prompts: list[str], **kwargs: Any) -> Any:
         return self.target.on_llm_start(serialized, self._llm_start(prompts), **kwargs)
 
-    def on_llm_new_token(self, token: str, **kwargs: Any) -> Any:
+    def on_llm_new_token(self, token: str | list[str | dict[str, Any]], **kwargs: Any) -> Any:
         if not self.policy.redact_outputs:
             return self.target.on_llm_new_token(token, **kwargs)
         return None
@@ -223,7 +229,9 @@ class _AsyncRelay(_RelayBase, AsyncCallbackHandler):
     async def on_llm_start(self, serialized: Any, prompts: list[str], **kwargs: Any) -> None:
         await _maybe_await(self.target.on_llm_start(serialized, self._llm_start(prompts), **kwargs))
 
-    async def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
+    async def on_llm_new_token(
+        self, token: str | list[str | dict[str, Any]], **kwargs: Any
+    ) -> None:
         if not self.policy.redact_outputs:
             await _maybe_await(self.target.on_llm_new_token(token, **kwargs))
 
@@ -246,9 +254,7 @@ class _AsyncRelay(_RelayBase, AsyncCallbackHandler):
         )
 
     async def on_chain_end(self, outputs: Any, **kwargs: Any) -> None:
-        await _maybe_await(
-            self.target.on_chain_end(self._chain_outputs(outputs, kwargs), **kwargs)
-        )
+        await _maybe_await(self.target.on_chain_end(self._chain_outputs(outputs, kwargs), **kwargs))
 
 
 async def _maybe_await(value: Any) -> Any:
@@ -283,7 +289,7 @@ for _name in _FORWARDED:
 __all__ = [
     "REDACTED",
     "RelayPolicy",
-    "StopState",
+    "StopInfo",
     "hooks_suppressed",
     "relay_manager",
 ]

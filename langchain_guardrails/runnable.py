@@ -1,14 +1,14 @@
-"""`Guardrails`: a chat-model-shaped runnable that applies input and output rails while streaming."""
+"""`Guardrails`: a chat-model-shaped runnable applying input and output rails while streaming."""
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from langchain_core.callbacks import AsyncCallbackManager, AsyncCallbackManagerForChainRun
 from langchain_core.language_models import BaseLLM, LanguageModelInput
@@ -92,7 +92,9 @@ class Guardrails(RunnableSerializable[LanguageModelInput, BaseMessage]):
         self._engine = RailEngine(self.config, self.actions, llm=llm, llms=self._models_by_type)
         if self._engine.output_rails:
             rewrites = any(r.spec.rewrites for r in self._engine.output_rails)
-            self._plan = WindowPlan.from_config(self.config.rails.output.streaming, rewrites=rewrites)
+            self._plan = WindowPlan.from_config(
+                self.config.rails.output.streaming, rewrites=rewrites
+            )
 
     def _models_by_type(self) -> Mapping[str, Runnable[Any, Any]]:
         # Built on first use: building a provider model may need credentials the rails never use.
@@ -118,21 +120,21 @@ class Guardrails(RunnableSerializable[LanguageModelInput, BaseMessage]):
 
     @property
     @override
-    def InputType(self) -> Any:  # noqa: N802 - LangChain's name
+    def InputType(self) -> Any:
         return self._model.InputType
 
     @property
     @override
-    def OutputType(self) -> Any:  # noqa: N802 - LangChain's name
+    def OutputType(self) -> Any:
         return self._model.OutputType
 
     @override
     def get_input_schema(self, config: RunnableConfig | None = None) -> type[BaseModel]:
-        return self._model.get_input_schema(config)
+        return cast("type[BaseModel]", self._model.get_input_schema(config))
 
     @override
     def get_output_schema(self, config: RunnableConfig | None = None) -> type[BaseModel]:
-        return self._model.get_output_schema(config)
+        return cast("type[BaseModel]", self._model.get_output_schema(config))
 
     @property
     @override
@@ -285,7 +287,7 @@ class Guardrails(RunnableSerializable[LanguageModelInput, BaseMessage]):
         kwargs: dict[str, Any],
         *,
         sync_model: bool,
-    ) -> AsyncIterator[AIMessageChunk]:
+    ) -> AsyncGenerator[AIMessageChunk, None]:
         """One guarded call: callbacks, input rails, model stream, windows, final chunk."""
         config = ensure_config(config)
         manager = get_async_callback_manager_for_config(config)
@@ -302,7 +304,7 @@ class Guardrails(RunnableSerializable[LanguageModelInput, BaseMessage]):
         if stream_handler is not None:
             # astream_events / astream_log: emit our (released) chunks as stream events.
             chunks = stream_handler.tap_output_aiter(run.run_id, chunks)
-        keep = [] if run.handlers else None
+        keep: list[AIMessageChunk] | None = [] if run.handlers else None
         try:
             async for chunk in chunks:
                 if keep is not None:
@@ -526,7 +528,10 @@ async def _text_chunks(source: AsyncIterator[Any]) -> AsyncIterator[AIMessageChu
 
 
 async def _stream_in_threads(
-    llm: Runnable[Any, Any], messages: list[BaseMessage], config: RunnableConfig, kwargs: dict[str, Any]
+    llm: Runnable[Any, Any],
+    messages: list[BaseMessage],
+    config: RunnableConfig,
+    kwargs: dict[str, Any],
 ) -> AsyncIterator[Any]:
     """The model's *sync* stream, stepped in worker threads (sync calls use sync clients)."""
     context = contextvars.copy_context()
@@ -537,7 +542,7 @@ async def _stream_in_threads(
     )
     try:
         while True:
-            chunk = await loop.run_in_executor(None, context.run, next, iterator, done)
+            chunk = await loop.run_in_executor(None, lambda: context.run(next, iterator, done))
             if chunk is done:
                 return
             yield chunk

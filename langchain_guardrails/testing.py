@@ -98,7 +98,9 @@ class FakeStreamingChatModel(BaseChatModel):
         return sum(len(m.text.split()) for m in messages)
 
     def _usage(self, inputs: int, outputs: int) -> UsageMetadata:
-        return UsageMetadata(input_tokens=inputs, output_tokens=outputs, total_tokens=inputs + outputs)
+        return UsageMetadata(
+            input_tokens=inputs, output_tokens=outputs, total_tokens=inputs + outputs
+        )
 
     def _plan(self, messages: list[BaseMessage]) -> Iterator[ChatGenerationChunk]:
         """Every chunk of one streamed reply, built lazily (the first chunk costs one chunk)."""

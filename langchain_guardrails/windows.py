@@ -20,9 +20,9 @@ import asyncio
 import sys
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.messages.ai import UsageMetadata, add_usage
@@ -117,10 +117,13 @@ class StreamTally:
             chunk = as_chunk(chunk)
         usage = chunk.usage_metadata
         if usage is None and chunk.chunk_position is None:
-            return chunk
+            return cast(AIMessageChunk, chunk)
         if usage is not None:
             self.usage = usage if self.usage is None else add_usage(self.usage, usage)
-        return chunk.model_copy(update={"usage_metadata": None, "chunk_position": None})
+        return cast(
+            AIMessageChunk,
+            chunk.model_copy(update={"usage_metadata": None, "chunk_position": None}),
+        )
 
     def stop_usage(self) -> UsageMetadata | None:
         """Usage up to a block: what the provider reported, with the completion units received
@@ -170,7 +173,7 @@ def content_text(content: Any) -> str:
 
 async def passthrough(
     source: AsyncIterator[Any], tally: StreamTally
-) -> AsyncIterator[AIMessageChunk]:
+) -> AsyncGenerator[AIMessageChunk, None]:
     """No output rails: release every chunk at once, keeping usage for the final chunk."""
     units = 0
     async for chunk in source:
@@ -238,7 +241,7 @@ class WindowStream:
         """A rewrite reached the carried units: they must be checked again before release."""
         self._observed_end = 0
 
-    async def run(self, source: AsyncIterator[Any]) -> AsyncIterator[AIMessageChunk]:
+    async def run(self, source: AsyncIterator[Any]) -> AsyncGenerator[AIMessageChunk, None]:
         """Consume ``source``; yield chunks as the release rules allow."""
         plan, tally, pending = self.plan, self.tally, self.pending
         size, hold = plan.chunk_size, not plan.stream_first

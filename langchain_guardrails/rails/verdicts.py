@@ -112,7 +112,7 @@ def safety(answer: str, field: str) -> Verdict:
         categories = _CATEGORY_LINE.search(text)
         return _verdict(line.group(1).lower() == "safe", categories.group(1) if categories else "")
     words = _WORD.findall(text.lower())
-    first = words[0]
+    first = words[0] if words else ""
     if first in ("safe", "unsafe"):
         rest = re.split(r"unsafe", text, maxsplit=1, flags=re.I)[1] if first == "unsafe" else ""
         return _verdict(first == "safe", rest)

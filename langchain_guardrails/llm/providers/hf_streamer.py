@@ -11,6 +11,7 @@ from :meth:`stopping_criteria`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -64,13 +65,17 @@ class AsyncTextIteratorStreamer(TextStreamer):
     Example:
         .. code-block:: python
 
-            streamer = AsyncTextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
-            inputs = tokenizer("The capital of France is", return_tensors="pt")
-            kwargs = dict(
-                inputs, streamer=streamer, max_new_tokens=20,
-                stopping_criteria=[streamer.stopping_criteria()],
+            streamer = AsyncTextIteratorStreamer(
+                tokenizer, skip_prompt=True, skip_special_tokens=True
             )
-            threading.Thread(target=model.generate, kwargs=kwargs).start()
+            inputs = tokenizer("The capital of France is", return_tensors="pt")
+            streamer.run_in_thread(
+                model.generate,
+                **inputs,
+                streamer=streamer,
+                max_new_tokens=20,
+                stopping_criteria=StoppingCriteriaList([streamer.stopping_criteria()]),
+            )
             async for text in streamer:
                 print(text, end="")
     """
@@ -167,9 +172,10 @@ class AsyncTextIteratorStreamer(TextStreamer):
         # Decoding the new tokens together with a few before them keeps tokenizers that
         # depend on context (leading spaces, multi-byte characters) exact.
         ids, start, read = self._ids, self._prefix_offset, self._read_offset
-        decode = self.tokenizer.decode
-        before = decode(ids[start:read], **self.decode_kwargs) if read > start else ""
-        text = decode(ids[start:], **self.decode_kwargs)
+        tokenizer: Any = self.tokenizer  # its decode() is typed to also return lists
+        decode = tokenizer.decode
+        before: str = decode(ids[start:read], **self.decode_kwargs) if read > start else ""
+        text: str = decode(ids[start:], **self.decode_kwargs)
         if len(text) <= len(before) or (text.endswith("\ufffd") and not final):
             return ""
         self._prefix_offset = read
@@ -207,7 +213,7 @@ class AsyncTextIteratorStreamer(TextStreamer):
         Example:
             .. code-block:: python
 
-                streamer.run_in_thread(model.generate, **inputs, streamer=streamer, max_new_tokens=20)
+                streamer.run_in_thread(model.generate, **inputs, streamer=streamer)
         """
         if self._thread is not None:
             raise RuntimeError("this AsyncTextIteratorStreamer already runs a generation")
@@ -279,7 +285,10 @@ class AsyncTextIteratorStreamer(TextStreamer):
         Example:
             .. code-block:: python
 
-                model.generate(**inputs, streamer=streamer, stopping_criteria=[streamer.stopping_criteria()])
+                criteria = StoppingCriteriaList([streamer.stopping_criteria()])
+                streamer.run_in_thread(
+                    model.generate, **inputs, streamer=streamer, stopping_criteria=criteria
+                )
         """
         return StopOnCancel(self._stop)
 
@@ -365,13 +374,10 @@ class StopOnCancel(StoppingCriteria):
 
 def _wake(waiter: asyncio.Future[None]) -> None:
     """Resolve ``waiter`` from any thread."""
-    try:
+    with contextlib.suppress(RuntimeError):  # its loop is closed: nobody waits any more
         waiter.get_loop().call_soon_threadsafe(_release, waiter)
-    except RuntimeError:
-        pass  # that loop is closed: nobody waits any more
 
 
 def _release(waiter: asyncio.Future[None]) -> None:
     if not waiter.done():
         waiter.set_result(None)
-

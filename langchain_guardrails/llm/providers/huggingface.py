@@ -422,7 +422,7 @@ class _Generation:
 class _Tee(BaseStreamer):
     """Feeds our streamer and a user's streamer (e.g. a ``TextStreamer`` that prints)."""
 
-    def __init__(self, ours: AsyncTextIteratorStreamer, theirs: BaseStreamer) -> None:
+    def __init__(self, ours: AsyncTextIteratorStreamer, theirs: Any) -> None:
         self.ours = ours
         self.theirs = theirs
 

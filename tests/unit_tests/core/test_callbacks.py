@@ -15,7 +15,20 @@ from langchain_guardrails.redaction import REDACTED
 from langchain_guardrails.testing import FakeStreamingChatModel
 
 SECRET = "hunter2"
-REPLY = ["The ", "admin ", "password ", "is ", SECRET, ", ", "and ", "you ", "can ", "log ", "in ", "now."]
+REPLY = [
+    "The ",
+    "admin ",
+    "password ",
+    "is ",
+    SECRET,
+    ", ",
+    "and ",
+    "you ",
+    "can ",
+    "log ",
+    "in ",
+    "now.",
+]
 
 
 def guarded(*, stream_first: bool = False, audit: bool = False, delay: float = 0.0) -> Guardrails:
@@ -45,9 +58,13 @@ async def test_astream_events_in_hold_back_never_carry_the_blocked_phrase() -> N
     assert {"on_chain_start", "on_chat_model_start", "on_chat_model_end", "on_chain_end"} <= kinds
     assert "on_chat_model_stream" not in kinds  # raw tokens are not released text
     assert SECRET not in repr(events)
-    streamed = "".join(e["data"]["chunk"].content for e in events if e["event"] == "on_chain_stream")
+    streamed = "".join(
+        e["data"]["chunk"].content for e in events if e["event"] == "on_chain_stream"
+    )
     assert streamed == "The I'm sorry, I can't respond to that."
-    rail_starts = [e for e in events if e["event"] == "on_chain_start" and e["name"] == "regex check output"]
+    rail_starts = [
+        e for e in events if e["event"] == "on_chain_start" and e["name"] == "regex check output"
+    ]
     assert rail_starts and all(e["data"]["input"]["text"] == REDACTED for e in rail_starts)
 
 
@@ -69,7 +86,9 @@ async def test_astream_events_nested_in_a_chain_are_redacted_too() -> None:
     chain = ChatPromptTemplate.from_messages([("human", "{q}")]) | guarded() | StrOutputParser()
     events = [e async for e in chain.astream_events({"q": "password?"}, version="v2")]
     assert SECRET not in repr(events)
-    guard_stream = [e for e in events if e["event"] == "on_chain_stream" and e["name"] == "Guardrails"]
+    guard_stream = [
+        e for e in events if e["event"] == "on_chain_stream" and e["name"] == "Guardrails"
+    ]
     assert "".join(e["data"]["chunk"].content for e in guard_stream) == (
         "The I'm sorry, I can't respond to that."
     )
@@ -81,36 +100,67 @@ class Recorder(BaseCallbackHandler):
     def __init__(self) -> None:
         self.events: list[tuple[str, Any, UUID, UUID | None]] = []
 
-    def on_chain_start(self, serialized: Any, inputs: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kw: Any) -> None:
+    def on_chain_start(
+        self,
+        serialized: Any,
+        inputs: Any,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kw: Any,
+    ) -> None:
         self.events.append(("chain_start", (kw.get("name"), inputs), run_id, parent_run_id))
 
-    def on_chat_model_start(self, serialized: Any, messages: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kw: Any) -> None:
+    def on_chat_model_start(
+        self,
+        serialized: Any,
+        messages: Any,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kw: Any,
+    ) -> None:
         self.events.append(("chat_start", messages, run_id, parent_run_id))
 
-    def on_llm_new_token(self, token: str, *, run_id: UUID, parent_run_id: UUID | None = None, **kw: Any) -> None:
+    def on_llm_new_token(
+        self, token: str, *, run_id: UUID, parent_run_id: UUID | None = None, **kw: Any
+    ) -> None:
         self.events.append(("token", token, run_id, parent_run_id))
 
-    def on_llm_end(self, response: LLMResult, *, run_id: UUID, parent_run_id: UUID | None = None, **kw: Any) -> None:
+    def on_llm_end(
+        self, response: LLMResult, *, run_id: UUID, parent_run_id: UUID | None = None, **kw: Any
+    ) -> None:
         message = response.generations[0][0].message  # type: ignore[attr-defined]
-        self.events.append(("llm_end", (message.content, message.usage_metadata), run_id, parent_run_id))
+        self.events.append(
+            ("llm_end", (message.content, message.usage_metadata), run_id, parent_run_id)
+        )
 
-    def on_llm_error(self, error: BaseException, *, run_id: UUID, parent_run_id: UUID | None = None, **kw: Any) -> None:
+    def on_llm_error(
+        self, error: BaseException, *, run_id: UUID, parent_run_id: UUID | None = None, **kw: Any
+    ) -> None:
         self.events.append(("llm_error", repr(error), run_id, parent_run_id))
 
-    def on_chain_end(self, outputs: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kw: Any) -> None:
+    def on_chain_end(
+        self, outputs: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kw: Any
+    ) -> None:
         self.events.append(("chain_end", outputs, run_id, parent_run_id))
 
 
 async def test_callbacks_propagate_as_child_runs_and_blocked_model_run_ends_cleanly() -> None:
     recorder = Recorder()
-    out = [c async for c in guarded().astream("q", config={"callbacks": [recorder], "run_name": "guard"})]
+    out = [
+        c
+        async for c in guarded().astream("q", config={"callbacks": [recorder], "run_name": "guard"})
+    ]
     assert out[-1].response_metadata["guardrails"]["blocked"]
     guard_start = recorder.events[0]
     assert guard_start[0] == "chain_start" and guard_start[1][0] == "guard"
     guard_id = guard_start[2]
     chat = [e for e in recorder.events if e[0] == "chat_start"]
     assert len(chat) == 1 and chat[0][3] == guard_id
-    rails = [e for e in recorder.events if e[0] == "chain_start" and e[1][0] == "regex check output"]
+    rails = [
+        e for e in recorder.events if e[0] == "chain_start" and e[1][0] == "regex check output"
+    ]
     assert rails and all(e[3] == guard_id for e in rails)
     assert not [e for e in recorder.events if e[0] in ("token", "llm_error")]
     (end,) = [e for e in recorder.events if e[0] == "llm_end"]
@@ -129,7 +179,9 @@ async def test_usage_callback_sees_streamed_invoked_and_blocked_calls(stream_fir
     blocking = guarded(stream_first=stream_first)
     with get_usage_metadata_callback() as cb:
         [c async for c in passing.astream("two words")]
-        assert cb.usage_metadata == {"m1": {"input_tokens": 2, "output_tokens": 2, "total_tokens": 4}}
+        assert cb.usage_metadata == {
+            "m1": {"input_tokens": 2, "output_tokens": 2, "total_tokens": 4}
+        }
         await passing.ainvoke("two words")
         passing.invoke("two words")
         assert cb.usage_metadata["m1"]["total_tokens"] == 12

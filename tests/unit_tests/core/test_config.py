@@ -51,8 +51,6 @@ def no_secrets(text: str) -> bool:
 """
 
 
-
-
 def make_folder(tmp_path: Path) -> Path:
     folder = tmp_path / "cfg"
     folder.mkdir()
@@ -179,7 +177,9 @@ def test_errors_name_the_real_file(tmp_path: Path) -> None:
     (tmp_path / "config.yml").write_text("rails:\n  output:\n    streaming:\n      chunk_size: 0\n")
     with pytest.raises(ConfigError) as info:
         RailsConfig.from_path(tmp_path)
-    assert str(info.value).startswith(f"{tmp_path / 'config.yml'}:4: rails.output.streaming.chunk_size")
+    assert str(info.value).startswith(
+        f"{tmp_path / 'config.yml'}:4: rails.output.streaming.chunk_size"
+    )
 
 
 def test_error_in_second_file_names_that_file(tmp_path: Path) -> None:
@@ -187,19 +187,25 @@ def test_error_in_second_file_names_that_file(tmp_path: Path) -> None:
     (tmp_path / "prompts.yml").write_text("prompts:\n  - task: x\n    contnt: y\n")
     with pytest.raises(ConfigError) as info:
         RailsConfig.from_path(tmp_path)
-    assert str(info.value).startswith(f"{tmp_path / 'prompts.yml'}:3: prompts.0.contnt: unknown key")
+    assert str(info.value).startswith(
+        f"{tmp_path / 'prompts.yml'}:3: prompts.0.contnt: unknown key"
+    )
 
 
 def test_colang_file_is_rejected(tmp_path: Path) -> None:
     (tmp_path / "config.yml").write_text("streaming: true\n")
     (tmp_path / "rails").mkdir()
     (tmp_path / "rails" / "flows.co").write_text("define user ask\n")
-    with pytest.raises(ConfigError, match=r"flows\.co: Colang files \(dialog rails\) are not supported"):
+    with pytest.raises(
+        ConfigError, match=r"flows\.co: Colang files \(dialog rails\) are not supported"
+    ):
         RailsConfig.from_path(tmp_path)
 
 
 def test_colang_content_is_rejected() -> None:
-    with pytest.raises(ConfigError, match=re.escape("<colang_content>: Colang (dialog rails) is not supported")):
+    with pytest.raises(
+        ConfigError, match=re.escape("<colang_content>: Colang (dialog rails) is not supported")
+    ):
         RailsConfig.from_content(colang_content="define flow x\n")
 
 
@@ -213,7 +219,7 @@ def test_dialog_rails_are_rejected() -> None:
 def test_missing_folder_and_missing_config_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no such file or folder"):
         RailsConfig.from_path(tmp_path / "nope")
-    with pytest.raises(ConfigError, match="no config.yml or config.yaml in this folder"):
+    with pytest.raises(ConfigError, match=re.escape("no config.yml or config.yaml in this folder")):
         RailsConfig.from_path(tmp_path)
 
 
@@ -228,13 +234,19 @@ def test_bad_regex_pattern() -> None:
 
 
 def test_duplicate_key() -> None:
-    assert error_of("streaming: true\nstreaming: false\n") == "<yaml_content>:2: duplicate key 'streaming'"
+    assert (
+        error_of("streaming: true\nstreaming: false\n")
+        == "<yaml_content>:2: duplicate key 'streaming'"
+    )
 
 
 def test_conflicting_scalar_across_files(tmp_path: Path) -> None:
     (tmp_path / "config.yml").write_text("streaming: true\n")
     (tmp_path / "other.yml").write_text("streaming: false\n")
-    with pytest.raises(ConfigError, match=r"other\.yml:1: streaming: conflicts with the value set at .*config\.yml:1"):
+    with pytest.raises(
+        ConfigError,
+        match=r"other\.yml:1: streaming: conflicts with the value set at .*config\.yml:1",
+    ):
         RailsConfig.from_path(tmp_path)
 
 
@@ -245,7 +257,9 @@ def test_top_level_must_be_mapping() -> None:
 def test_broken_actions_file(tmp_path: Path) -> None:
     (tmp_path / "config.yml").write_text("streaming: true\n")
     (tmp_path / "actions.py").write_text("raise RuntimeError('boom')\n")
-    with pytest.raises(ConfigError, match=r"actions\.py: importing it failed: RuntimeError\('boom'\)"):
+    with pytest.raises(
+        ConfigError, match=r"actions\.py: importing it failed: RuntimeError\('boom'\)"
+    ):
         RailsConfig.from_path(tmp_path)
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import langchain_guardrails
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 
+import langchain_guardrails
 from langchain_guardrails import Guardrails, RailsConfig
 from langchain_guardrails.testing import FakeStreamingChatModel
 
@@ -14,7 +14,12 @@ CONFIG = RailsConfig.from_content(
         "rails": {
             "output": {
                 "flows": ["regex check output"],
-                "streaming": {"enabled": True, "chunk_size": 4, "context_size": 1, "stream_first": True},
+                "streaming": {
+                    "enabled": True,
+                    "chunk_size": 4,
+                    "context_size": 1,
+                    "stream_first": True,
+                },
             },
             "config": {"regex_detection": {"output": {"patterns": ["FORBIDDEN"]}}},
         }
@@ -24,7 +29,11 @@ CONFIG = RailsConfig.from_content(
 
 async def test_prompt_guarded_parser_streams_incrementally() -> None:
     model = FakeStreamingChatModel(chunks=[f"w{i} " for i in range(40)], delay=0.002)
-    chain = ChatPromptTemplate.from_messages([("human", "{q}")]) | Guardrails(llm=model, config=CONFIG) | StrOutputParser()
+    chain = (
+        ChatPromptTemplate.from_messages([("human", "{q}")])
+        | Guardrails(llm=model, config=CONFIG)
+        | StrOutputParser()
+    )
     produced_at = []
     pieces = []
     async for piece in chain.astream({"q": "hi"}):
@@ -37,7 +46,11 @@ async def test_prompt_guarded_parser_streams_incrementally() -> None:
 
 def test_sync_chain_stream_and_invoke() -> None:
     model = FakeStreamingChatModel(chunks=["Hello ", "FORBIDDEN ", "world"])
-    chain = ChatPromptTemplate.from_messages([("human", "{q}")]) | Guardrails(llm=model, config=CONFIG) | StrOutputParser()
+    chain = (
+        ChatPromptTemplate.from_messages([("human", "{q}")])
+        | Guardrails(llm=model, config=CONFIG)
+        | StrOutputParser()
+    )
     assert chain.invoke({"q": "hi"}) == "I'm sorry, I can't respond to that."
     assert "".join(chain.stream({"q": "hi"})).endswith("I'm sorry, I can't respond to that.")
 
@@ -45,8 +58,14 @@ def test_sync_chain_stream_and_invoke() -> None:
 def test_schemas_come_from_the_wrapped_model() -> None:
     model = FakeStreamingChatModel(chunks=["a"])
     guarded = Guardrails(llm=model, config=CONFIG)
-    assert guarded.get_input_schema().model_json_schema() == model.get_input_schema().model_json_schema()
-    assert guarded.get_output_schema().model_json_schema() == model.get_output_schema().model_json_schema()
+    assert (
+        guarded.get_input_schema().model_json_schema()
+        == model.get_input_schema().model_json_schema()
+    )
+    assert (
+        guarded.get_output_schema().model_json_schema()
+        == model.get_output_schema().model_json_schema()
+    )
     assert guarded.InputType == model.InputType
     assert guarded.config_specs == model.config_specs
 
@@ -76,6 +95,8 @@ def test_public_names() -> None:
         "RailResult",
         "RailsConfig",
         "action",
-    ] or {"Guardrails", "RailsConfig", "GuardrailsViolation", "action"} <= set(langchain_guardrails.__all__)
+    ] or {"Guardrails", "RailsConfig", "GuardrailsViolation", "action"} <= set(
+        langchain_guardrails.__all__
+    )
     for name in langchain_guardrails.__all__:
         assert getattr(langchain_guardrails, name) is not None

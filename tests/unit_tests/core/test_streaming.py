@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 import pytest
@@ -117,9 +118,7 @@ async def test_whole_response_mode_checks_once_before_releasing_anything() -> No
         return True
 
     model = FakeStreamingChatModel(chunks=words(30), delay=0.001)
-    guarded = Guardrails(
-        llm=model, config=config(enabled=False, flows_out=("spy",)), actions=[spy]
-    )
+    guarded = Guardrails(llm=model, config=config(enabled=False, flows_out=("spy",)), actions=[spy])
     async for _ in guarded.astream("go"):
         assert model.stats.last_call_chunks == 31  # 30 units and the usage chunk: all of it
         assert checked == ["".join(words(30))]
@@ -203,18 +202,32 @@ async def test_input_block_never_calls_the_model() -> None:
 
 async def test_refusal_texts_per_stage_and_per_rail() -> None:
     model = FakeStreamingChatModel(chunks=words(30, blocked_at=3))
-    staged = config(
-        flows_in=("regex check input",),
-        rails_extra=None,
-    ) if False else RailsConfig.from_content(
-        config={
-            "rails": {
-                "input": {"flows": [{"flow": "regex check input", "refusal": "Not that, please."}]},
-                "output": {"flows": ["regex check output"], "streaming": {"enabled": True, "chunk_size": 5, "context_size": 1}},
-                "config": {"regex_detection": {"input": {"patterns": ["jailbreak"]}, "output": {"patterns": ["FORBIDDEN"]}}},
-                "refusal": {"message": "Default no.", "output": "Output no."},
+    staged = (
+        config(
+            flows_in=("regex check input",),
+            rails_extra=None,
+        )
+        if False
+        else RailsConfig.from_content(
+            config={
+                "rails": {
+                    "input": {
+                        "flows": [{"flow": "regex check input", "refusal": "Not that, please."}]
+                    },
+                    "output": {
+                        "flows": ["regex check output"],
+                        "streaming": {"enabled": True, "chunk_size": 5, "context_size": 1},
+                    },
+                    "config": {
+                        "regex_detection": {
+                            "input": {"patterns": ["jailbreak"]},
+                            "output": {"patterns": ["FORBIDDEN"]},
+                        }
+                    },
+                    "refusal": {"message": "Default no.", "output": "Output no."},
+                }
             }
-        }
+        )
     )
     guarded = Guardrails(llm=model, config=staged)
     assert (await guarded.ainvoke("jailbreak")).content == "Not that, please."
@@ -229,7 +242,9 @@ async def test_exceptions_mode_raises_the_violation() -> None:
         async for chunk in guarded.astream("go"):
             received.append(chunk.content)
     violation = info.value
-    assert str(violation) == "Blocked by output rail 'regex check output': matched pattern 'FORBIDDEN'"
+    assert (
+        str(violation) == "Blocked by output rail 'regex check output': matched pattern 'FORBIDDEN'"
+    )
     assert (violation.stage, violation.rail) == ("output", "regex check output")
     assert violation.metadata["window"] == 1
     assert "FORBIDDEN " not in received
@@ -263,7 +278,9 @@ async def test_masking_rewrite_in_hold_back_mode() -> None:
                 assert text == "Your [MASKED] is ready, and [MASKED] too.", (size, context)
     for size, context in [(2, 1), (3, 2), (4, 1), (5, 3), (10, 2)]:
         guarded = Guardrails(
-            llm=model, config=config(size=size, context=context, flows_out=("mask codes",)), actions=[mask]
+            llm=model,
+            config=config(size=size, context=context, flows_out=("mask codes",)),
+            actions=[mask],
         )
         text = "".join(c.content for c in [c async for c in guarded.astream("go")])
         assert text == "Your [MASKED] is ready, and [MASKED] too.", (size, context)
@@ -296,7 +313,10 @@ def test_sync_stream_stopped_early_stops_the_model() -> None:
 
 async def test_batch_and_abatch() -> None:
     model = ScriptedChatModel(
-        replies=[{"match": "one", "reply": "first answer"}, {"match": "two", "reply": "FORBIDDEN answer"}]
+        replies=[
+            {"match": "one", "reply": "first answer"},
+            {"match": "two", "reply": "FORBIDDEN answer"},
+        ]
     )
     guarded = Guardrails(llm=model, config=config())
     results = await guarded.abatch(["one", "two"], config={"max_concurrency": 2})
@@ -306,7 +326,10 @@ async def test_batch_and_abatch() -> None:
 
 async def test_concurrent_streams_on_one_object_do_not_mix() -> None:
     model = ScriptedChatModel(
-        replies=[{"match": f"q{i}$", "reply": " ".join(f"a{i}-{j}" for j in range(30))} for i in range(20)],
+        replies=[
+            {"match": f"q{i}$", "reply": " ".join(f"a{i}-{j}" for j in range(30))}
+            for i in range(20)
+        ],
         delay=0.0005,
     )
     guarded = Guardrails(llm=model, config=config(size=4, context=1))
@@ -358,7 +381,9 @@ async def test_inputs_like_a_chat_model() -> None:
             return ["ok"]
 
     guarded = Guardrails(llm=Echo(), config=RailsConfig.from_content())
-    prompt = ChatPromptTemplate.from_messages([("system", "sys"), ("human", "{q}")]).invoke({"q": "hi"})
+    prompt = ChatPromptTemplate.from_messages([("system", "sys"), ("human", "{q}")]).invoke(
+        {"q": "hi"}
+    )
     for value in (
         "hi",
         [HumanMessage("hi")],
@@ -375,13 +400,21 @@ async def test_inputs_like_a_chat_model() -> None:
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        (42, "Guardrails got int; expected a string, messages, a PromptValue or a dict with 'input'"),
-        ({"question": "hi"}, "Guardrails got a dict with keys ['question']; expected 'input' or 'messages'"),
+        (
+            42,
+            "Guardrails got int; expected a string, messages, a PromptValue or a dict with 'input'",
+        ),
+        (
+            {"question": "hi"},
+            "Guardrails got a dict with keys ['question']; expected 'input' or 'messages'",
+        ),
         ([{"role": "wizard", "content": "hi"}], "Guardrails could not read the messages"),
     ],
 )
 async def test_bad_inputs_get_clear_errors(value: Any, message: str) -> None:
-    guarded = Guardrails(llm=FakeStreamingChatModel(chunks=["x"]), config=RailsConfig.from_content())
+    guarded = Guardrails(
+        llm=FakeStreamingChatModel(chunks=["x"]), config=RailsConfig.from_content()
+    )
     with pytest.raises(TypeError) as info:
         await guarded.ainvoke(value)
     assert str(info.value).startswith(message)
@@ -389,7 +422,15 @@ async def test_bad_inputs_get_clear_errors(value: Any, message: str) -> None:
 
 async def test_model_from_config() -> None:
     cfg = RailsConfig.from_content(
-        config={"models": [{"type": "main", "engine": "scripted", "parameters": {"default_reply": "scripted hi"}}]}
+        config={
+            "models": [
+                {
+                    "type": "main",
+                    "engine": "scripted",
+                    "parameters": {"default_reply": "scripted hi"},
+                }
+            ]
+        }
     )
     assert (await Guardrails(config=cfg).ainvoke("x")).content == "scripted hi"
 
@@ -397,7 +438,12 @@ async def test_model_from_config() -> None:
 def test_missing_model_is_a_clear_error() -> None:
     from langchain_guardrails import ConfigError
 
-    with pytest.raises(ConfigError, match="Guardrails needs a model: pass llm=..., or add a `models` entry with `type: main`"):
+    with pytest.raises(
+        ConfigError,
+        match=re.escape(
+            "Guardrails needs a model: pass llm=..., or add a `models` entry with `type: main`"
+        ),
+    ):
         Guardrails(config=RailsConfig.from_content())
 
 
@@ -405,7 +451,9 @@ def test_unknown_engine_is_a_clear_error() -> None:
     from langchain_guardrails import ConfigError
 
     cfg = RailsConfig.from_content(config={"models": [{"type": "main", "engine": "nope"}]})
-    with pytest.raises(ConfigError, match=r"models\[type=main\]: unknown engine 'nope'; known engines: .*scripted"):
+    with pytest.raises(
+        ConfigError, match=r"models\[type=main\]: unknown engine 'nope'; known engines: .*scripted"
+    ):
         Guardrails(config=cfg)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -18,11 +19,14 @@ FILLER = st.text(alphabet="ab .,\n", min_size=1, max_size=4)
 def expected_windows(units: list[str], size: int, context: int) -> list[str]:
     """Reference: window 1 = units 1..C; window k = last K units of window k-1 + next C units."""
     return [
-        "".join(units[max(0, start - context) : start + size]) for start in range(0, len(units), size)
+        "".join(units[max(0, start - context) : start + size])
+        for start in range(0, len(units), size)
     ]
 
 
-def make_guard(chunks: list[str], size: int, context: int, stream_first: bool) -> tuple[Guardrails, list[str]]:
+def make_guard(
+    chunks: list[str], size: int, context: int, stream_first: bool
+) -> tuple[Guardrails, list[str]]:
     seen: list[str] = []
 
     @action(name="recorder", inline=True)
@@ -69,7 +73,9 @@ def stream_case(draw: st.DrawFn) -> tuple[list[str], int, int, bool]:
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(stream_case())
-def test_output_equals_model_stream_and_every_unit_is_checked(case: tuple[list[str], int, int, bool]) -> None:
+def test_output_equals_model_stream_and_every_unit_is_checked(
+    case: tuple[list[str], int, int, bool],
+) -> None:
     chunks, size, context, stream_first = case
     guarded, seen = make_guard(chunks, size, context, stream_first)
     out = asyncio.run(collect(guarded))
@@ -91,9 +97,11 @@ def blocked_case(draw: st.DrawFn) -> tuple[list[str], int, int, int]:
     size = draw(st.integers(min_value=2, max_value=8))
     context = draw(st.integers(min_value=1, max_value=size - 1))
     pieces = draw(st.integers(min_value=1, max_value=context + 1))
-    cuts = sorted(draw(st.sets(st.integers(1, len(PHRASE) - 1), min_size=pieces - 1, max_size=pieces - 1)))
+    cuts = sorted(
+        draw(st.sets(st.integers(1, len(PHRASE) - 1), min_size=pieces - 1, max_size=pieces - 1))
+    )
     bounds = [0, *cuts, len(PHRASE)]
-    phrase_units = [PHRASE[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+    phrase_units = [PHRASE[a:b] for a, b in itertools.pairwise(bounds)]
     before = draw(st.lists(FILLER, max_size=30))
     after = draw(st.lists(FILLER, max_size=30))
     return [*before, *phrase_units, *after], size, context, len("".join(before))
@@ -101,7 +109,9 @@ def blocked_case(draw: st.DrawFn) -> tuple[list[str], int, int, int]:
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(blocked_case())
-def test_hold_back_never_delivers_any_part_of_a_blocked_phrase(case: tuple[list[str], int, int, int]) -> None:
+def test_hold_back_never_delivers_any_part_of_a_blocked_phrase(
+    case: tuple[list[str], int, int, int],
+) -> None:
     chunks, size, context, phrase_start = case
     guarded, _ = make_guard(chunks, size, context, stream_first=False)
     out = asyncio.run(collect(guarded))
@@ -135,9 +145,11 @@ def masking_case(draw: st.DrawFn) -> tuple[list[str], int, int]:
         chunks += draw(st.lists(FILLER, max_size=8))
         value = "code-" + draw(st.text(alphabet="0123456789", min_size=1, max_size=6))
         pieces = draw(st.integers(min_value=1, max_value=min(context + 1, len(value))))
-        cuts = sorted(draw(st.sets(st.integers(1, len(value) - 1), min_size=pieces - 1, max_size=pieces - 1)))
+        cuts = sorted(
+            draw(st.sets(st.integers(1, len(value) - 1), min_size=pieces - 1, max_size=pieces - 1))
+        )
         bounds = [0, *cuts, len(value)]
-        chunks += [value[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+        chunks += [value[a:b] for a, b in itertools.pairwise(bounds)]
         chunks.append(" ")
     return chunks, size, context
 
@@ -160,7 +172,12 @@ def test_masking_is_exact_wherever_chunk_boundaries_fall(case: tuple[list[str], 
             "rails": {
                 "output": {
                     "flows": ["mask codes"],
-                    "streaming": {"enabled": True, "chunk_size": size, "context_size": context, "stream_first": False},
+                    "streaming": {
+                        "enabled": True,
+                        "chunk_size": size,
+                        "context_size": context,
+                        "stream_first": False,
+                    },
                 }
             }
         }

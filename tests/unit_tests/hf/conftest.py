@@ -29,7 +29,7 @@ def build_tokenizer(chat_template: str | None = None) -> Any:
     vocab = {token: index for index, token in enumerate(SPECIALS + list(CHARS))}
     backend = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>"))
     backend.decoder = decoders.Fuse()
-    tokenizer = PreTrainedTokenizerFast(
+    tokenizer = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
         tokenizer_object=backend,
         unk_token="<unk>",
         eos_token="<eos>",
@@ -57,7 +57,7 @@ def build_model(vocab_size: int) -> Any:
         eos_token_id=1,
         pad_token_id=2,
     )
-    return GPT2LMHeadModel(config).eval()
+    return GPT2LMHeadModel(config).eval()  # type: ignore[no-untyped-call]
 
 
 def build_pipeline(model: Any, tokenizer: Any, **kwargs: Any) -> Any:

@@ -12,17 +12,17 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from langchain_core.callbacks import get_usage_metadata_callback  # noqa: E402
+from langchain_core.callbacks import get_usage_metadata_callback
 
-from langchain_guardrails import ConfigError, Guardrails, RailsConfig  # noqa: E402
-from langchain_guardrails.config import ModelConfig  # noqa: E402
-from langchain_guardrails.llm import build_model, registered_engines  # noqa: E402
-from langchain_guardrails.llm.providers.huggingface import (  # noqa: E402
+from langchain_guardrails import ConfigError, Guardrails, RailsConfig
+from langchain_guardrails.config import ModelConfig
+from langchain_guardrails.llm import build_model, registered_engines
+from langchain_guardrails.llm.providers.huggingface import (
     HuggingFacePipelineCompatible,
 )
-from langchain_guardrails.testing import FakeStreamingChatModel  # noqa: E402
+from langchain_guardrails.testing import FakeStreamingChatModel
 
-from .conftest import ForcedReplies, wait_threads_gone  # noqa: E402
+from .conftest import ForcedReplies, wait_threads_gone
 
 REPO = Path(__file__).resolve().parents[3]
 EXAMPLE = REPO / "examples" / "configs" / "huggingface" / "config.yml"
@@ -175,7 +175,7 @@ def test_engine_errors_name_the_model(model: str | None, message: str) -> None:
 
 
 def test_example_config_fails_clearly_until_the_placeholder_is_replaced() -> None:
-    with pytest.raises(ConfigError, match="model folder './models/your-local-model' does not"):
+    with pytest.raises(ConfigError, match=r"model folder '\./models/your-local-model' does not"):
         Guardrails(config=RailsConfig.from_path(EXAMPLE.parent))
 
 

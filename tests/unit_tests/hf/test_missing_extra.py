@@ -1,4 +1,4 @@
-"""Without the ``hf`` extra: a clear error naming it; ``import langchain_guardrails`` still works."""
+"""Without the ``hf`` extra: an error naming it; ``import langchain_guardrails`` still works."""
 
 from __future__ import annotations
 
@@ -13,8 +13,7 @@ from langchain_guardrails.config import ModelConfig
 from langchain_guardrails.llm import build_model
 
 MESSAGE = (
-    "transformers is not installed; install it with "
-    "`pip install 'langchain-stream-guardrails[hf]'`"
+    "transformers is not installed; install it with `pip install 'langchain-stream-guardrails[hf]'`"
 )
 
 

@@ -6,27 +6,28 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from typing import Any
+from collections.abc import AsyncGenerator, Generator
+from typing import Any, cast
 
 import pytest
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from langchain_core.language_models import BaseLLM  # noqa: E402
-from langchain_core.messages import AIMessage, HumanMessage, SystemMessage  # noqa: E402
-from langchain_core.outputs import Generation, LLMResult  # noqa: E402
-from transformers.generation.streamers import BaseStreamer  # noqa: E402
+from langchain_core.language_models import BaseLLM
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+from langchain_core.outputs import Generation, LLMResult
+from transformers.generation.streamers import BaseStreamer
 
-from langchain_guardrails.llm.providers.hf_wrap import wrap_pipeline_llm  # noqa: E402
-from langchain_guardrails.llm.providers.huggingface import (  # noqa: E402
+from langchain_guardrails.llm.providers.hf_wrap import wrap_pipeline_llm
+from langchain_guardrails.llm.providers.huggingface import (
     AsyncTextIteratorStreamer,
     HuggingFacePipelineCompatible,
     plain_prompt,
 )
-from langchain_guardrails.testing import FakeStreamingChatModel  # noqa: E402
+from langchain_guardrails.testing import FakeStreamingChatModel
 
-from .conftest import ForcedReplies, build_pipeline, generation_threads  # noqa: E402
+from .conftest import ForcedReplies, build_pipeline, generation_threads
 
 REPLY = "Paris is the capital of France."
 LONG = "x" * 200
@@ -58,9 +59,7 @@ def test_sync_stream_yields_tokens_before_generation_ends(pipe: Any, tokenizer: 
     assert len(before_end) >= len(REPLY) // 2
 
 
-async def test_async_stream_yields_tokens_before_generation_ends(
-    pipe: Any, tokenizer: Any
-) -> None:
+async def test_async_stream_yields_tokens_before_generation_ends(pipe: Any, tokenizer: Any) -> None:
     forced = ForcedReplies(tokenizer, {"Q:": REPLY}, delay=0.003)
     arrivals = []
     chunks = []
@@ -102,7 +101,9 @@ async def test_usage_equals_the_tokenizer_counts(pipe: Any, tokenizer: Any) -> N
 
 
 def test_finish_reason_length(pipe: Any, tokenizer: Any) -> None:
-    llm = model(pipe, ForcedReplies(tokenizer, {"Q:": REPLY}), pipeline_kwargs={"max_new_tokens": 5})
+    llm = model(
+        pipe, ForcedReplies(tokenizer, {"Q:": REPLY}), pipeline_kwargs={"max_new_tokens": 5}
+    )
     message = llm.invoke("Q:")
     assert message.content == REPLY[:5]
     assert message.response_metadata["finish_reason"] == "length"
@@ -117,7 +118,10 @@ def test_chat_template_is_applied(chat_pipe: Any, chat_tokenizer: Any) -> None:
     messages = [SystemMessage("Be brief."), HumanMessage("Capital of France?")]
     message = model(chat_pipe, forced).invoke(messages)
     templated = chat_tokenizer.apply_chat_template(
-        [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Capital of France?"}],
+        [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Capital of France?"},
+        ],
         add_generation_prompt=True,
         tokenize=False,
     )
@@ -129,7 +133,12 @@ def test_chat_template_is_applied(chat_pipe: Any, chat_tokenizer: Any) -> None:
 
 def test_plain_prompt_without_chat_template(pipe: Any, tokenizer: Any) -> None:
     assert plain_prompt([HumanMessage("The capital of France is")]) == "The capital of France is"
-    conversation = [SystemMessage("Be brief."), HumanMessage("Hi"), AIMessage("Hello"), HumanMessage("Q")]
+    conversation = [
+        SystemMessage("Be brief."),
+        HumanMessage("Hi"),
+        AIMessage("Hello"),
+        HumanMessage("Q"),
+    ]
     assert plain_prompt(conversation) == "System: Be brief.\nHuman: Hi\nAI: Hello\nHuman: Q\nAI:"
     forced = ForcedReplies(tokenizer, {"Human: Q\nAI:": " Paris."})
     message = model(pipe, forced).invoke(conversation)
@@ -170,7 +179,7 @@ async def test_concurrent_streams_over_one_pipeline_do_not_interleave(
         return text_of([c async for c in llm.astream(prompt)])
 
     async with asyncio.timeout(LIMIT):
-        results = await asyncio.gather(run("A:"), run("B:"))
+        results = list(await asyncio.gather(run("A:"), run("B:")))
     assert results == [replies["A:"], replies["B:"]]
     a, b = forced.times["A:"], forced.times["B:"]
     assert a[0] < b[-1] and b[0] < a[-1]  # they really ran at the same time
@@ -197,7 +206,7 @@ def test_concurrent_sync_streams_do_not_interleave(pipe: Any, tokenizer: Any) ->
 
 def test_closing_a_sync_stream_stops_generation_at_once(pipe: Any, tokenizer: Any) -> None:
     forced = ForcedReplies(tokenizer, {"Q:": LONG}, delay=0.002)
-    stream = model(pipe, forced).stream("Q:")
+    stream = cast(Generator[Any, None, None], model(pipe, forced).stream("Q:"))
     assert [next(stream).content for _ in range(3)] == ["x", "x", "x"]
     stream.close()
     assert generation_threads() == []  # joined before close() returned
@@ -206,7 +215,7 @@ def test_closing_a_sync_stream_stops_generation_at_once(pipe: Any, tokenizer: An
 
 async def test_closing_an_async_stream_stops_generation(pipe: Any, tokenizer: Any) -> None:
     forced = ForcedReplies(tokenizer, {"Q:": LONG}, delay=0.002)
-    stream = model(pipe, forced)._astream([HumanMessage("Q:")])
+    stream = cast(AsyncGenerator[Any, None], model(pipe, forced)._astream([HumanMessage("Q:")]))
     assert [(await stream.__anext__()).message.content for _ in range(3)] == ["x", "x", "x"]
     await stream.aclose()
     assert generation_threads() == []
@@ -270,13 +279,16 @@ async def test_nemo_style_streamer_is_a_template_never_a_shared_queue(
     forced = ForcedReplies(tokenizer, replies, delay=0.002)
     params = {"max_new_tokens": 100, "streamer": streamer, "prefix_allowed_tokens_fn": forced}
     nemo_pipe = build_pipeline(tiny_model, tokenizer, **params)
-    llm = HuggingFacePipelineCompatible(pipeline=nemo_pipe, model_kwargs={**params, "streaming": True})
+    llm = HuggingFacePipelineCompatible(
+        pipeline=nemo_pipe, model_kwargs={**params, "streaming": True}
+    )
 
     async def run(prompt: str) -> str:
         return text_of([c async for c in llm.astream(prompt)])
 
     async with asyncio.timeout(LIMIT):
-        assert await asyncio.gather(run("A:"), run("B:")) == [replies["A:"], replies["B:"]]
+        results = list(await asyncio.gather(run("A:"), run("B:")))
+        assert results == [replies["A:"], replies["B:"]]
         # Only on the pipeline: still honoured.
         plain = HuggingFacePipelineCompatible(pipeline=nemo_pipe)
         assert (await plain.ainvoke("A:")).content == replies["A:"]
@@ -306,7 +318,9 @@ class Recorder(BaseStreamer):
 
 def test_other_streamers_receive_the_tokens_too(pipe: Any, tokenizer: Any) -> None:
     recorder = Recorder()
-    llm = model(pipe, ForcedReplies(tokenizer, {"Q:": "Hi"}), pipeline_kwargs={"streamer": recorder})
+    llm = model(
+        pipe, ForcedReplies(tokenizer, {"Q:": "Hi"}), pipeline_kwargs={"streamer": recorder}
+    )
     assert llm.invoke("Q:").content == "Hi"
     assert llm.invoke("Q:").content == "Hi"
     assert tokenizer.decode(recorder.tokens) == "Q:Hi<eos>Q:Hi<eos>"
@@ -337,7 +351,13 @@ class HuggingFacePipeline(BaseLLM):
     def _llm_type(self) -> str:
         return "huggingface_pipeline"
 
-    def _generate(self, prompts: list[str], stop: Any = None, **kwargs: Any) -> LLMResult:
+    def _generate(
+        self,
+        prompts: list[str],
+        stop: list[str] | None = None,
+        run_manager: Any = None,
+        **kwargs: Any,
+    ) -> LLMResult:
         texts = [self.pipeline(p, return_full_text=False, **self.pipeline_kwargs) for p in prompts]
         return LLMResult(generations=[[Generation(text=t[0]["generated_text"])] for t in texts])
 

@@ -198,7 +198,9 @@ async def test_one_streamer_serves_one_generation(tiny_model: Any, tokenizer: An
         "this AsyncTextIteratorStreamer has already ended; a streamer serves one generation, "
         "create a new one per generate() call"
     )
-    with pytest.raises(RuntimeError, match="^this AsyncTextIteratorStreamer already runs a"):
+    with pytest.raises(
+        RuntimeError, match=r"^this AsyncTextIteratorStreamer already runs a generation$"
+    ):
         streamer.run_in_thread(lambda: None)
 
 

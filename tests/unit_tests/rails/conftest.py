@@ -26,7 +26,19 @@ class RecordingChatModel(FakeStreamingChatModel):
 
     rules: dict[str, str] = Field(default_factory=dict)
     received: list[list[BaseMessage]] = Field(default_factory=list)
+    options: list[dict[str, Any]] = Field(default_factory=list)
+    """``stop`` and extra keyword arguments of each call."""
     model_name: str = "guard-model"
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: Any = None,
+        **kwargs: Any,
+    ) -> Any:
+        self.options.append({"stop": stop, **kwargs})
+        return super()._generate(messages, stop, run_manager, **kwargs)
 
     def reply_chunks(self, messages: list[BaseMessage]) -> list[str]:
         self.received.append(list(messages))

@@ -44,7 +44,11 @@ def _handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             pass
 
         def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            raw = self.rfile.read(int(self.headers["Content-Length"]))
+            if not raw:  # the client gave up on the request (e.g. a rail call cancelled by a block)
+                self.close_connection = True
+                return
+            body = json.loads(raw)
             fake.requests.append(body)
             model = body["model"]
             chunks = fake.replies[model]

@@ -102,13 +102,23 @@ async def test_blocked_stream_reports_prompt_and_received_units(server: FakeOpen
     assert set(handler.usage_metadata) == {"long-gpt", "guard-gpt"}
 
 
-async def test_invoke_and_batch_through_openai_are_counted(server: FakeOpenAI) -> None:
+def test_invoke_and_batch_through_openai_are_counted(server: FakeOpenAI) -> None:
+    # Sync calls only: the rails' async client then stays on one event loop.
     guarded = Guardrails(llm=chat(server, "main-gpt"), config=rails_config(server), actions=[guard_check])
     with get_usage_metadata_callback() as cb:
         assert guarded.invoke("hi there you").content == "Hello there my friend."
+        results = guarded.batch(["hi there you", "hi there you"])
+    assert [r.content for r in results] == ["Hello there my friend."] * 2
+    assert same_usage(cb.usage_metadata["main-gpt"], usage(3 * 3, 4 * 3))
+    assert same_usage(cb.usage_metadata["guard-gpt"], usage(13 * 3, 2 * 3))
+    streamed = [r for r in server.requests if r.get("stream")]
+    assert [r["stream_options"] for r in streamed] == [{"include_usage": True}] * 3
+
+
+async def test_abatch_through_openai_is_counted(server: FakeOpenAI) -> None:
+    guarded = Guardrails(llm=chat(server, "main-gpt"), config=rails_config(server), actions=[guard_check])
+    with get_usage_metadata_callback() as cb:
         results = await guarded.abatch(["hi there you", "hi there you"])
     assert [r.content for r in results] == ["Hello there my friend."] * 2
-    main = cb.usage_metadata["main-gpt"]
-    assert same_usage(main, usage(3 * 3, 4 * 3))
-    assert same_usage(cb.usage_metadata["guard-gpt"], usage(13 * 3, 2 * 3))
-    assert all(r["stream_options"] == {"include_usage": True} for r in server.requests if r.get("stream"))
+    assert same_usage(cb.usage_metadata["main-gpt"], usage(3 * 2, 4 * 2))
+    assert same_usage(cb.usage_metadata["guard-gpt"], usage(13 * 2, 2 * 2))
