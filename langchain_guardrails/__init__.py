@@ -13,12 +13,16 @@ Example:
 from .actions import RailResult, action
 from .config import RailsConfig
 from .errors import ConfigError, GuardrailsViolation, MissingExtraError
+from .llmrails import LLMRails
+from .observability import GuardrailsCallbackHandler
 from .runnable import Guardrails, RailCheck
 
 __all__ = [
     "ConfigError",
     "Guardrails",
+    "GuardrailsCallbackHandler",
     "GuardrailsViolation",
+    "LLMRails",
     "MissingExtraError",
     "RailCheck",
     "RailResult",

@@ -17,6 +17,7 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -215,19 +216,21 @@ class SensitiveDataDetection(_Strict):
     input: SensitiveDataOptions = Field(default_factory=SensitiveDataOptions)
     output: SensitiveDataOptions = Field(default_factory=SensitiveDataOptions)
 
-    @model_validator(mode="after")
-    def _known_entities(self) -> SensitiveDataDetection:
+    @field_validator("input", "output")
+    @classmethod
+    def _known_entities(
+        cls, options: SensitiveDataOptions, info: ValidationInfo
+    ) -> SensitiveDataOptions:
         from .rails.recognizers import BUILTIN_ENTITIES
 
-        known = [*BUILTIN_ENTITIES, *(r.supported_entity for r in self.recognizers)]
-        for stage in ("input", "output"):
-            for entity in getattr(self, stage).entities:
-                if entity not in known:
-                    raise ValueError(
-                        f"{stage}.entities: unknown entity {entity!r}; known entities: "
-                        f"{', '.join(dict.fromkeys(known))}"
-                    )
-        return self
+        recognizers = info.data.get("recognizers", [])
+        known = [*BUILTIN_ENTITIES, *(r.supported_entity for r in recognizers)]
+        for entity in options.entities:
+            if entity not in known:
+                raise ValueError(
+                    f"unknown entity {entity!r}; known entities: {', '.join(dict.fromkeys(known))}"
+                )
+        return options
 
 
 class JailbreakDetection(_Strict):

@@ -172,6 +172,9 @@ class RailEngine:
             finally:
                 for task in tasks:
                     task.cancel()
+                if scope.callbacks is not None:
+                    # Cancelled rails report it; those events belong inside the guarded run.
+                    await asyncio.wait(tasks)
         return Decision(allowed=True, text=text) if rewritten else PASS
 
     async def _run(

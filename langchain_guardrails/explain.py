@@ -109,7 +109,8 @@ class GenerationLog(BaseModel):
         Example:
             .. code-block:: python
 
-                response = rails.generate(messages=history, options={"log": {"activated_rails": True}})
+                options = {"log": {"activated_rails": True}}
+                response = rails.generate(messages=history, options=options)
                 response.log.print_summary()
         """
         stats = self.stats
@@ -126,7 +127,9 @@ class GenerationLog(BaseModel):
         )
         for rail in self.activated_rails:
             where = f" window {rail.window}" if rail.window is not None else ""
-            print(f"- [{rail.duration:.2f}s] {rail.stage.upper()} {rail.rail}{where}: {rail.decision}")
+            print(
+                f"- [{rail.duration:.2f}s] {rail.stage.upper()} {rail.rail}{where}: {rail.decision}"
+            )
 
 
 class ExplainInfo(BaseModel):
@@ -158,7 +161,10 @@ def llm_calls_summary(calls: list[LLMCallInfo]) -> str:
         return "No LLM calls were made."
     duration = sum(c.duration or 0.0 for c in calls)
     tokens = sum(c.total_tokens or 0 for c in calls)
-    lines = [f"Summary: {len(calls)} LLM call(s) took {duration:.2f} seconds and used {tokens} tokens.", ""]
+    lines = [
+        f"Summary: {len(calls)} LLM call(s) took {duration:.2f} seconds and used {tokens} tokens.",
+        "",
+    ]
     for number, call in enumerate(calls, start=1):
         lines.append(
             f"{number}. Task `{call.task}` took {call.duration or 0.0:.2f} seconds and used "

@@ -408,7 +408,9 @@ class _ExternalTokens(Runnable[Any, Any]):
     async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
         return await self._main().ainvoke(input, config, **kwargs)
 
-    def stream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[Any]:
+    def stream(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Iterator[Any]:
         yield from self._main().stream(input, config, **kwargs)
 
     async def astream(
@@ -427,8 +429,7 @@ class _ExternalTokens(Runnable[Any, Any]):
                     yield token
                 else:
                     raise TypeError(
-                        f"stream_async(generator=...) yielded {type(token).__name__}; "
-                        "expected str"
+                        f"stream_async(generator=...) yielded {type(token).__name__}; expected str"
                     )
         finally:
             await _close(generator)
@@ -480,7 +481,9 @@ def _options(options: dict[str, Any] | GenerationOptions | None) -> GenerationOp
         for error in exc.errors():
             where = ".".join(str(p) for p in ("options", *error["loc"]))
             if error["type"] == "extra_forbidden":
-                model: type[BaseModel] = LogOptions if error["loc"][0] == "log" else GenerationOptions
+                model: type[BaseModel] = (
+                    LogOptions if error["loc"][0] == "log" else GenerationOptions
+                )
                 problems.append(f"{where}: unknown option (known: {', '.join(model.model_fields)})")
             else:
                 problems.append(f"{where}: {error['msg']}")
@@ -502,5 +505,6 @@ def _log(wanted: LogOptions, call: _Call) -> GenerationLog | None:
 def _text_of(message: dict[str, Any]) -> str:
     content = message["content"]
     return content if isinstance(content, str) else str(content.get("message", ""))
+
 
 __all__ = ["GenerationOptions", "LLMRails", "LogOptions"]

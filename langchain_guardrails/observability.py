@@ -15,7 +15,7 @@ event name                              payload
 ``guardrails.rail.started``             rail, stage, window, started_at
 ``guardrails.rail.passed``              ... + ended_at, duration, decision (passed|modified), stop
 ``guardrails.rail.blocked``             ... + decision "blocked", kind, stop
-``guardrails.rail.error``               ... + decision "error", stop (fail-closed) — raised/timed out
+``guardrails.rail.error``               ... + decision "error", stop: the rail raised or timed out
 ``guardrails.rail.cancelled``           ... + decision "cancelled" (another rail decided first)
 ``guardrails.stream.started``           t, chunk_size, context_size, stream_first
 ``guardrails.window.started``           window, first_unit, new_first_unit, end_unit, final, t,
@@ -215,7 +215,9 @@ class StreamEvents:
         )
         if self.plan.stream_first:
             # These units were released as they arrived.
-            await self._released(new_first, end_unit, index, arrivals[-1] if arrivals else now, arrivals)
+            await self._released(
+                new_first, end_unit, index, arrivals[-1] if arrivals else now, arrivals
+            )
 
     async def window_checked(
         self, index: int, decision: Decision, started: float, ended: float
@@ -399,7 +401,9 @@ class GuardrailsCallbackHandler(BaseCallbackHandler):
 
     def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
         """Record duration, completion and usage."""
-        generation = response.generations[0][0] if response.generations and response.generations[0] else None
+        generation = (
+            response.generations[0][0] if response.generations and response.generations[0] else None
+        )
         usage = None
         metadata: dict[str, Any] = {}
         completion = generation.text if generation is not None else None
@@ -441,9 +445,7 @@ class GuardrailsCallbackHandler(BaseCallbackHandler):
 
     # -- rail events ----------------------------------------------------------------------
 
-    def on_custom_event(
-        self, name: str, data: Any, *, run_id: UUID, **kwargs: Any
-    ) -> None:
+    def on_custom_event(self, name: str, data: Any, *, run_id: UUID, **kwargs: Any) -> None:
         """Collect guardrails events (others are ignored)."""
         if not name.startswith("guardrails.") or not isinstance(data, dict):
             return

@@ -14,7 +14,12 @@ from langchain_core.callbacks import AsyncCallbackManager, AsyncCallbackManagerF
 from langchain_core.language_models import BaseLLM, LanguageModelInput
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.messages.ai import add_ai_message_chunks
-from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializable
+from langchain_core.runnables import (
+    Runnable,
+    RunnableBinding,
+    RunnableConfig,
+    RunnableSerializable,
+)
 from langchain_core.runnables.config import (
     ensure_config,
     get_async_callback_manager_for_config,
@@ -451,11 +456,14 @@ def aggregate(chunks: Sequence[AIMessageChunk]) -> AIMessage:
 
 
 def with_stream_usage(llm: Runnable[Any, Any]) -> Runnable[Any, Any]:
-    """A copy of ``llm`` with ``stream_usage=True`` where it has that field; never ``llm`` itself
-    modified."""
+    """A copy of ``llm`` with ``stream_usage=True`` where it has that field (also through
+    ``bind(...)`` / ``bind_tools(...)`` bindings); ``llm`` itself is never modified."""
+    if isinstance(llm, RunnableBinding):
+        bound = with_stream_usage(llm.bound)
+        return llm if bound is llm.bound else llm.model_copy(update={"bound": bound})
     fields = getattr(type(llm), "model_fields", {})
     if "stream_usage" in fields and getattr(llm, "stream_usage", None) is not True:
-        return llm.model_copy(update={"stream_usage": True})  # type: ignore[attr-defined, no-any-return]
+        return cast("Runnable[Any, Any]", llm.model_copy(update={"stream_usage": True}))  # type: ignore[attr-defined]
     return llm
 
 

@@ -71,9 +71,7 @@ class StreamingHandler(AsyncCallbackHandler, AsyncIterator[str]):
         if chunk is None or chunk == "":
             self.finish()
             return
-        if isinstance(chunk, GenerationChunk):
-            text = chunk.text
-        elif isinstance(chunk, AIMessageChunk):
+        if isinstance(chunk, GenerationChunk | AIMessageChunk):
             text = chunk.text
         elif isinstance(chunk, str):
             text = chunk

@@ -46,7 +46,7 @@ class WindowObserver(Protocol):
         ...
 
     async def window_started(self, index: int, first_unit: int, end_unit: int, final: bool) -> None:
-        """Window ``index`` (units ``[first_unit, end_unit)``, context included) is being checked."""
+        """Window ``index`` (units ``[first_unit, end_unit)``, context included) is checked."""
 
     async def window_checked(
         self, index: int, decision: Decision, started: float, ended: float
@@ -207,8 +207,9 @@ class _Window:
     context_units: int
     final: bool
     started: float = 0.0
-    """Observer only: when the check started, when it ended, and the window's end unit."""
+    """Observer only: when the check started and ended, and the window's unit range."""
     ended: float = 0.0
+    first_unit: int = 0
     end_unit: int = 0
 
 
@@ -240,6 +241,7 @@ class WindowStream:
         self.deferred = False
         """A rewrite reached the carried units: they must be checked again before release."""
         self._observed_end = 0
+        self._carry_start: int | None = None
 
     async def run(self, source: AsyncIterator[Any]) -> AsyncGenerator[AIMessageChunk, None]:
         """Consume ``source``; yield chunks as the release rules allow."""
@@ -355,23 +357,50 @@ class WindowStream:
             return []
         if decision.text is None:
             released = self._pop_to(window.release_to)
+            if observer is not None:
+                kept = 0 if window.final else self.plan.context_size
+                await observer.released(window.end_unit - kept, window.index)
         else:
+            lengths = self._held_lengths(window) if observer is not None else []
             released = self._rewrite(window, decision.text)
-        if observer is not None:
-            kept = 0 if window.final else self.plan.context_size
-            await observer.released(window.end_unit - kept, window.index)
+            if observer is not None:
+                await observer.released(self._released_after_rewrite(window, lengths), window.index)
         return released
 
     async def _observe_window(self) -> None:
         """Report the window just closed: its unit range, and time its check."""
         window = self.pending[-1]
         end = self.tally.units
-        first = self._observed_end - self.plan.context_size if window.index else 0
+        if self._carry_start is not None:  # a rewrite carried these units into this window
+            first, self._carry_start = self._carry_start, None
+        else:
+            first = self._observed_end - self.plan.context_size if window.index else 0
         self._observed_end = window.end_unit = end
+        window.first_unit = first
         window.started = time.perf_counter()
         window.future.add_done_callback(lambda _: setattr(window, "ended", time.perf_counter()))
         assert self.observer is not None
         await self.observer.window_started(window.index, first, end, window.final)
+
+    def _held_lengths(self, window: _Window) -> list[int]:
+        """Text lengths of the window's held entries (observer only, before a rewrite)."""
+        count = window.end_entry - self.held_base
+        return [n for c in list(self.held)[:count] if (n := len(content_text(c.content)))]
+
+    def _released_after_rewrite(self, window: _Window, lengths: list[int]) -> int:
+        """The first unit a rewrite kept back: the units (wholly or partly) in the text it
+        carried into the next window; without a carry, the usual context."""
+        if not self.deferred:
+            return window.end_unit - (0 if window.final else self.plan.context_size)
+        carried, start = len(self.texts[0]), window.end_unit
+        # Entry 0 may stand for several units (an earlier carry); the others are one unit each.
+        for position in range(len(lengths) - 1, -1, -1):
+            if carried <= 0:
+                break
+            carried -= lengths[position]
+            start = window.end_unit - (len(lengths) - position) if position else window.first_unit
+        self._carry_start = start
+        return start
 
     async def _finish(self, new: int) -> list[AIMessageChunk]:
         """End of the model stream: check what is left; release what passed, in order.
@@ -386,6 +415,8 @@ class WindowStream:
                     return released
                 released += settled
             self._close(final=True)
+            if self.observer is not None:
+                await self._observe_window()
         while self.pending:
             settled = await self._settle()
             if settled is None:
@@ -393,8 +424,12 @@ class WindowStream:
             released += settled
             if self.deferred and not self.pending:
                 self._close(final=True)  # no new units, but the carried text was never passed
+                if self.observer is not None:
+                    await self._observe_window()
         if not self.plan.stream_first:
             released += self._pop_to(self.entries)
+            if self.observer is not None:
+                await self.observer.released(self.tally.units, None)
         return released
 
     def _pop_to(self, end: int) -> list[AIMessageChunk]:

@@ -68,6 +68,7 @@ def llama_guard_check(stage: Stage) -> Factory:
             f"llama_guard_check_{stage}",
             stage,
             default_model_type=default,
+            model_hint="llama_guard",
         )
 
     return factory
@@ -81,6 +82,7 @@ def _safety_rail(
     stage: Stage,
     *,
     default_model_type: str | None = None,
+    model_hint: str | None = None,
 ) -> ActionSpec:
     task = build_task(
         config,
@@ -92,6 +94,7 @@ def _safety_rail(
         defaults=(default_prompts()[task_name],),
         require_model=True,
         default_model_type=default_model_type,
+        model_hint=model_hint,
     )
 
     async def body(

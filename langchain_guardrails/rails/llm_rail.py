@@ -87,6 +87,7 @@ def build_task(
     defaults: Sequence[TaskPrompt] = (),
     require_model: bool = False,
     default_model_type: str | None = None,
+    model_hint: str | None = None,
     extra_params: Collection[str] = (),
 ) -> LlmTask:
     """Validate a rail's config and resolve its model and prompts (see module docstring)."""
@@ -97,10 +98,13 @@ def build_task(
     model_type = params.get("model") or default_model_type
     types = [m.type for m in config.models]
     if model_type is None and require_model:
+        need = (
+            f"a `models` entry of type {model_hint} (or $model=<type> naming another entry)"
+            if model_hint
+            else f"$model=<type> naming a `models` entry, e.g. `{rail} $model=content_safety`"
+        )
         raise ConfigError(
-            f"{rail!r} needs $model=<type> naming a `models` entry, e.g. "
-            f"`{rail} $model=content_safety`"
-            + (f"; configured types: {', '.join(types)}" if types else "")
+            f"{rail!r} needs {need}" + (f"; configured types: {', '.join(types)}" if types else "")
         )
     if model_type is not None and model_type != "main" and model_type not in types:
         raise ConfigError(

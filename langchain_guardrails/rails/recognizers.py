@@ -126,6 +126,8 @@ def _iban_length(candidate: str) -> int:
         if char != " ":
             count += 1
             if count == expected:
+                if candidate[index + 1 : index + 2].isalnum():
+                    return 0  # the code runs on: longer than this country's IBAN
                 compact = candidate[: index + 1].replace(" ", "")
                 return index + 1 if iban_valid(compact) else 0
     return 0
@@ -178,7 +180,7 @@ _DIGIT = re.compile(r"\d")
 _KEY_HINT = re.compile(r"AKIA|ASIA|gh[pousr]_|github_pat_|sk-|[sr]k_|xox|AIza|eyJ|(?i:secret)")
 
 _EMAIL = re.compile(
-    r"(?<![\w.%+-])[A-Za-z0-9_%+-](?:[A-Za-z0-9._%+-]{0,62}[A-Za-z0-9_%+-])?"
+    r"(?<![\w.%+-])[A-Za-z0-9_%+-](?:[A-Za-z0-9._%+'-]{0,62}[A-Za-z0-9_%+-])?"
     r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![A-Za-z0-9-])"
 )
 _PHONE = re.compile(
@@ -196,8 +198,8 @@ _US_SSN = re.compile(
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 _IPV4 = re.compile(rf"(?<![\d.])(?:{_OCTET}\.){{3}}{_OCTET}(?!\d|\.\d)")
 _IPV6 = re.compile(
-    r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|(?:\d{1,3}\.){3}\d{1,3})?"
-    r"(?:%[0-9A-Za-z]+)?(?![\w:])"
+    r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:(?:\d{1,3}\.){3}\d{1,3}|[0-9A-Fa-f]{1,4})?"
+    r"(?:%[0-9A-Za-z]+)?(?![\w:]|\.\d)"
 )
 _URL = re.compile(r"(?i)\b(?:(?:https?|ftp)://|www\.)[^\s<>\"'`\[\]{}|\\^]+")
 _API_KEY = re.compile(

@@ -113,14 +113,17 @@ class RemoteBackend:
         if streaming:
             body["stream_options"] = {"include_usage": True}
         try:
+            if not streaming:
+                response = self.client.post("/v1/chat/completions", json=body)
+                if response.status_code != 200:
+                    raise TurnFailed(_http_error(response))
+                yield from _from_completion(response.json())
+                return
             with self.client.stream("POST", "/v1/chat/completions", json=body) as response:
                 if response.status_code != 200:
                     response.read()
                     raise TurnFailed(_http_error(response))
-                if streaming:
-                    yield from _from_events(response.iter_lines())
-                else:
-                    yield from _from_completion(response.json())
+                yield from _from_events(response.iter_lines())
         except httpx.HTTPError as exc:
             raise TurnFailed(f"cannot reach the server at {self.url}: {exc}") from exc
 

@@ -18,7 +18,7 @@ def is_pipeline_llm(llm: Any) -> bool:
     pipe = getattr(llm, "pipeline", None)
     if pipe is None or not type(pipe).__module__.startswith("transformers."):
         return False
-    ours = sys.modules.get(f"{__package__}.huggingface")
+    ours = sys.modules.get(f"{__package__}.hf_chat")
     if ours is not None and isinstance(llm, ours.HuggingFacePipelineCompatible):
         return False
     return getattr(pipe, "task", None) == "text-generation"

@@ -128,7 +128,7 @@ prompts:
     assert result.response_metadata["guardrails"]["type"] == "internal_error"
     assert result.response_metadata["guardrails"]["reason"] == (
         "rail 'self check input' raised LookupError(\"no prompt for task 'self_check_input' "
-        "applies to model guard-model; the prompts are restricted to models: openai/gpt-4o\")"
+        "applies to model recordingchatmodel/guard-model; the prompts are restricted to models: openai/gpt-4o\")"
     )
 
 

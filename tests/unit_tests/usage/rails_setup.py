@@ -1,4 +1,4 @@
-"""Shared setup for the usage tests: a guarded fake model whose rails call a second (scripted) model."""
+"""Usage tests setup: a guarded fake model whose rails call a second (scripted) model."""
 
 from __future__ import annotations
 

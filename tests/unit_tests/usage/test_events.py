@@ -19,8 +19,13 @@ from .rails_setup import BLOCKED_TEXT, guarded
 SECRET = "zebra"
 
 
-def regex_guarded(text: str, *, stream_first: bool, flows: list[Any] | None = None,
-                  actions: list[Any] | None = None) -> Guardrails:
+def regex_guarded(
+    text: str,
+    *,
+    stream_first: bool,
+    flows: list[Any] | None = None,
+    actions: list[Any] | None = None,
+) -> Guardrails:
     config = RailsConfig.from_content(
         config={
             "rails": {
@@ -56,7 +61,11 @@ async def test_events_appear_in_astream_events_under_the_guarded_run(stream_firs
     events, root = await custom_events(regex_guarded(BLOCKED_TEXT, stream_first=stream_first), "hi")
     assert {e["run_id"] for e in events} == {root}
     assert all(e["parent_ids"] == [] for e in events)
-    rails = [(e["name"], e["data"]["stage"], e["data"]["window"]) for e in events if ".rail." in e["name"]]
+    rails = [
+        (e["name"], e["data"]["stage"], e["data"]["window"])
+        for e in events
+        if ".rail." in e["name"]
+    ]
     assert rails == [
         ("guardrails.rail.started", "input", None),
         ("guardrails.rail.passed", "input", None),
@@ -99,9 +108,21 @@ async def test_events_appear_in_astream_events_under_the_guarded_run(stream_firs
         ]
     blocked = next(e["data"] for e in events if e["name"] == "guardrails.rail.blocked")
     assert set(blocked) == {
-        "rail", "stage", "window", "started_at", "ended_at", "duration", "decision", "stop", "kind"
+        "rail",
+        "stage",
+        "window",
+        "started_at",
+        "ended_at",
+        "duration",
+        "decision",
+        "stop",
+        "kind",
     }
-    assert (blocked["decision"], blocked["stop"], blocked["kind"]) == ("blocked", True, "guardrails_violation")
+    assert (blocked["decision"], blocked["stop"], blocked["kind"]) == (
+        "blocked",
+        True,
+        "guardrails_violation",
+    )
     assert blocked["duration"] == blocked["ended_at"] - blocked["started_at"] >= 0
     checked = [e["data"] for e in events if e["name"] == "guardrails.window.checked"]
     assert [(c["decision"], c.get("rail")) for c in checked] == [
@@ -109,7 +130,12 @@ async def test_events_appear_in_astream_events_under_the_guarded_run(stream_firs
         ("blocked", "regex check output"),
     ]
     ended = next(e["data"] for e in events if e["name"] == "guardrails.stream.ended")
-    assert (ended["units"], ended["windows"], ended["blocked"], len(ended["arrivals"])) == (9, 2, True, 3)
+    assert (ended["units"], ended["windows"], ended["blocked"], len(ended["arrivals"])) == (
+        9,
+        2,
+        True,
+        3,
+    )
 
 
 @pytest.mark.parametrize("stream_first", [False, True])
@@ -121,7 +147,9 @@ async def test_payloads_never_hold_text(stream_first: bool) -> None:
     events = handler.summary().events
     assert len(events) > 10
     assert SECRET not in repr(events)
-    assert all(isinstance(v, (str, int, float, bool, list, type(None))) for e in events for v in e.values())
+    assert all(
+        isinstance(v, (str, int, float, bool, list, type(None))) for e in events for v in e.values()
+    )
 
 
 @pytest.mark.parametrize("stream_first", [False, True])
@@ -138,7 +166,9 @@ async def test_events_give_each_units_arrival_check_and_release_times(stream_fir
     started = {e["window"]: e for e in events if e["type"] == "guardrails.window.started"}
     for e in events:
         if e["type"] == "guardrails.window.started":
-            arrival.update(zip(range(e["new_first_unit"], e["end_unit"]), e["arrivals"], strict=True))
+            arrival.update(
+                zip(range(e["new_first_unit"], e["end_unit"]), e["arrivals"], strict=True)
+            )
         elif e["type"] == "guardrails.window.checked":
             s = started[e["window"]]
             windows[e["window"]] = (s["first_unit"], s["end_unit"], e["started_at"], e["ended_at"])
@@ -154,7 +184,7 @@ async def test_events_give_each_units_arrival_check_and_release_times(stream_fir
             for first, end, _, checked_end in windows.values():
                 if first <= unit < end:
                     assert release[unit] >= checked_end
-    for first, end, check_start, check_end in windows.values():
+    for _, end, check_start, check_end in windows.values():
         assert check_start >= arrival[end - 1] and check_end >= check_start
 
 
@@ -163,20 +193,25 @@ async def test_error_and_cancelled_rails_are_reported() -> None:
     def broken(text: str) -> bool:
         raise RuntimeError(f"cannot check {text}")
 
+    @action(name="blocker")
+    async def blocker(text: str) -> bool:
+        await asyncio.sleep(0.05)  # the others have started by then
+        return False
+
     @action(name="slow")
     async def slow(text: str) -> bool:
         await asyncio.sleep(5)
         return True
 
-    flows: list[Any] = [{"flow": "broken", "on_error": "allow"}, "regex check output", "slow"]
-    g = regex_guarded("one bad two", stream_first=False, flows=flows, actions=[broken, slow])
+    flows: list[Any] = [{"flow": "broken", "on_error": "allow"}, "blocker", "slow"]
+    g = regex_guarded("one two", stream_first=False, flows=flows, actions=[broken, blocker, slow])
     handler = GuardrailsCallbackHandler()
     out = await asyncio.wait_for(g.ainvoke("hi", config={"callbacks": [handler]}), timeout=10)
-    assert out.response_metadata["guardrails"]["rail"] == "regex check output"
+    assert out.response_metadata["guardrails"]["rail"] == "blocker"
     ends = {(r.rail, r.decision, r.stop) for r in handler.summary().rails if r.stage == "output"}
     assert ends == {
         ("broken", "error", False),
-        ("regex check output", "blocked", True),
+        ("blocker", "blocked", True),
         ("slow", "cancelled", False),
     }
 
@@ -184,9 +219,9 @@ async def test_error_and_cancelled_rails_are_reported() -> None:
     handler = GuardrailsCallbackHandler()
     out = await fail_closed.ainvoke("hi", config={"callbacks": [handler]})
     assert out.response_metadata["guardrails"]["type"] == "internal_error"
-    assert [(r.rail, r.decision, r.stop) for r in handler.summary().rails if r.stage == "output"] == [
-        ("broken", "error", True)
-    ]
+    assert [
+        (r.rail, r.decision, r.stop) for r in handler.summary().rails if r.stage == "output"
+    ] == [("broken", "error", True)]
     assert "cannot check" not in repr(handler.summary().events)
 
 
@@ -194,35 +229,57 @@ class LLMStarts(BaseCallbackHandler):
     def __init__(self) -> None:
         self.starts: list[tuple[list[str], dict[str, Any], str]] = []
 
-    def on_chat_model_start(self, serialized: Any, messages: Any, *, run_id: UUID,
-                            tags: list[str] | None = None, metadata: dict[str, Any] | None = None,
-                            **kwargs: Any) -> None:
+    def on_chat_model_start(
+        self,
+        serialized: Any,
+        messages: Any,
+        *,
+        run_id: UUID,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         self.starts.append((tags or [], metadata or {}, messages[0][0].text))
 
 
 @pytest.mark.parametrize("audit", [False, True])
-async def test_rail_llm_calls_are_tagged_with_the_rail_and_redacted_in_hold_back(audit: bool) -> None:
+async def test_rail_llm_calls_are_tagged_with_the_rail_and_redacted_in_hold_back(
+    audit: bool,
+) -> None:
     recorder = LLMStarts()
     g = guarded(stream_first=False, audit=audit)
     [c async for c in g.astream("hello there", config={"callbacks": [recorder]})]
     rail_calls = [s for s in recorder.starts if "llm check" in s[0]]
-    assert [(m["guardrails_rail"], m["guardrails_stage"], m.get("guardrails_window")) for _, m, _ in rail_calls] == [
+    assert [
+        (m["guardrails_rail"], m["guardrails_stage"], m.get("guardrails_window"))
+        for _, m, _ in rail_calls
+    ] == [
         ("llm check", "input", None),
         ("llm check", "output", 0),
         ("llm check", "output", 1),
     ]
     prompts = [p for _, _, p in rail_calls]
     if audit:
-        assert prompts == ["check: hello there", "check: one two three ", "check: three four five six "]
+        assert prompts == [
+            "check: hello there",
+            "check: one two three ",
+            "check: three four five six",
+        ]
     else:  # the input was the user's own text; window text is unreleased when checked
-        assert prompts == ["check: hello there", "[redacted: unreleased text]", "[redacted: unreleased text]"]
+        assert prompts == [
+            "check: hello there",
+            "[redacted: unreleased text]",
+            "[redacted: unreleased text]",
+        ]
 
 
 async def test_async_handlers_receive_custom_events() -> None:
     names: list[str] = []
 
     class Names(AsyncCallbackHandler):
-        async def on_custom_event(self, name: str, data: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        async def on_custom_event(
+            self, name: str, data: Any, *, run_id: UUID, **kwargs: Any
+        ) -> None:
             names.append(name)
 
     await regex_guarded("one two", stream_first=True).ainvoke("hi", config={"callbacks": [Names()]})
@@ -241,5 +298,34 @@ async def test_nothing_is_observed_without_listeners(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(engine_module, "RailEvents", forbidden)
     monkeypatch.setattr(engine_module, "rail_manager", forbidden)
     for stream_first in (False, True):
-        out = [c async for c in regex_guarded(BLOCKED_TEXT, stream_first=stream_first).astream("hi")]
+        out = [
+            c async for c in regex_guarded(BLOCKED_TEXT, stream_first=stream_first).astream("hi")
+        ]
         assert out[-1].response_metadata["guardrails"]["blocked"] is True
+
+
+async def test_unit_ranges_follow_a_rewrite_that_carries_text_into_the_next_window() -> None:
+    from langchain_guardrails.actions import RailResult
+
+    @action(name="mask", rewrites=True)
+    def mask(text: str) -> Any:
+        masked = text.replace("c d", "###")
+        return RailResult(allowed=True, text=masked) if masked != text else True
+
+    g = regex_guarded("a b s e c d e f g h i", stream_first=False, flows=["mask"], actions=[mask])
+    handler = GuardrailsCallbackHandler()
+    out = [c.text async for c in g.astream("hi", config={"callbacks": [handler]})]
+    assert "".join(out) == "a b s e ### e f g h i"
+    events = handler.summary().events
+    # Window 1 ("s e c d ") is rewritten up to its context unit: "c d " (units 4-5) is carried,
+    # unreleased, into window 2, which therefore starts at unit 4.
+    assert [
+        (e["window"], e["first_unit"], e["end_unit"])
+        for e in events
+        if e["type"] == "guardrails.window.started"
+    ] == [(0, 0, 3), (1, 2, 6), (2, 4, 9), (3, 8, 11)]
+    assert [
+        (e["first_unit"], e["end_unit"])
+        for e in events
+        if e["type"] == "guardrails.window.released"
+    ] == [(0, 2), (2, 4), (4, 8), (8, 11)]

@@ -44,7 +44,9 @@ def rails_config(server: FakeOpenAI, **streaming: Any) -> RailsConfig:
     guard = {"base_url": server.base_url, "api_key": "test", "max_retries": 0}
     return RailsConfig.from_content(
         config={
-            "models": [{"type": "guard", "engine": "openai", "model": "guard-gpt", "parameters": guard}],
+            "models": [
+                {"type": "guard", "engine": "openai", "model": "guard-gpt", "parameters": guard}
+            ],
             "rails": {
                 "input": {"flows": ["guard check"]},
                 "output": {"flows": ["guard check", "regex check output"], "streaming": streaming},
@@ -79,8 +81,10 @@ async def test_stream_usage_is_requested_and_reaches_final_chunk_and_handlers(
     # Server usage: prompt = words of the messages, completion = chunks.
     assert same_usage(chunks[-1].usage_metadata, usage(3, 4))
     # Guard calls: "Is this safe? hi there you" (6 words) and the whole answer (7 words).
-    assert {name: {k: u[k] for k in ("input_tokens", "output_tokens", "total_tokens")}
-            for name, u in cb.usage_metadata.items()} == {
+    assert {
+        name: {k: u[k] for k in ("input_tokens", "output_tokens", "total_tokens")}
+        for name, u in cb.usage_metadata.items()
+    } == {
         "main-gpt": usage(3, 4),
         "guard-gpt": usage(6 + 7, 2),
     }
@@ -104,7 +108,9 @@ async def test_blocked_stream_reports_prompt_and_received_units(server: FakeOpen
 
 def test_invoke_and_batch_through_openai_are_counted(server: FakeOpenAI) -> None:
     # Sync calls only: the rails' async client then stays on one event loop.
-    guarded = Guardrails(llm=chat(server, "main-gpt"), config=rails_config(server), actions=[guard_check])
+    guarded = Guardrails(
+        llm=chat(server, "main-gpt"), config=rails_config(server), actions=[guard_check]
+    )
     with get_usage_metadata_callback() as cb:
         assert guarded.invoke("hi there you").content == "Hello there my friend."
         results = guarded.batch(["hi there you", "hi there you"])
@@ -116,7 +122,9 @@ def test_invoke_and_batch_through_openai_are_counted(server: FakeOpenAI) -> None
 
 
 async def test_abatch_through_openai_is_counted(server: FakeOpenAI) -> None:
-    guarded = Guardrails(llm=chat(server, "main-gpt"), config=rails_config(server), actions=[guard_check])
+    guarded = Guardrails(
+        llm=chat(server, "main-gpt"), config=rails_config(server), actions=[guard_check]
+    )
     with get_usage_metadata_callback() as cb:
         results = await guarded.abatch(["hi there you", "hi there you"])
     assert [r.content for r in results] == ["Hello there my friend."] * 2

@@ -56,7 +56,10 @@ async def test_invoke_ainvoke_batch_and_abatch_are_summed() -> None:
         assert (await g.ainvoke("hello there")).usage_metadata == MAIN
         assert [m.usage_metadata for m in g.batch(["hello there", "hello there"])] == [MAIN, MAIN]
         assert [m.usage_metadata for m in await g.abatch(["hello there"] * 2)] == [MAIN, MAIN]
-    assert cb.usage_metadata == {"main-model": usage(2 * 6, 6 * 6), "guard-model": usage(12 * 6, 3 * 6)}
+    assert cb.usage_metadata == {
+        "main-model": usage(2 * 6, 6 * 6),
+        "guard-model": usage(12 * 6, 3 * 6),
+    }
 
 
 async def test_batch_with_a_blocked_item_sums_both() -> None:
@@ -119,12 +122,16 @@ def test_prompt_estimate_uses_the_models_own_tokenizer_when_set() -> None:
     def broken(text: str) -> list[int]:
         raise RuntimeError("no tokenizer")
 
-    assert estimate_prompt_tokens(FakeStreamingChatModel(custom_get_token_ids=broken), messages) == 4
+    assert (
+        estimate_prompt_tokens(FakeStreamingChatModel(custom_get_token_ids=broken), messages) == 4
+    )
 
 
 async def test_blocked_stream_uses_the_provider_input_tokens_when_reported_first() -> None:
     # Anthropic-style: input tokens arrive on the first chunk, so no estimate is needed.
-    model = FakeStreamingChatModel(text=BLOCKED_TEXT, input_usage_first=True, model_name="main-model")
+    model = FakeStreamingChatModel(
+        text=BLOCKED_TEXT, input_usage_first=True, model_name="main-model"
+    )
     g = guarded()
     g2 = type(g)(llm=model, config=g.config, actions=g.actions)
     with get_usage_metadata_callback() as cb:
