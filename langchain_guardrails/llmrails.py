@@ -17,11 +17,11 @@ import json
 import threading
 import time
 import warnings
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
 from contextlib import aclosing
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.runnables import Runnable, RunnableConfig
@@ -344,7 +344,7 @@ class LLMRails:
         opts: GenerationOptions,
         call: _Call,
         generator: AsyncIterator[str] | None,
-    ) -> AsyncIterator[str | _Blocked]:
+    ) -> AsyncGenerator[str | _Blocked, None]:
         """Released text, then a ``_Blocked`` when the call was blocked; records the call."""
         guarded = self._guardrails(external=generator is not None)
         config = merge_configs(
@@ -354,7 +354,10 @@ class LLMRails:
         if generator is not None:
             kwargs["generator"] = generator
         try:
-            async with aclosing(guarded.astream(history, config, **kwargs)) as stream:
+            chunks = cast(
+                AsyncGenerator[AIMessageChunk, None], guarded.astream(history, config, **kwargs)
+            )
+            async with aclosing(chunks) as stream:
                 async for chunk in stream:
                     guard = chunk.response_metadata.get("guardrails")
                     if guard is not None and guard.get("blocked"):

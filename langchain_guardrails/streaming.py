@@ -169,10 +169,12 @@ class StreamingHandler(AsyncCallbackHandler, AsyncIterator[str]):
 
     async def on_llm_new_token(
         self,
-        token: str,
+        token: str | list[str | dict[str, Any]],
         *,
         chunk: GenerationChunk | ChatGenerationChunk | None = None,
         run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
         **kwargs: Any,
     ) -> None:
         """Stream the owning call's tokens."""
@@ -197,10 +199,14 @@ def _wake(waiter: asyncio.Future[None]) -> None:
     except RuntimeError:
         running = None
     if running is loop:
-        if not waiter.done():
-            waiter.set_result(None)
+        _resolve(waiter)
     elif not loop.is_closed():
-        loop.call_soon_threadsafe(lambda: waiter.done() or waiter.set_result(None))
+        loop.call_soon_threadsafe(_resolve, waiter)
+
+
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 __all__ = ["StreamingHandler"]

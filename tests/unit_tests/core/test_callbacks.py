@@ -13,6 +13,7 @@ from langchain_core.outputs import LLMResult
 from langchain_guardrails import Guardrails, RailsConfig
 from langchain_guardrails.redaction import REDACTED
 from langchain_guardrails.testing import FakeStreamingChatModel
+from tests.unit_tests.core.configs import rails_config
 
 SECRET = "hunter2"
 REPLY = [
@@ -32,22 +33,8 @@ REPLY = [
 
 
 def guarded(*, stream_first: bool = False, audit: bool = False, delay: float = 0.0) -> Guardrails:
-    config = RailsConfig.from_content(
-        config={
-            "rails": {
-                "output": {
-                    "flows": ["regex check output"],
-                    "streaming": {
-                        "enabled": True,
-                        "chunk_size": 3,
-                        "context_size": 2,
-                        "stream_first": stream_first,
-                        "audit_unreleased_text": audit,
-                    },
-                },
-                "config": {"regex_detection": {"output": {"patterns": [r"hunter\d"]}}},
-            }
-        }
+    config = rails_config(
+        size=3, context=2, stream_first=stream_first, audit=audit, output_patterns=[r"hunter\d"]
     )
     return Guardrails(llm=FakeStreamingChatModel(chunks=REPLY, delay=delay), config=config)
 

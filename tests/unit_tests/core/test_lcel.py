@@ -6,25 +6,11 @@ from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 
 import langchain_guardrails
-from langchain_guardrails import Guardrails, RailsConfig
+from langchain_guardrails import Guardrails
 from langchain_guardrails.testing import FakeStreamingChatModel
+from tests.unit_tests.core.configs import rails_config
 
-CONFIG = RailsConfig.from_content(
-    config={
-        "rails": {
-            "output": {
-                "flows": ["regex check output"],
-                "streaming": {
-                    "enabled": True,
-                    "chunk_size": 4,
-                    "context_size": 1,
-                    "stream_first": True,
-                },
-            },
-            "config": {"regex_detection": {"output": {"patterns": ["FORBIDDEN"]}}},
-        }
-    }
-)
+CONFIG = rails_config(size=4, context=1, stream_first=True)
 
 
 async def test_prompt_guarded_parser_streams_incrementally() -> None:

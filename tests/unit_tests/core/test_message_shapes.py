@@ -11,25 +11,11 @@ from langchain_core.language_models.fake import FakeStreamingListLLM
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
-from langchain_guardrails import Guardrails, RailsConfig
+from langchain_guardrails import Guardrails
 from langchain_guardrails.testing import FakeStreamingChatModel
+from tests.unit_tests.core.configs import rails_config
 
-CONFIG = RailsConfig.from_content(
-    config={
-        "rails": {
-            "output": {
-                "flows": ["regex check output"],
-                "streaming": {
-                    "enabled": True,
-                    "chunk_size": 2,
-                    "context_size": 1,
-                    "stream_first": False,
-                },
-            },
-            "config": {"regex_detection": {"output": {"patterns": ["FORBIDDEN"]}}},
-        }
-    }
-)
+CONFIG = rails_config(size=2, context=1)
 
 
 class ShapedModel(BaseChatModel):
@@ -117,22 +103,7 @@ async def test_bound_model_gets_stream_usage_on_a_copy() -> None:
 
 async def test_text_completion_llms_are_guarded_too() -> None:
     llm = FakeStreamingListLLM(responses=["Hello FORBIDDEN world"])  # streams characters
-    config = RailsConfig.from_content(
-        config={
-            "rails": {
-                "output": {
-                    "flows": ["regex check output"],
-                    "streaming": {
-                        "enabled": True,
-                        "chunk_size": 12,
-                        "context_size": 10,
-                        "stream_first": False,
-                    },
-                },
-                "config": {"regex_detection": {"output": {"patterns": ["FORBIDDEN"]}}},
-            }
-        }
-    )
+    config = rails_config(size=12, context=10)
     out = [c async for c in Guardrails(llm=llm, config=config).astream("x")]
     assert out[-1].content == "I'm sorry, I can't respond to that."
     assert "FORBIDDEN" not in "".join(c.content for c in out)

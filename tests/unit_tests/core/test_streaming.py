@@ -11,43 +11,9 @@ from langchain_core.messages import AIMessage, AIMessageChunk
 
 from langchain_guardrails import Guardrails, GuardrailsViolation, RailResult, RailsConfig, action
 from langchain_guardrails.testing import FakeStreamingChatModel, ScriptedChatModel
+from tests.unit_tests.core.configs import rails_config as config
 
 REFUSAL = "I'm sorry, I can't respond to that."
-
-
-def config(
-    *,
-    size: int = 10,
-    context: int = 3,
-    stream_first: bool = False,
-    enabled: bool = True,
-    flows_in: tuple[str, ...] = (),
-    flows_out: tuple[str, ...] = ("regex check output",),
-    **top: Any,
-) -> RailsConfig:
-    return RailsConfig.from_content(
-        config={
-            "rails": {
-                "input": {"flows": list(flows_in)},
-                "output": {
-                    "flows": list(flows_out),
-                    "streaming": {
-                        "enabled": enabled,
-                        "chunk_size": size,
-                        "context_size": context,
-                        "stream_first": stream_first,
-                    },
-                },
-                "config": {
-                    "regex_detection": {
-                        "input": {"patterns": ["jailbreak"]},
-                        "output": {"patterns": ["FORBIDDEN"]},
-                    }
-                },
-            },
-            **top,
-        }
-    )
 
 
 def words(n: int, blocked_at: int | None = None) -> list[str]:
