@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import ipaddress
 import json
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -74,7 +75,9 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--verbose", action="store_true", help="print rails and usage per turn")
     chat.add_argument("--server-url", help="chat through a running server instead")
     chat.add_argument("--config-id", help="config on the server (default: the server's)")
-    chat.add_argument("--api-key", default=os.environ.get(API_KEY_ENV), help=f"server API key (env {API_KEY_ENV})")
+    chat.add_argument(
+        "--api-key", default=os.environ.get(API_KEY_ENV), help=f"server API key (env {API_KEY_ENV})"
+    )
     chat.add_argument("--no-color", action="store_true", help="never colour the output")
     chat.set_defaults(run=_chat)
 
@@ -82,16 +85,32 @@ def _parser() -> argparse.ArgumentParser:
     server.add_argument("--config", required=True, help="folder of config folders, or one config")
     server.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     server.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    server.add_argument("--api-key", default=os.environ.get(API_KEY_ENV), help=f"require this bearer token (env {API_KEY_ENV})")
-    server.add_argument("--langserve", action="store_true", help="also mount LangServe routes at /configs/{id}")
+    server.add_argument(
+        "--api-key",
+        default=os.environ.get(API_KEY_ENV),
+        help=f"require this bearer token (env {API_KEY_ENV})",
+    )
+    server.add_argument(
+        "--langserve", action="store_true", help="also mount LangServe routes at /configs/{id}"
+    )
     server.add_argument("--default-config-id", help="config for requests that name none")
-    server.add_argument("--max-concurrency", type=int, default=128, help="concurrent generations (more get 503)")
-    server.add_argument("--cors-origin", action="append", default=None, help="allow this CORS origin (repeatable)")
-    server.add_argument("--nemo-errors", action="store_true", help="NeMo-style top-level error object on streamed blocks")
+    server.add_argument(
+        "--max-concurrency", type=int, default=128, help="concurrent generations (more get 503)"
+    )
+    server.add_argument(
+        "--cors-origin", action="append", default=None, help="allow this CORS origin (repeatable)"
+    )
+    server.add_argument(
+        "--nemo-errors",
+        action="store_true",
+        help="NeMo-style top-level error object on streamed blocks",
+    )
     server.add_argument("--log-level", default="info", help="uvicorn log level")
     server.set_defaults(run=_server)
 
-    check = commands.add_parser("check", help="run the rails of a config once and print the decision")
+    check = commands.add_parser(
+        "check", help="run the rails of a config once and print the decision"
+    )
     check.add_argument("--config", required=True, help="config folder")
     check.add_argument("--input", help="user message to check with the input rails")
     check.add_argument("--output", help="model answer to check with the output rails")
@@ -141,6 +160,7 @@ def _server(args: argparse.Namespace) -> int:
     folder = Path(args.config)
     if not folder.is_dir():
         raise CLIError(f"--config {folder}: no such folder")
+    _log_server_to_stderr()
     app = create_app(
         folder,
         api_key=args.api_key or None,
@@ -153,10 +173,30 @@ def _server(args: argparse.Namespace) -> int:
     )
     if not args.api_key and not _is_loopback(args.host):
         _error(f"warning: serving on {args.host} without an API key (set --api-key)")
-    ids = ", ".join(app.state.registry.ids())
+    ids = ", ".join(i for i in app.state.registry.ids() if i not in app.state.config_errors)
     print(f"Serving configs {ids} on http://{args.host}:{args.port}/v1", file=sys.stderr)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     return EXIT_OK
+
+
+def _log_server_to_stderr() -> None:
+    """Show what the server logs (configs it cannot serve, failed generations) on stderr."""
+    server_log = logging.getLogger("langchain_guardrails.server")
+    if not any(isinstance(h, _StderrHandler) for h in server_log.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+        server_log.addHandler(handler)
+    server_log.setLevel(logging.INFO)
+
+
+class _StderrHandler(logging.Handler):
+    """Writes to whatever ``sys.stderr`` is at the time (it may be replaced, e.g. in tests)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            print(self.format(record), file=sys.stderr, flush=True)
+        except Exception:
+            self.handleError(record)
 
 
 def _is_loopback(host: str) -> bool:

@@ -17,10 +17,10 @@ from langchain_core.callbacks import AsyncCallbackManager
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable, RunnableConfig
 
+from ._events import RailEvents, rail_manager
 from .actions import ActionSpec, RailResult, spec_of
 from .config import FlowSpec, RailsConfig
 from .errors import ConfigError
-from .observability import RailEvents, rail_manager
 from .rails import BUILTIN_RAILS
 
 Stage = Literal["input", "output"]

@@ -1,4 +1,5 @@
-"""What one guarded call did: LLM calls, activated rails, stats (NeMo Guardrails' log types).
+"""What one guarded call did (LLM calls, activated rails, stats) and the options asking for it:
+NeMo Guardrails' log and option types.
 
 These are plain records, built per call by
 :class:`~langchain_guardrails.observability.GuardrailsCallbackHandler` and returned by
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 RailDecision = Literal["passed", "modified", "blocked", "error", "cancelled"]
 
@@ -185,13 +186,64 @@ class GenerationResponse(BaseModel):
     """Set when ``options["log"]`` asked for anything."""
 
 
+class LogOptions(BaseModel):
+    """``options["log"]``: what the response's ``log`` holds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    activated_rails: bool = False
+    llm_calls: bool = False
+    internal_events: bool = False
+
+
+class GenerationOptions(BaseModel):
+    """``options`` of ``generate`` / ``generate_async`` / ``stream_async``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    log: LogOptions = Field(default_factory=LogOptions)
+    llm_params: dict[str, Any] = Field(default_factory=dict)
+    """Extra keyword arguments for the main model call (e.g. ``temperature``)."""
+
+
+def parse_options(options: dict[str, Any] | GenerationOptions | None) -> GenerationOptions:
+    """``options`` as given to ``LLMRails``; unknown keys are errors naming the known ones.
+
+    Example:
+        .. code-block:: python
+
+            parse_options({"log": {"llm_calls": True}}).log.llm_calls  # True
+    """
+    if options is None:
+        return GenerationOptions()
+    if isinstance(options, GenerationOptions):
+        return options
+    try:
+        return GenerationOptions.model_validate(options)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            where = ".".join(str(p) for p in ("options", *error["loc"]))
+            if error["type"] == "extra_forbidden":
+                model: type[BaseModel] = (
+                    LogOptions if error["loc"][0] == "log" else GenerationOptions
+                )
+                problems.append(f"{where}: unknown option (known: {', '.join(model.model_fields)})")
+            else:
+                problems.append(f"{where}: {error['msg']}")
+        raise ValueError("; ".join(problems)) from exc
+
+
 __all__ = [
     "ActivatedRail",
     "ExplainInfo",
     "GenerationLog",
+    "GenerationOptions",
     "GenerationResponse",
     "GenerationStats",
     "LLMCallInfo",
+    "LogOptions",
     "RailDecision",
     "llm_calls_summary",
+    "parse_options",
 ]

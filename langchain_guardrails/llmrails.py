@@ -17,46 +17,34 @@ import json
 import threading
 import time
 import warnings
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from contextlib import aclosing
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, cast
 
 from langchain_core.messages import AIMessageChunk, BaseMessage
-from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables import Runnable
 from langchain_core.runnables.config import ensure_config, merge_configs
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from . import _bridge
+from ._external_tokens import ExternalTokens, close
 from .actions import ActionSpec, spec_of
 from .config import RailsConfig
 from .errors import ConfigError, GuardrailsViolation
-from .explain import ExplainInfo, GenerationLog, GenerationResponse, llm_calls_summary
+from .explain import (
+    ExplainInfo,
+    GenerationLog,
+    GenerationOptions,
+    GenerationResponse,
+    LogOptions,
+    llm_calls_summary,
+    parse_options,
+)
 from .messages import to_messages
 from .observability import GuardrailsCallbackHandler, GuardrailsSummary
 from .runnable import Guardrails
 from .streaming import StreamingHandler
-
-
-class LogOptions(BaseModel):
-    """``options["log"]``: what the response's ``log`` holds."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    activated_rails: bool = False
-    llm_calls: bool = False
-    internal_events: bool = False
-
-
-class GenerationOptions(BaseModel):
-    """``options`` of ``generate`` / ``generate_async`` / ``stream_async``."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    log: LogOptions = Field(default_factory=LogOptions)
-    llm_params: dict[str, Any] = Field(default_factory=dict)
-    """Extra keyword arguments for the main model call (e.g. ``temperature``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +166,7 @@ class LLMRails:
                         "`type: main`, or stream from your own tokens with "
                         "stream_async(generator=...)"
                     )
-                llm = _ExternalTokens(self.llm) if external else self.llm
+                llm = ExternalTokens(self.llm) if external else self.llm
                 guarded = Guardrails(llm=llm, config=self.config, actions=list(self._actions))
                 self._built = {**self._built, external: guarded}
             return guarded
@@ -199,7 +187,7 @@ class LLMRails:
                 rails.generate(messages=[{"role": "user", "content": "Hello!"}])
                 # {"role": "assistant", "content": "Hi there!"}
         """
-        history, opts = _history(prompt, messages), _options(options)
+        history, opts = _history(prompt, messages), parse_options(options)
         call = self._start_call()
         return _bridge.run_sync(
             lambda: self._generate(history, opts, call, None, prompt is not None, options)
@@ -227,7 +215,7 @@ class LLMRails:
                 )
                 response.log.llm_calls[0].total_tokens
         """
-        history, opts = _history(prompt, messages), _options(options)
+        history, opts = _history(prompt, messages), parse_options(options)
         if streaming_handler is not None:
             self._warn_streaming("generate_async(streaming_handler=...)")
         call = self._start_call()
@@ -247,7 +235,8 @@ class LLMRails:
         With ``generator``, its tokens are the answer (the main model is not called): input
         rails still check ``messages``, and output rails check the tokens per window
         (streaming output rails) or as a whole before anything is released. The generator
-        is closed when the stream ends, at once on a block.
+        is closed when the stream ends, at once on a block. Of ``options``, ``llm_params``
+        apply; for the log of a streamed call use :meth:`explain`.
 
         On a block the last chunk is NeMo's error object as JSON text:
         ``{"error": {"message": "Blocked by <rail> rails.", "type": "guardrails_violation",
@@ -265,7 +254,7 @@ class LLMRails:
                 f"{type(generator).__name__}"
             )
         try:
-            history, opts = _history(prompt, messages), _options(options)
+            history, opts = _history(prompt, messages), parse_options(options)
             self._warn_streaming("stream_async")
             call = self._start_call()
             async with aclosing(self._pieces(history, opts, call, generator)) as pieces:
@@ -273,7 +262,7 @@ class LLMRails:
                     yield piece.error_json() if isinstance(piece, _Blocked) else piece
         finally:
             if generator is not None:
-                await _close(generator)
+                await close(generator)
 
     def explain(self) -> ExplainInfo:
         """The LLM calls and activated rails of the last call started in the current context
@@ -385,65 +374,6 @@ class _Registered:
         return self.__guardrails_action__.fn(*args, **kwargs)
 
 
-class _ExternalTokens(Runnable[Any, Any]):
-    """Stands in for the main model when ``stream_async(generator=...)`` supplies the tokens.
-
-    Streams the ``generator`` keyword argument as message chunks; everything else (rails
-    calling ``llm``) goes to the main model.
-    """
-
-    def __init__(self, model: Runnable[Any, Any] | None) -> None:
-        self.model = model
-
-    def _main(self) -> Runnable[Any, Any]:
-        if self.model is None:
-            raise ConfigError("a rail called the main model, but LLMRails has none configured")
-        return self.model
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_") or self.__dict__.get("model") is None:
-            raise AttributeError(name)
-        return getattr(self.__dict__["model"], name)
-
-    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
-        return self._main().invoke(input, config, **kwargs)
-
-    async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
-        return await self._main().ainvoke(input, config, **kwargs)
-
-    def stream(
-        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
-    ) -> Iterator[Any]:
-        yield from self._main().stream(input, config, **kwargs)
-
-    async def astream(
-        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
-    ) -> AsyncIterator[Any]:
-        generator = kwargs.pop("generator", None)
-        if generator is None:
-            async for chunk in self._main().astream(input, config, **kwargs):
-                yield chunk
-            return
-        try:
-            async for token in generator:
-                if isinstance(token, str):
-                    yield AIMessageChunk(content=token)
-                elif isinstance(token, AIMessageChunk):
-                    yield token
-                else:
-                    raise TypeError(
-                        f"stream_async(generator=...) yielded {type(token).__name__}; expected str"
-                    )
-        finally:
-            await _close(generator)
-
-
-async def _close(generator: Any) -> None:
-    aclose = getattr(generator, "aclose", None)
-    if aclose is not None:
-        await aclose()
-
-
 def _configured_model(config: RailsConfig) -> Runnable[Any, Any] | None:
     main = config.main_model
     if main is None:
@@ -470,27 +400,6 @@ def _history(
                 "use user, assistant, system or tool messages"
             )
     return to_messages(list(messages))
-
-
-def _options(options: dict[str, Any] | GenerationOptions | None) -> GenerationOptions:
-    if options is None:
-        return GenerationOptions()
-    if isinstance(options, GenerationOptions):
-        return options
-    try:
-        return GenerationOptions.model_validate(options)
-    except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            where = ".".join(str(p) for p in ("options", *error["loc"]))
-            if error["type"] == "extra_forbidden":
-                model: type[BaseModel] = (
-                    LogOptions if error["loc"][0] == "log" else GenerationOptions
-                )
-                problems.append(f"{where}: unknown option (known: {', '.join(model.model_fields)})")
-            else:
-                problems.append(f"{where}: {error['msg']}")
-        raise ValueError("; ".join(problems)) from exc
 
 
 def _log(wanted: LogOptions, call: _Call) -> GenerationLog | None:

@@ -31,11 +31,11 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 from typing_extensions import override
 
 from . import _bridge
+from ._events import StreamEvents
 from .config import RailsConfig
 from .engine import CallScope, Decision, RailEngine
 from .errors import ConfigError, GuardrailsViolation
 from .messages import last_user_text, replace_last_user_text, to_messages
-from .observability import StreamEvents
 from .redaction import RelayPolicy, hooks_suppressed, relay_manager
 from .usage import estimate_prompt_tokens
 from .windows import StreamTally, WindowPlan, WindowStream, passthrough

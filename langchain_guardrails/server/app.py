@@ -60,7 +60,9 @@ def create_app(
         nemo_errors: on a streamed block, also put NeMo's top-level ``error`` object in the
             final chunk (the ``openai`` SDK raises on it, so it is off by default; a request
             can ask for it with ``"guardrails": {"nemo_errors": true}``).
-        preload: build every config now, so a broken config fails here and not on a request.
+        preload: build every config now. Configs that fail are logged, listed in
+            ``app.state.config_errors`` and answer 500 with their error; when none can be
+            built, :class:`ConfigError` is raised here.
 
     Example:
         .. code-block:: python
@@ -85,18 +87,34 @@ def create_app(
         raise ConfigError(f"default_config_id: {UnknownConfigError(default_config_id, known)}")
     elif len(known) == 1:
         default_config_id = known[0]
+    config_errors: dict[str, str] = {}
     if preload or langserve:
         for config_id in known:
-            registry.get(config_id)
+            try:
+                registry.get(config_id)
+            except (ConfigError, ImportError) as exc:
+                logger.warning("config %r is not served: %s", config_id, exc)
+                config_errors[config_id] = str(exc)
+        if len(config_errors) == len(known):
+            raise ConfigError(
+                "no config could be loaded:\n"
+                + "\n".join(f"{cid}: {error}" for cid, error in config_errors.items())
+            )
 
     app = FastAPI(title="langchain-guardrails", version="1", docs_url="/docs")
     app.state.registry = registry
+    app.state.config_errors = config_errors
     app.add_exception_handler(RequestError, _request_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
 
     async def guardrails_for(config_id: str | None, model: str | None = None) -> Guardrails:
-        if config_id is None and model is not None and model in registry.ids():
-            config_id = model  # clients that can only set `model` pick a config by it
+        if config_id is None and model is not None:
+            # Clients that can only set `model` pick a config by it.
+            by_model = registry.cached(model)
+            if by_model is not None:
+                return by_model
+            if model in registry.ids():
+                config_id = model
         if config_id is None:
             config_id = default_config_id
         if config_id is None:
@@ -113,14 +131,19 @@ def create_app(
             return await asyncio.to_thread(registry.get, config_id)
         except UnknownConfigError as exc:
             raise RequestError(
-                str(exc), status=404, param="config_id", code="config_not_found",
+                str(exc),
+                status=404,
+                param="config_id",
+                code="config_not_found",
                 extra={"known_config_ids": exc.known},
             ) from exc
-        except ConfigError as exc:
+        except (ConfigError, ImportError) as exc:
             logger.error("config %r is broken: %s", config_id, exc)
             raise RequestError(
                 f"Config {config_id!r} could not be loaded: {exc}",
-                status=500, type="server_error", code="config_error",
+                status=500,
+                type="server_error",
+                code="config_error",
             ) from exc
 
     @app.get("/health")
@@ -170,14 +193,15 @@ def create_app(
         # 499 is never seen by the client that left; it keeps access logs honest.
         return Response(status_code=499) if gone else JSONResponse(body)
 
-    @app.post("/v1/guardrail/checks")
-    async def guardrail_checks(request: Request) -> dict[str, Any]:
+    @app.post("/v1/guardrail/checks", response_model=None)
+    async def guardrail_checks(request: Request) -> Response:
         body = await _json(request)
         if not isinstance(body, dict):
             raise RequestError("The request body must be a JSON object")
-        config_id = body.get("config_id")
-        if config_id is not None and not isinstance(config_id, str):
-            raise RequestError("config_id must be a string", param="config_id")
+        config_id, model = body.get("config_id"), body.get("model")
+        for key, value in (("config_id", config_id), ("model", model)):
+            if value is not None and not isinstance(value, str):
+                raise RequestError(f"{key} must be a string", param=key)
         messages = parse_messages(body.get("messages"))
         stages = body.get("rails")
         if stages is not None and (
@@ -186,17 +210,21 @@ def create_app(
             raise RequestError(
                 'rails must be a non-empty array of "input" and/or "output"', param="rails"
             )
-        guarded = await guardrails_for(config_id, body.get("model"))
+        guarded = await guardrails_for(config_id, model)
         try:
-            return await run_checks(guarded, messages, stages)
+            gone, result = await cancel_on_disconnect(
+                request.receive, lambda: run_checks(guarded, messages, stages)
+            )
         except ValueError as exc:
             raise RequestError(str(exc), param="messages") from exc
+        return Response(status_code=499) if gone else JSONResponse(result)
 
     if langserve:
         from .langserve_routes import add_config_routes
 
         for config_id in known:
-            add_config_routes(app, registry.get(config_id), config_id)
+            if config_id not in config_errors:
+                add_config_routes(app, registry.get(config_id), config_id)
     # Each middleware added wraps the ones before it. Outermost first: CORS (so errors carry
     # CORS headers), the API key, the concurrency limit, the body size limit.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes)
@@ -222,7 +250,9 @@ async def _json(request: Request) -> Any:
     try:
         return json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RequestError(f"The request body is not valid JSON: {exc}", code="invalid_json") from exc
+        raise RequestError(
+            f"The request body is not valid JSON: {exc}", code="invalid_json"
+        ) from exc
 
 
 def _log_rails(chat: ChatRequest) -> bool:

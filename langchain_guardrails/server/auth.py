@@ -38,7 +38,9 @@ class APIKeyMiddleware:
             await self.app(scope, receive, send)
             return
         message = "Missing API key" if not given else "Incorrect API key provided"
-        await send_error(send, 401, message, "invalid_api_key", headers={"www-authenticate": "Bearer"})
+        await send_error(
+            send, 401, message, "invalid_api_key", headers={"www-authenticate": "Bearer"}
+        )
 
 
 async def send_error(

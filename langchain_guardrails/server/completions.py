@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
@@ -70,7 +70,8 @@ async def turn(
     guard: dict[str, Any] = {}
     refusal: str | None = None
     try:
-        async with aclosing(guarded.astream(messages, config, **model_kwargs)) as stream:
+        chunks = guarded.astream(messages, config, **model_kwargs)
+        async with aclosing(chunks) as stream:  # type: ignore[type-var]
             async for chunk in stream:
                 metadata = chunk.response_metadata
                 if metadata:
@@ -126,7 +127,7 @@ async def event_stream(
     include_usage: bool = False,
     nemo_errors: bool = False,
     log_rails: bool = False,
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """The SSE body of one streamed completion; ``data: [DONE]`` always comes last."""
     cid, created = completion_id(), int(time.time())
     extra: dict[str, Any] = {"usage": None} if include_usage else {}
@@ -169,4 +170,6 @@ def generation_error(exc: BaseException) -> dict[str, Any]:
 
 def event(data: Mapping[str, Any]) -> bytes:
     """One SSE ``data:`` event. JSON never contains a raw newline, so one line is enough."""
-    return b"data: " + json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
+    return (
+        b"data: " + json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
+    )

@@ -54,7 +54,7 @@ class ConfigRegistry:
         self.root = root.resolve()
         self.single = _config_file(self.root) is not None
         self.cache_size = cache_size
-        self._cache: OrderedDict[str, Guardrails] = OrderedDict()
+        self._cache: OrderedDict[str, Guardrails | _Broken] = OrderedDict()
         self._lock = threading.Lock()
         self._load_locks: dict[str, threading.Lock] = {}
 
@@ -74,45 +74,53 @@ class ConfigRegistry:
 
     def folder(self, config_id: str) -> Path:
         """The folder of ``config_id``; :class:`UnknownConfigError` unless it is a served name."""
-        if self.single:
-            if config_id == self.root.name:
-                return self.root
-        elif isinstance(config_id, str) and _NAME.fullmatch(config_id):
-            # Membership in the scanned names, not a path join, decides what may be read.
-            if config_id in self.ids():
-                return self.root / config_id
-        raise UnknownConfigError(str(config_id), self.ids())
+        if self.single and config_id == self.root.name:
+            return self.root
+        # Membership in the scanned names, not a path join, decides what may be read.
+        if not self.single and _NAME.fullmatch(config_id) and config_id in self.ids():
+            return self.root / config_id
+        raise UnknownConfigError(config_id, self.ids())
 
     def get(self, config_id: str) -> Guardrails:
         """The ``Guardrails`` of ``config_id``, built on first use (blocking: config folders
-        may run ``actions.py``; call it from a worker thread in async code).
+        may run ``actions.py``; call it from a worker thread in async code). A config that
+        fails to build is remembered as broken, so requests for it do not rebuild it.
 
         Raises:
             UnknownConfigError: ``config_id`` is not served.
-            ConfigError: the config folder is broken.
+            ConfigError: the config folder is broken (``MissingExtraError`` when it needs an
+                extra that is not installed).
         """
-        guarded = self.cached(config_id)
-        if guarded is not None:
-            return guarded
-        folder = self.folder(config_id)
-        with self._loading(config_id):
-            # Another request may have built it while this one waited.
-            guarded = self.cached(config_id)
-            if guarded is None:
-                guarded = Guardrails(config=RailsConfig.from_path(folder))
-                with self._lock:
-                    self._cache[config_id] = guarded
-                    while len(self._cache) > self.cache_size:
-                        self._cache.popitem(last=False)
-            return guarded
+        entry = self._lookup(config_id)
+        if entry is None:
+            folder = self.folder(config_id)
+            with self._loading(config_id):
+                # Another request may have built it while this one waited.
+                entry = self._lookup(config_id)
+                if entry is None:
+                    try:
+                        entry = Guardrails(config=RailsConfig.from_path(folder))
+                    except (ConfigError, ImportError) as exc:
+                        entry = _Broken(exc)
+                    with self._lock:
+                        self._cache[config_id] = entry
+                        while len(self._cache) > self.cache_size:
+                            self._cache.popitem(last=False)
+        if isinstance(entry, _Broken):
+            raise entry.error
+        return entry
 
     def cached(self, config_id: str) -> Guardrails | None:
         """The already built ``Guardrails`` of ``config_id``, if cached (never loads)."""
+        entry = self._lookup(config_id)
+        return entry if isinstance(entry, Guardrails) else None
+
+    def _lookup(self, config_id: str) -> Guardrails | _Broken | None:
         with self._lock:
-            guarded = self._cache.get(config_id)
-            if guarded is not None:
+            entry = self._cache.get(config_id)
+            if entry is not None:
                 self._cache.move_to_end(config_id)
-            return guarded
+            return entry
 
     def _loading(self, config_id: str) -> threading.Lock:
         with self._lock:
@@ -137,6 +145,13 @@ class ConfigRegistry:
                 if not inside:
                     return False
         return True
+
+
+class _Broken:
+    __slots__ = ("error",)
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
 
 
 def _config_file(folder: Path) -> Path | None:

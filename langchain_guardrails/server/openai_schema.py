@@ -102,7 +102,9 @@ def parse_chat_request(body: Any) -> ChatRequest:
     stream = _bool(body, "stream")
     stream_options = _object(body, "stream_options")
     if stream_options and not stream:
-        raise RequestError("stream_options is only allowed with stream: true", param="stream_options")
+        raise RequestError(
+            "stream_options is only allowed with stream: true", param="stream_options"
+        )
     return ChatRequest(
         messages=parse_messages(body.get("messages")),
         config_id=config_id,
@@ -117,7 +119,9 @@ def parse_chat_request(body: Any) -> ChatRequest:
 def parse_messages(value: Any, param: str = "messages") -> list[BaseMessage]:
     """OpenAI messages (``system``/``developer``/``user``/``assistant``) as LangChain messages."""
     if value is None:
-        raise RequestError(f"'{param}' is a required property", param=param, code="missing_required")
+        raise RequestError(
+            f"'{param}' is a required property", param=param, code="missing_required"
+        )
     if not isinstance(value, list) or not value:
         raise RequestError(f"'{param}' must be a non-empty array", param=param)
     out: list[BaseMessage] = []
@@ -155,7 +159,9 @@ def _content(value: Any, where: str, *, optional: bool) -> str:
                 )
             text = part.get("text")
             if not isinstance(text, str):
-                raise RequestError(f"{where}[{index}].text must be a string", param=f"{where}[{index}].text")
+                raise RequestError(
+                    f"{where}[{index}].text must be a string", param=f"{where}[{index}].text"
+                )
             parts.append(text)
         return "".join(parts)
     raise RequestError(f"{where} must be a string or an array of text parts", param=where)
@@ -187,7 +193,9 @@ def _model_kwargs(body: Mapping[str, Any]) -> dict[str, Any]:
             continue
         number = isinstance(value, int | float) and not isinstance(value, bool)
         if not number or (kind is int and not isinstance(value, int)):
-            raise RequestError(f"{key} must be a{'n integer' if kind is int else ' number'}", param=key)
+            raise RequestError(
+                f"{key} must be a{'n integer' if kind is int else ' number'}", param=key
+            )
         kwargs[key] = value
     stop = body.get("stop")
     if stop is not None:

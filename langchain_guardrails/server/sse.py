@@ -8,7 +8,7 @@ stream (and the model stream under it) is closed as soon as the client leaves.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 from typing import TypeVar
 
@@ -26,7 +26,7 @@ class EventStreamResponse(Response):
 
     media_type = "text/event-stream"
 
-    def __init__(self, events: AsyncIterator[bytes], status_code: int = 200) -> None:
+    def __init__(self, events: AsyncGenerator[bytes, None], status_code: int = 200) -> None:
         self.events = events
         self.status_code = status_code
         self.background = None

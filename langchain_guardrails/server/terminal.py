@@ -83,7 +83,14 @@ class LocalBackend:
                     yield Text(chunk.text)
         except Exception as exc:
             raise TurnFailed(f"the model failed: {type(exc).__name__}: {exc}") from exc
-        totals = {model: dict(u) for model, u in usage.usage_metadata.items()}
+        totals = {
+            model: {
+                "input_tokens": u["input_tokens"],
+                "output_tokens": u["output_tokens"],
+                "total_tokens": u["total_tokens"],
+            }
+            for model, u in usage.usage_metadata.items()
+        }
         yield TurnEnd(guard, totals, activity.summary())
 
 
@@ -96,7 +103,9 @@ class RemoteBackend:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.url = url.rstrip("/")
         self.config_id = config_id
-        self.client = httpx.Client(base_url=self.url, headers=headers, timeout=httpx.Timeout(300, connect=10))
+        self.client = httpx.Client(
+            base_url=self.url, headers=headers, timeout=httpx.Timeout(300, connect=10)
+        )
 
     def turn(
         self, messages: list[BaseMessage], *, streaming: bool, verbose: bool
@@ -211,7 +220,9 @@ class ChatSession:
         """The chat loop; returns the exit code (3 when a turn failed)."""
         failed = False
         if interactive:
-            self._say("Chat with the guarded model. /reset clears the history, /exit or Ctrl-D ends.", "2")
+            self._say(
+                "Chat with the guarded model. /reset clears the history, /exit or Ctrl-D ends.", "2"
+            )
         while True:
             try:
                 line = input("> ") if interactive else stdin.readline()
@@ -251,7 +262,9 @@ class ChatSession:
         printed = False
         answer: list[str] = []
         end = TurnEnd()
-        for event in self.backend.turn([*self.history, user], streaming=self.streaming, verbose=self.verbose):
+        for event in self.backend.turn(
+            [*self.history, user], streaming=self.streaming, verbose=self.verbose
+        ):
             if isinstance(event, Text):
                 answer.append(event.text)
                 self.out.write(event.text)

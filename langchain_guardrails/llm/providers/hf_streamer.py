@@ -24,7 +24,7 @@ THREAD_NAME = "langchain-guardrails-hf-generation"
 """Name of the threads started by :meth:`AsyncTextIteratorStreamer.run_in_thread`."""
 
 DECODE_CONTEXT = 5
-"""Tokens before the new ones decoded with them, so a token decodes as it would inside the text."""
+"""Prompt tokens decoded before the first new token, so it decodes as it would inside the text."""
 
 
 class _End:
@@ -93,7 +93,7 @@ class AsyncTextIteratorStreamer(TextStreamer):
         self.generated_tokens = 0
         self.last_token_id: int | None = None
         self._ids: list[int] = []
-        self._prefix_offset = 0  # _ids[_prefix_offset:_read_offset] is context already handed over
+        self._prefix_offset = 0  # _ids[_prefix_offset:_read_offset]: context, handed over already
         self._read_offset = 0
         self._cond = threading.Condition()  # guards _items, _waiter, _ended
         self._items: deque[Any] = deque()
@@ -169,8 +169,9 @@ class AsyncTextIteratorStreamer(TextStreamer):
         self._finish(_Failure(error))
 
     def _decode_new(self, *, final: bool = False) -> str:
-        # Decoding the new tokens together with a few before them keeps tokenizers that
-        # depend on context (leading spaces, multi-byte characters) exact.
+        # The new tokens are decoded after the tokens handed over last (or the end of the
+        # prompt), so tokenizers that depend on context (leading spaces) stay exact; text that
+        # ends inside a multi-byte character waits for the next token.
         ids, start, read = self._ids, self._prefix_offset, self._read_offset
         tokenizer: Any = self.tokenizer  # its decode() is typed to also return lists
         decode = tokenizer.decode
@@ -178,12 +179,10 @@ class AsyncTextIteratorStreamer(TextStreamer):
         text: str = decode(ids[start:], **self.decode_kwargs)
         if len(text) <= len(before) or (text.endswith("\ufffd") and not final):
             return ""
-        self._prefix_offset = read
-        self._read_offset = len(ids)
-        if self._prefix_offset > 4 * DECODE_CONTEXT:  # keep the buffer small
-            del ids[: self._prefix_offset - DECODE_CONTEXT]
-            self._read_offset -= self._prefix_offset - DECODE_CONTEXT
-            self._prefix_offset = DECODE_CONTEXT
+        self._prefix_offset, self._read_offset = read, len(ids)
+        if read > 64:  # drop what no decode needs any more
+            del ids[:read]
+            self._prefix_offset, self._read_offset = 0, len(ids)
         return text[len(before) :]
 
     def _push(self, item: Any) -> None:
@@ -318,14 +317,18 @@ class AsyncTextIteratorStreamer(TextStreamer):
             if item is not _EMPTY:
                 return self._unwrap(item)
             try:
-                async with asyncio.timeout(self.timeout):
+                if self.timeout is None:
                     await waiter
-            except TimeoutError:
-                raise TimeoutError(self._timeout_message()) from None
-            finally:
+                else:
+                    async with asyncio.timeout(self.timeout):
+                        await waiter
+            except BaseException as exc:  # cancelled or timed out: nobody waits any more
                 with self._cond:
                     if self._waiter is waiter:
                         self._waiter = None
+                if isinstance(exc, TimeoutError):
+                    raise TimeoutError(self._timeout_message()) from None
+                raise
 
     def __iter__(self) -> AsyncTextIteratorStreamer:
         return self

@@ -12,6 +12,8 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from langchain_core.language_models import BaseLLM
+from langchain_core.outputs import Generation, LLMResult
 
 CHARS = " abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.,!?:;'\"-<>/\n()|"
 SPECIALS = ["<unk>", "<eos>", "<pad>"]
@@ -113,6 +115,29 @@ class ForcedReplies:
     def ended_at(self, cue: str) -> float:
         """When the last step of ``cue``'s reply ran."""
         return self.times[cue][-1]
+
+
+class HuggingFacePipeline(BaseLLM):
+    """Stand-in for ``langchain_huggingface.HuggingFacePipeline`` (not installed here)."""
+
+    pipeline: Any
+    model_id: str = "local/tiny-gpt2"
+    pipeline_kwargs: dict[str, Any] = {}
+    model_kwargs: dict[str, Any] = {}
+
+    @property
+    def _llm_type(self) -> str:
+        return "huggingface_pipeline"
+
+    def _generate(
+        self,
+        prompts: list[str],
+        stop: list[str] | None = None,
+        run_manager: Any = None,
+        **kwargs: Any,
+    ) -> LLMResult:
+        texts = [self.pipeline(p, return_full_text=False, **self.pipeline_kwargs) for p in prompts]
+        return LLMResult(generations=[[Generation(text=t[0]["generated_text"])] for t in texts])
 
 
 THREAD_NAME = "langchain-guardrails-hf-generation"

@@ -14,7 +14,7 @@ pytest.importorskip("transformers")
 
 from langchain_core.callbacks import get_usage_metadata_callback
 
-from langchain_guardrails import ConfigError, Guardrails, RailsConfig
+from langchain_guardrails import ConfigError, Guardrails, RailsConfig, runnable
 from langchain_guardrails.config import ModelConfig
 from langchain_guardrails.llm import build_model, registered_engines
 from langchain_guardrails.llm.providers.huggingface import (
@@ -22,7 +22,7 @@ from langchain_guardrails.llm.providers.huggingface import (
 )
 from langchain_guardrails.testing import FakeStreamingChatModel
 
-from .conftest import ForcedReplies, wait_threads_gone
+from .conftest import ForcedReplies, HuggingFacePipeline, wait_threads_gone
 
 REPO = Path(__file__).resolve().parents[3]
 EXAMPLE = REPO / "examples" / "configs" / "huggingface" / "config.yml"
@@ -194,3 +194,21 @@ async def test_example_config_with_a_real_folder(model_dir: Path, tokenizer: Any
     assert blocked[-1].content == "I'm sorry, I can't share that."
     assert forced.steps["leak?"] < 100
     assert refused.content == "I can't help with attempts to override my instructions."
+
+
+# -- an existing LangChain HuggingFacePipeline as `llm` ------------------------------------------
+
+
+@pytest.mark.skipif(
+    not hasattr(runnable, "wrap_pipeline_llm"),
+    reason="needs Guardrails to call hf_wrap.wrap_pipeline_llm on its llm (core hook, issue 5)",
+)
+async def test_guardrails_accepts_a_langchain_huggingface_pipeline(
+    pipe: Any, tokenizer: Any
+) -> None:
+    forced = ForcedReplies(tokenizer, {"Q:": LEAKY}, delay=0.001)
+    lc = HuggingFacePipeline(pipeline=pipe, pipeline_kwargs={"prefix_allowed_tokens_fn": forced})
+    chunks = await guarded_chunks(Guardrails(llm=lc, config=rails(True)))
+    assert chunks[-1].content == REFUSAL
+    assert len(chunks) > 2  # streamed token by token before the block
+    assert forced.steps["Q:"] < 60

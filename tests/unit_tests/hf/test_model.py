@@ -14,9 +14,7 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from langchain_core.language_models import BaseLLM
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
-from langchain_core.outputs import Generation, LLMResult
 from transformers.generation.streamers import BaseStreamer
 
 from langchain_guardrails.llm.providers.hf_wrap import wrap_pipeline_llm
@@ -27,7 +25,7 @@ from langchain_guardrails.llm.providers.huggingface import (
 )
 from langchain_guardrails.testing import FakeStreamingChatModel
 
-from .conftest import ForcedReplies, build_pipeline, generation_threads
+from .conftest import ForcedReplies, HuggingFacePipeline, build_pipeline, generation_threads
 
 REPLY = "Paris is the capital of France."
 LONG = "x" * 200
@@ -337,29 +335,6 @@ def test_rejects_what_is_not_a_text_generation_pipeline() -> None:
         "pipeline must be a transformers 'text-generation' pipeline "
         "(or a LangChain HuggingFacePipeline wrapping one), got int"
     ) in str(info.value)
-
-
-class HuggingFacePipeline(BaseLLM):
-    """Stand-in for ``langchain_huggingface.HuggingFacePipeline`` (not installed here)."""
-
-    pipeline: Any
-    model_id: str = "local/tiny-gpt2"
-    pipeline_kwargs: dict[str, Any] = {}
-    model_kwargs: dict[str, Any] = {}
-
-    @property
-    def _llm_type(self) -> str:
-        return "huggingface_pipeline"
-
-    def _generate(
-        self,
-        prompts: list[str],
-        stop: list[str] | None = None,
-        run_manager: Any = None,
-        **kwargs: Any,
-    ) -> LLMResult:
-        texts = [self.pipeline(p, return_full_text=False, **self.pipeline_kwargs) for p in prompts]
-        return LLMResult(generations=[[Generation(text=t[0]["generated_text"])] for t in texts])
 
 
 def test_wraps_a_langchain_huggingface_pipeline(pipe: Any, tokenizer: Any) -> None:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from langchain_guardrails.rails.recognizers import (
     BUILTIN_ENTITIES,
     IBAN_LENGTHS,
+    Found,
     Scanner,
     iban_valid,
     luhn_valid,
+    non_overlapping,
     user_recognizers,
 )
 
@@ -234,3 +238,53 @@ def test_user_recognizers_patterns_and_deny_list() -> None:
     )
     assert masked == "# (#) works on # and #, not falconry."
     assert entities == ["EMPLOYEE_ID", "EMAIL_ADDRESS"]
+
+
+# -- the landmark shortcut finds exactly what a whole-text scan finds --------------------------
+
+DIGITLESS_KEYS = [
+    "ghp_" + "abcdefghijklmnopqrstuvwxyzABCDEFGHIJ",
+    "sk_live_" + "abcdefghijklmnopqrstuvwx",
+    "xoxb-" + "abcdefghijklmnopqrstuvwxyz",
+    "AKIAABCDEFGHIJKLMNOP",
+    "AIza" + "SyAbCdEfGhIjKlMnOpQrStUvWxYzAbCdEfG",
+    "AWS_SECRET_ACCESS_KEY=" + "wJalrXUtnFEMIKMDENGbPxRfiCYEXAMPLEKEYabc",
+]
+FRAGMENTS = [
+    *(text for cases in POSITIVES.values() for text, _ in cases),
+    *(text for cases in NEGATIVES.values() for text in cases),
+    *DIGITLESS_KEYS,
+    " ", " ", " ", ", ", ".", "\n", "(", ")", "-", "_", ":", "::", "@", "+", "/", "'", '"',
+    "12", "2023", "7", "00", "the", "word", "A", "DE", "x", "www.", "https://", "mail",
+]  # fmt: skip
+
+
+def whole_text_find(scanner: Scanner, text: str) -> list[Found]:
+    """What the scanner's regexes find when each scans the whole text."""
+    found = []
+    for recognizer in scanner.recognizers:
+        rank = 0 if recognizer.entity not in BUILTIN_ENTITIES else BUILTIN_ENTITIES.index(recognizer.entity) + 1
+        for match in recognizer.regex.finditer(text):
+            start, stop = match.span(recognizer.group)
+            if recognizer.trim is not None:
+                stop = start + recognizer.trim(text[start:stop])
+                if stop == start:
+                    continue
+            if recognizer.valid is not None and not recognizer.valid(text[start:stop]):
+                continue
+            found.append(Found(start, stop, recognizer.entity, rank))
+    return non_overlapping(found)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(FRAGMENTS), max_size=24).map("".join))
+def test_landmarks_only_skip_text_where_no_value_can_be(text: str) -> None:
+    scanner = Scanner.for_entities(BUILTIN_ENTITIES)
+    assert scanner.find(text) == whole_text_find(scanner, text)
+
+
+@pytest.mark.parametrize("key", DIGITLESS_KEYS)
+def test_keys_without_digits_are_found(key: str) -> None:
+    masked, entities = Scanner.for_entities(["API_KEY"]).mask(f"key: {key} end", "<K>")
+    assert entities == ["API_KEY"]
+    assert masked in ("key: <K> end", "key: AWS_SECRET_ACCESS_KEY=<K> end")

@@ -78,7 +78,9 @@ def sse_events(raw: str) -> list[str]:
         if not block:
             continue
         lines = block.split("\n")
-        assert len(lines) == 1 and lines[0].startswith("data: "), f"not a strict SSE event: {block!r}"
+        assert len(lines) == 1 and lines[0].startswith("data: "), (
+            f"not a strict SSE event: {block!r}"
+        )
         events.append(lines[0][len("data: ") :])
     assert raw.endswith("\n\n")
     return events

@@ -41,19 +41,34 @@ async def http(secured: Any) -> AsyncIterator[httpx.AsyncClient]:
         ({"Authorization": "Bearer s3cret "}, "Incorrect API key provided"),
     ],
 )
-async def test_api_key_is_required(http: httpx.AsyncClient, headers: dict[str, str], message: str) -> None:
-    for method, path in [("POST", "/v1/chat/completions"), ("GET", "/v1/models"), ("POST", "/v1/guardrail/checks")]:
-        response = await http.request(method, path, json={"config_id": "plain", "messages": USER}, headers=headers)
+async def test_api_key_is_required(
+    http: httpx.AsyncClient, headers: dict[str, str], message: str
+) -> None:
+    for method, path in [
+        ("POST", "/v1/chat/completions"),
+        ("GET", "/v1/models"),
+        ("POST", "/v1/guardrail/checks"),
+    ]:
+        response = await http.request(
+            method, path, json={"config_id": "plain", "messages": USER}, headers=headers
+        )
         assert response.status_code == 401
         assert response.headers["www-authenticate"] == "Bearer"
         assert response.json() == {
-            "error": {"message": message, "type": "invalid_request_error", "param": None, "code": "invalid_api_key"}
+            "error": {
+                "message": message,
+                "type": "invalid_request_error",
+                "param": None,
+                "code": "invalid_api_key",
+            }
         }
 
 
 async def test_right_api_key_and_open_health(http: httpx.AsyncClient) -> None:
     auth = {"Authorization": "Bearer s3cret"}
-    response = await http.post("/v1/chat/completions", json={"config_id": "plain", "messages": USER}, headers=auth)
+    response = await http.post(
+        "/v1/chat/completions", json={"config_id": "plain", "messages": USER}, headers=auth
+    )
     assert response.status_code == 200
     assert (await http.get("/health")).json() == {"status": "ok"}
 
@@ -64,7 +79,9 @@ async def test_openai_sdk_with_api_key(secured: Any) -> None:
     transport = httpx2.ASGITransport(app=secured)
     for key, ok in [("s3cret", True), ("wrong", False)]:
         http = httpx2.AsyncClient(transport=transport, base_url="http://test")
-        async with openai.AsyncOpenAI(base_url="http://test/v1", api_key=key, http_client=http, max_retries=0) as sdk:
+        async with openai.AsyncOpenAI(
+            base_url="http://test/v1", api_key=key, http_client=http, max_retries=0
+        ) as sdk:
             if ok:
                 response = await sdk.chat.completions.create(model="plain", messages=USER)  # type: ignore[arg-type]
                 assert response.choices[0].message.content == "The capital of France is Paris."
@@ -124,7 +141,9 @@ async def test_oversized_bodies_get_413() -> None:
     async with client(app) as http:
         announced = await http.post("/v1/chat/completions", json=big)
         streamed = await http.post("/v1/chat/completions", content=chunked())
-        small = await http.post("/v1/chat/completions", json={"config_id": "plain", "messages": USER})
+        small = await http.post(
+            "/v1/chat/completions", json={"config_id": "plain", "messages": USER}
+        )
     assert (announced.status_code, announced.json()) == (413, expected)
     assert (streamed.status_code, streamed.json()) == (413, expected)
     assert small.status_code == 200

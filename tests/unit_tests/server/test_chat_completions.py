@@ -50,7 +50,14 @@ async def test_stream_events_exactly(http: httpx.AsyncClient) -> None:
     assert {e["object"] for e in events} == {"chat.completion.chunk"}
     assert {e["model"] for e in events} == {"plain"}
     assert [e["choices"] for e in events] == [
-        [{"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": None, "finish_reason": None}],
+        [
+            {
+                "index": 0,
+                "delta": {"role": "assistant", "content": ""},
+                "logprobs": None,
+                "finish_reason": None,
+            }
+        ],
         *(
             [{"index": 0, "delta": {"content": piece}, "logprobs": None, "finish_reason": None}]
             for piece in ["The ", "capital ", "of ", "France ", "is ", "Paris."]
@@ -62,7 +69,9 @@ async def test_stream_events_exactly(http: httpx.AsyncClient) -> None:
 
 
 async def test_include_usage_adds_a_usage_chunk(http: httpx.AsyncClient) -> None:
-    events = await stream(http, model="plain", messages=USER, stream_options={"include_usage": True})
+    events = await stream(
+        http, model="plain", messages=USER, stream_options={"include_usage": True}
+    )
     assert all(e["usage"] is None for e in events[:-1])
     assert events[-1]["choices"] == []
     assert events[-1]["usage"] == {"prompt_tokens": 6, "completion_tokens": 6, "total_tokens": 12}
@@ -80,7 +89,9 @@ async def test_length_finish_reason_passes_through(http: httpx.AsyncClient) -> N
     events = await stream(http, model="truncated", messages=USER)
     assert "".join(deltas(events)) == "This answer was cut"
     assert events[-1]["choices"][0]["finish_reason"] == "length"
-    response = await http.post("/v1/chat/completions", json={"model": "truncated", "messages": USER})
+    response = await http.post(
+        "/v1/chat/completions", json={"model": "truncated", "messages": USER}
+    )
     assert response.json()["choices"][0]["finish_reason"] == "length"
 
 
@@ -97,7 +108,12 @@ async def test_stream_block_in_stream_first_mode(http: httpx.AsyncClient) -> Non
     assert pieces[-1] == "I'm sorry, I can't respond to that."
     assert "".join(pieces[:-1]).startswith("One two three four five six ")
     final = events[-2]
-    assert final["choices"][0] == {"index": 0, "delta": {}, "logprobs": None, "finish_reason": "content_filter"}
+    assert final["choices"][0] == {
+        "index": 0,
+        "delta": {},
+        "logprobs": None,
+        "finish_reason": "content_filter",
+    }
     assert final["guardrails"] == {
         "blocked": True,
         "stage": "output",
@@ -111,7 +127,9 @@ async def test_stream_block_in_stream_first_mode(http: httpx.AsyncClient) -> Non
 
 
 async def test_stream_block_in_hold_back_mode_never_leaks(http: httpx.AsyncClient) -> None:
-    events = await stream(http, model="holdback", messages=[{"role": "user", "content": "classified"}])
+    events = await stream(
+        http, model="holdback", messages=[{"role": "user", "content": "classified"}]
+    )
     assert deltas(events) == ["Sure, ", "here ", "it ", "is: ", "I can't share that."]
     assert events[-1]["choices"][0]["finish_reason"] == "content_filter"
 
@@ -172,8 +190,12 @@ async def test_model_error_without_streaming_is_a_500(http: httpx.AsyncClient) -
     assert response.json()["error"]["code"] == "generation_failed"
 
 
-async def test_rails_exceptions_config_gives_a_content_filter_answer(http: httpx.AsyncClient) -> None:
-    response = await http.post("/v1/chat/completions", json={"model": "exceptions", "messages": USER})
+async def test_rails_exceptions_config_gives_a_content_filter_answer(
+    http: httpx.AsyncClient,
+) -> None:
+    response = await http.post(
+        "/v1/chat/completions", json={"model": "exceptions", "messages": USER}
+    )
     body = response.json()
     assert body["choices"][0]["message"]["content"] == ""
     assert body["choices"][0]["finish_reason"] == "content_filter"
@@ -186,7 +208,13 @@ async def test_rails_exceptions_config_gives_a_content_filter_answer(http: httpx
 async def test_completion_body(http: httpx.AsyncClient) -> None:
     response = await http.post(
         "/v1/chat/completions",
-        json={"config_id": "plain", "messages": USER, "temperature": 0.2, "max_tokens": 50, "stop": "x"},
+        json={
+            "config_id": "plain",
+            "messages": USER,
+            "temperature": 0.2,
+            "max_tokens": 50,
+            "stop": "x",
+        },
     )
     body = response.json()
     assert body["id"].startswith("chatcmpl-")
@@ -195,7 +223,11 @@ async def test_completion_body(http: httpx.AsyncClient) -> None:
     assert body["choices"] == [
         {
             "index": 0,
-            "message": {"role": "assistant", "content": "The capital of France is Paris.", "refusal": None},
+            "message": {
+                "role": "assistant",
+                "content": "The capital of France is Paris.",
+                "refusal": None,
+            },
             "logprobs": None,
             "finish_reason": "stop",
         }
@@ -223,7 +255,10 @@ def test_openai_messages_become_langchain_messages() -> None:
         [
             {"role": "system", "content": "be brief"},
             {"role": "developer", "content": "really"},
-            {"role": "user", "content": [{"type": "text", "text": "hi "}, {"type": "text", "text": "there"}]},
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": "hi "}, {"type": "text", "text": "there"}],
+            },
             {"role": "assistant", "content": None},
             {"role": "user", "content": "bye"},
         ]
@@ -240,7 +275,12 @@ def test_openai_messages_become_langchain_messages() -> None:
 async def test_whole_conversation_reaches_the_model() -> None:
     model = FakeStreamingChatModel(text="ok")
     guarded = Guardrails(llm=model, config=RailsConfig.from_content(yaml_content=""))
-    messages = [SystemMessage("be brief"), HumanMessage("hi"), AIMessage("hello"), HumanMessage("bye")]
+    messages = [
+        SystemMessage("be brief"),
+        HumanMessage("hi"),
+        AIMessage("hello"),
+        HumanMessage("bye"),
+    ]
     stream = event_stream(guarded, messages, {}, model="m", include_usage=True)
     events = sse_json(b"".join([e async for e in stream]).decode())
     assert deltas(events) == ["ok"]
@@ -248,8 +288,22 @@ async def test_whole_conversation_reaches_the_model() -> None:
     assert events[-1]["usage"] == {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6}
 
 
+def body(**fields: Any) -> bytes:
+    """A request body: one user message to the plain config, with ``fields`` on top."""
+    message = {"role": "user", "content": "x"}
+    return json.dumps({"model": "plain", "messages": [message], **fields}).encode()
+
+
+JSON_ERROR = (
+    "The request body is not valid JSON: "
+    "Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"
+)
 ERRORS = [
-    (b"{bad", "The request body is not valid JSON: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)", None),
+    (
+        b"{bad",
+        JSON_ERROR,
+        None,
+    ),
     (b"", "The request body is empty; expected a JSON object", None),
     (b"[1, 2]", "The request body must be a JSON object", None),
     (b'{"model": "plain"}', "'messages' is a required property", "messages"),
@@ -276,23 +330,51 @@ ERRORS = [
         "messages[0].content[0]: only text content parts are supported",
         "messages[0].content[0]",
     ),
-    (b'{"model": "plain", "messages": [{"role": "user", "content": "x"}], "stream": "yes"}', "stream must be a boolean", "stream"),
     (
-        b'{"model": "plain", "messages": [{"role": "user", "content": "x"}], "stream_options": {"include_usage": true}}',
+        body(stream="yes"),
+        "stream must be a boolean",
+        "stream",
+    ),
+    (
+        body(stream_options={"include_usage": True}),
         "stream_options is only allowed with stream: true",
         "stream_options",
     ),
-    (b'{"model": "plain", "messages": [{"role": "user", "content": "x"}], "n": 2}', "only n=1 is supported", "n"),
     (
-        b'{"model": "plain", "messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function"}]}',
+        body(n=2),
+        "only n=1 is supported",
+        "n",
+    ),
+    (
+        body(tools=[{"type": "function"}]),
         "tools are not supported by the guardrails server",
         "tools",
     ),
-    (b'{"model": "plain", "messages": [{"role": "user", "content": "x"}], "max_tokens": "ten"}', "max_tokens must be an integer", "max_tokens"),
-    (b'{"model": "plain", "messages": [{"role": "user", "content": "x"}], "temperature": true}', "temperature must be a number", "temperature"),
-    (b'{"model": "plain", "messages": [{"role": "user", "content": "x"}], "stop": [1]}', "stop must be a string or an array of strings", "stop"),
-    (b'{"config_id": 7, "messages": [{"role": "user", "content": "x"}]}', "config_id must be a string", "config_id"),
-    (b'{"guardrails": [], "messages": [{"role": "user", "content": "x"}]}', "guardrails must be an object", "guardrails"),
+    (
+        body(max_tokens="ten"),
+        "max_tokens must be an integer",
+        "max_tokens",
+    ),
+    (
+        body(temperature=True),
+        "temperature must be a number",
+        "temperature",
+    ),
+    (
+        body(stop=[1]),
+        "stop must be a string or an array of strings",
+        "stop",
+    ),
+    (
+        b'{"config_id": 7, "messages": [{"role": "user", "content": "x"}]}',
+        "config_id must be a string",
+        "config_id",
+    ),
+    (
+        b'{"guardrails": [], "messages": [{"role": "user", "content": "x"}]}',
+        "guardrails must be an object",
+        "guardrails",
+    ),
 ]
 
 
@@ -300,7 +382,9 @@ ERRORS = [
 async def test_bad_requests_get_openai_style_400(
     http: httpx.AsyncClient, body: bytes, message: str, param: str | None
 ) -> None:
-    response = await http.post("/v1/chat/completions", content=body, headers={"content-type": "application/json"})
+    response = await http.post(
+        "/v1/chat/completions", content=body, headers={"content-type": "application/json"}
+    )
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["message"] == message
@@ -329,13 +413,28 @@ async def test_unknown_config_id_is_404_with_known_ids(http: httpx.AsyncClient) 
         "exceptions, failing, guarded, holdback, plain, slow, truncated"
     )
     assert error["code"] == "config_not_found"
-    assert error["known_config_ids"] == ["exceptions", "failing", "guarded", "holdback", "plain", "slow", "truncated"]
+    assert error["known_config_ids"] == [
+        "exceptions",
+        "failing",
+        "guarded",
+        "holdback",
+        "plain",
+        "slow",
+        "truncated",
+    ]
 
 
 async def test_unknown_route_and_method_are_openai_style(http: httpx.AsyncClient) -> None:
     response = await http.get("/v1/nothing")
     assert response.status_code == 404
-    assert response.json() == {"error": {"message": "Not Found", "type": "invalid_request_error", "param": None, "code": "not_found"}}
+    assert response.json() == {
+        "error": {
+            "message": "Not Found",
+            "type": "invalid_request_error",
+            "param": None,
+            "code": "not_found",
+        }
+    }
     response = await http.get("/v1/chat/completions")
     assert response.status_code == 405
     assert response.json()["error"]["code"] == "method_not_allowed"
@@ -346,7 +445,12 @@ async def test_listings(http: httpx.AsyncClient) -> None:
     models = (await http.get("/v1/models")).json()
     assert models["object"] == "list"
     assert [m["id"] for m in models["data"]] == ids
-    assert models["data"][0] == {"id": "exceptions", "object": "model", "created": 0, "owned_by": "langchain-guardrails"}
+    assert models["data"][0] == {
+        "id": "exceptions",
+        "object": "model",
+        "created": 0,
+        "owned_by": "langchain-guardrails",
+    }
     assert (await http.get("/v1/rails/configs")).json() == [{"id": i} for i in ids]
     assert (await http.get("/health")).json() == {"status": "ok"}
 

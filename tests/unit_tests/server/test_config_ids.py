@@ -78,7 +78,9 @@ def test_registry_rejects(tree: dict[str, Path], config_id: str) -> None:
     registry = ConfigRegistry(tree["root"])
     with pytest.raises(UnknownConfigError) as caught:
         registry.get(config_id)
-    assert str(caught.value) == f"Unknown config_id {config_id!r}; known config ids: a, b, linked-in"
+    assert (
+        str(caught.value) == f"Unknown config_id {config_id!r}; known config ids: a, b, linked-in"
+    )
     assert not (tree["outside"] / "LOADED").exists()
 
 
@@ -119,7 +121,9 @@ async def test_server_answers_404_to_traversal(
     assert not (tree["outside"] / "LOADED").exists()
 
 
-async def test_a_model_naming_a_path_is_not_a_config(http: httpx.AsyncClient, tree: dict[str, Path]) -> None:
+async def test_a_model_naming_a_path_is_not_a_config(
+    http: httpx.AsyncClient, tree: dict[str, Path]
+) -> None:
     body = {"model": "../outside/evil", "messages": [{"role": "user", "content": "hi"}]}
     response = await http.post("/v1/chat/completions", json=body)
     assert response.status_code == 200
@@ -128,7 +132,11 @@ async def test_a_model_naming_a_path_is_not_a_config(http: httpx.AsyncClient, tr
 
 
 async def test_listings_show_only_served_configs(http: httpx.AsyncClient) -> None:
-    assert (await http.get("/v1/rails/configs")).json() == [{"id": "a"}, {"id": "b"}, {"id": "linked-in"}]
+    assert (await http.get("/v1/rails/configs")).json() == [
+        {"id": "a"},
+        {"id": "b"},
+        {"id": "linked-in"},
+    ]
 
 
 def test_cache_is_bounded(tree: dict[str, Path]) -> None:
@@ -155,7 +163,9 @@ async def test_broken_config_is_a_server_error_naming_it(tmp_path: Path) -> None
     broken.mkdir()
     (broken / "config.yml").write_text("rails:\n  inptu: {}\n")
     app = create_app(tmp_path)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t"
+    ) as http:
         body = {"config_id": "broken", "messages": [{"role": "user", "content": "hi"}]}
         response = await http.post("/v1/chat/completions", json=body)
     assert response.status_code == 500
@@ -168,7 +178,9 @@ async def test_broken_config_is_a_server_error_naming_it(tmp_path: Path) -> None
 def test_create_app_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no such config folder"):
         create_app(tmp_path / "missing")
-    with pytest.raises(ConfigError, match=r"no config folders found \(a config folder holds a config.yml\)"):
+    with pytest.raises(
+        ConfigError, match=r"no config folders found \(a config folder holds a config.yml\)"
+    ):
         create_app(tmp_path)
     make_config(tmp_path / "a", "x")
     with pytest.raises(
@@ -177,7 +189,15 @@ def test_create_app_errors(tmp_path: Path) -> None:
         create_app(tmp_path, default_config_id="b")
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "config.yml").write_text("models: 3\n")
-    with pytest.raises(ConfigError, match="models"):
+    app = create_app(tmp_path, preload=True)
+    assert list(app.state.config_errors) == ["broken"]
+    assert app.state.config_errors["broken"].startswith(
+        f"{tmp_path / 'broken' / 'config.yml'}:1: models:"
+    )
+    (tmp_path / "a" / "config.yml").write_text("rails: {}\n")  # no model: cannot be built
+    with pytest.raises(
+        ConfigError, match=r"^no config could be loaded:\na: Guardrails needs a model"
+    ):
         create_app(tmp_path, preload=True)
 
 
@@ -187,4 +207,12 @@ def test_registry_argument_errors(tmp_path: Path) -> None:
 
 
 def test_known_ids_fixture(app: Any) -> None:
-    assert app.state.registry.ids() == ["exceptions", "failing", "guarded", "holdback", "plain", "slow", "truncated"]
+    assert app.state.registry.ids() == [
+        "exceptions",
+        "failing",
+        "guarded",
+        "holdback",
+        "plain",
+        "slow",
+        "truncated",
+    ]

@@ -44,7 +44,10 @@ def test_stream_disconnect_stops_the_model(served: tuple[str, ProductionStats]) 
     calls = stats.calls
     body = {"config_id": "slow", "messages": [{"role": "user", "content": "go"}], "stream": True}
     received = []
-    with httpx.Client(base_url=url, timeout=30) as http, http.stream("POST", "/v1/chat/completions", json=body) as response:
+    with (
+        httpx.Client(base_url=url, timeout=30) as http,
+        http.stream("POST", "/v1/chat/completions", json=body) as response,
+    ):
         assert response.status_code == 200
         for line in response.iter_lines():
             if line.startswith("data: "):
@@ -60,7 +63,10 @@ def test_non_streaming_disconnect_stops_the_model(served: tuple[str, ProductionS
     url, stats = served
     calls = stats.calls
     body = {"config_id": "slow", "messages": [{"role": "user", "content": "go"}]}
-    with pytest.raises(httpx.ReadTimeout), httpx.Client(base_url=url, timeout=httpx.Timeout(0.5, connect=10)) as http:
+    with (
+        pytest.raises(httpx.ReadTimeout),
+        httpx.Client(base_url=url, timeout=httpx.Timeout(0.5, connect=10)) as http,
+    ):
         http.post("/v1/chat/completions", json=body)
     produced = settled(stats)
     assert stats.calls == calls + 1

@@ -13,7 +13,9 @@ from .conftest import PROBES
 
 @pytest.fixture
 async def http(app: Any) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://test"
+    ) as client:
         yield client
 
 
@@ -51,20 +53,34 @@ async def test_input_blocked(http: httpx.AsyncClient) -> None:
     assert result["reason"] == "matched pattern 'ignore previous instructions'"
 
 
-async def test_output_checked_when_the_last_message_is_the_assistant(http: httpx.AsyncClient) -> None:
-    blocked = await check(http, config_id="holdback", messages=[user("hi"), bot("The secret plan is here.")])
-    assert (blocked["status"], blocked["stage"], blocked["content"]) == ("blocked", "output", "I can't share that.")
+async def test_output_checked_when_the_last_message_is_the_assistant(
+    http: httpx.AsyncClient,
+) -> None:
+    blocked = await check(
+        http, config_id="holdback", messages=[user("hi"), bot("The secret plan is here.")]
+    )
+    assert (blocked["status"], blocked["stage"], blocked["content"]) == (
+        "blocked",
+        "output",
+        "I can't share that.",
+    )
     passed = await check(http, config_id="holdback", messages=[user("hi"), bot("Nothing to hide.")])
     assert (passed["status"], passed["content"]) == ("passed", "Nothing to hide.")
 
 
 async def test_both_stages(http: httpx.AsyncClient) -> None:
     result = await check(
-        http, config_id="guarded", messages=[user("hi"), bot("a forbidden word")], rails=["input", "output"]
+        http,
+        config_id="guarded",
+        messages=[user("hi"), bot("a forbidden word")],
+        rails=["input", "output"],
     )
     assert result["status"] == "blocked"
     assert result["stage"] == "output"
-    assert [(c["stage"], c["status"]) for c in result["checks"]] == [("input", "passed"), ("output", "blocked")]
+    assert [(c["stage"], c["status"]) for c in result["checks"]] == [
+        ("input", "passed"),
+        ("output", "blocked"),
+    ]
     # The output is not checked once the input is blocked.
     result = await check(
         http,
@@ -88,8 +104,16 @@ async def test_no_model_call(http: httpx.AsyncClient, app: Any) -> None:
     ("body", "message", "param"),
     [
         ({"config_id": "guarded"}, "'messages' is a required property", "messages"),
-        ({"config_id": "guarded", "messages": [user("x")], "rails": ["dialog"]}, 'rails must be a non-empty array of "input" and/or "output"', "rails"),
-        ({"config_id": "guarded", "messages": [user("x")], "rails": []}, 'rails must be a non-empty array of "input" and/or "output"', "rails"),
+        (
+            {"config_id": "guarded", "messages": [user("x")], "rails": ["dialog"]},
+            'rails must be a non-empty array of "input" and/or "output"',
+            "rails",
+        ),
+        (
+            {"config_id": "guarded", "messages": [user("x")], "rails": []},
+            'rails must be a non-empty array of "input" and/or "output"',
+            "rails",
+        ),
         (
             {"config_id": "guarded", "messages": [user("x")], "rails": ["output"]},
             "checking output rails needs a last message with role 'assistant'",
@@ -103,7 +127,12 @@ async def test_no_model_call(http: httpx.AsyncClient, app: Any) -> None:
         ({"config_id": 3, "messages": [user("x")]}, "config_id must be a string", "config_id"),
     ],
 )
-async def test_bad_check_requests(http: httpx.AsyncClient, body: dict[str, Any], message: str, param: str) -> None:
+async def test_bad_check_requests(
+    http: httpx.AsyncClient, body: dict[str, Any], message: str, param: str
+) -> None:
     response = await http.post("/v1/guardrail/checks", json=body)
     assert response.status_code == 400
-    assert (response.json()["error"]["message"], response.json()["error"]["param"]) == (message, param)
+    assert (response.json()["error"]["message"], response.json()["error"]["param"]) == (
+        message,
+        param,
+    )

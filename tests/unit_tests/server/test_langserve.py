@@ -28,7 +28,7 @@ def base_url() -> Iterator[str]:
 
 
 async def test_remote_astream(base_url: str) -> None:
-    remote = RemoteRunnable(f"{base_url}/configs/plain")
+    remote: Any = RemoteRunnable(f"{base_url}/configs/plain")
     chunks = [chunk async for chunk in remote.astream(FRANCE)]
     assert all(isinstance(c, AIMessageChunk) for c in chunks)
     assert "".join(c.text for c in chunks) == "The capital of France is Paris."
@@ -37,7 +37,7 @@ async def test_remote_astream(base_url: str) -> None:
 
 
 async def test_remote_astream_block(base_url: str) -> None:
-    remote = RemoteRunnable(f"{base_url}/configs/holdback")
+    remote: Any = RemoteRunnable(f"{base_url}/configs/holdback")
     chunks = [chunk async for chunk in remote.astream("Anything classified?")]
     assert [c.text for c in chunks] == ["Sure, ", "here ", "it ", "is: ", "I can't share that."]
     guard = chunks[-1].response_metadata["guardrails"]
@@ -45,20 +45,25 @@ async def test_remote_astream_block(base_url: str) -> None:
 
 
 async def test_remote_invoke_and_batch(base_url: str) -> None:
-    remote = RemoteRunnable(f"{base_url}/configs/holdback")
+    remote: Any = RemoteRunnable(f"{base_url}/configs/holdback")
     answer = await remote.ainvoke(FRANCE)
     assert answer.content == "The capital of France is Paris."
     answers = await remote.abatch([FRANCE, "Anything classified?"])
-    assert [a.content for a in answers] == ["The capital of France is Paris.", "I can't share that."]
+    assert [a.content for a in answers] == [
+        "The capital of France is Paris.",
+        "I can't share that.",
+    ]
 
 
 async def test_remote_astream_events_never_show_unreleased_text(base_url: str) -> None:
-    remote = RemoteRunnable(f"{base_url}/configs/holdback")
+    remote: Any = RemoteRunnable(f"{base_url}/configs/holdback")
     events = [event async for event in remote.astream_events("Anything classified?", version="v2")]
     kinds = [e["event"] for e in events]
     assert kinds[0] == "on_chain_start" and kinds[-1] == "on_chain_end"
     streamed = [
-        e["data"]["chunk"].text for e in events if e["event"] == "on_chain_stream" and e["name"] == "/configs/holdback"
+        e["data"]["chunk"].text
+        for e in events
+        if e["event"] == "on_chain_stream" and e["name"] == "/configs/holdback"
     ]
     assert streamed == ["Sure, ", "here ", "it ", "is: ", "I can't share that."]
     everything = json.dumps([repr(e) for e in events])
@@ -69,10 +74,12 @@ async def test_remote_astream_events_never_show_unreleased_text(base_url: str) -
 
 
 async def test_remote_astream_events_in_stream_first_mode(base_url: str) -> None:
-    remote = RemoteRunnable(f"{base_url}/configs/guarded")
+    remote: Any = RemoteRunnable(f"{base_url}/configs/guarded")
     events = [event async for event in remote.astream_events(FRANCE, version="v2")]
     streamed = "".join(
-        e["data"]["chunk"].text for e in events if e["event"] == "on_chain_stream" and e["name"] == "/configs/guarded"
+        e["data"]["chunk"].text
+        for e in events
+        if e["event"] == "on_chain_stream" and e["name"] == "/configs/guarded"
     )
     assert streamed == "The capital of France is Paris."
 
@@ -108,9 +115,12 @@ def test_no_traversal_through_langserve_paths(base_url: str, path: str) -> None:
 async def test_auth_covers_langserve_routes() -> None:
     app = create_app(CONFIGS, langserve=True, api_key="s3cret")
     with live_server(app) as url:
-        denied = httpx.post(f"{url}/configs/plain/invoke", json={"input": "hi"})
+        async with httpx.AsyncClient() as http:
+            denied = await http.post(f"{url}/configs/plain/invoke", json={"input": "hi"})
         assert denied.status_code == 401
-        remote = RemoteRunnable(f"{url}/configs/plain", headers={"Authorization": "Bearer s3cret"})
+        remote: Any = RemoteRunnable(
+            f"{url}/configs/plain", headers={"Authorization": "Bearer s3cret"}
+        )
         assert (await remote.ainvoke(FRANCE)).content == "The capital of France is Paris."
 
 
@@ -125,7 +135,9 @@ rails:
     regex_detection: {output: {patterns: ["danger"]}}
 """
     )
-    guarded = Guardrails(llm=FakeStreamingChatModel(text="All good here, nothing to see."), config=config)
+    guarded = Guardrails(
+        llm=FakeStreamingChatModel(text="All good here, nothing to see."), config=config
+    )
     app = FastAPI()
     add_routes(app, guarded, path="/guarded")
     with live_server(app) as url:

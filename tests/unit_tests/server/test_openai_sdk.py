@@ -9,11 +9,16 @@ import httpx
 import httpx2
 import pytest
 from openai import AsyncOpenAI, OpenAI
+from openai.types.chat import ChatCompletionMessageParam
 
 from .conftest import live_server, sse_json
 
-FRANCE = [{"role": "user", "content": "What is the capital of France?"}]
-FORBIDDEN = [{"role": "user", "content": "Say the forbidden thing"}]
+FRANCE: list[ChatCompletionMessageParam] = [
+    {"role": "user", "content": "What is the capital of France?"}
+]
+FORBIDDEN: list[ChatCompletionMessageParam] = [
+    {"role": "user", "content": "Say the forbidden thing"}
+]
 REFUSAL = "I'm sorry, I can't respond to that."
 
 
@@ -42,7 +47,7 @@ async def aclient(request: pytest.FixtureRequest, app: Any) -> AsyncIterator[Asy
 
 
 def test_sync_completion(client: OpenAI) -> None:
-    response = client.chat.completions.create(model="plain", messages=FRANCE)  # type: ignore[arg-type]
+    response = client.chat.completions.create(model="plain", messages=FRANCE)
     assert response.object == "chat.completion"
     assert response.model == "plain"
     assert response.choices[0].message.role == "assistant"
@@ -57,7 +62,7 @@ def test_sync_completion(client: OpenAI) -> None:
 def test_sync_stream(client: OpenAI) -> None:
     stream = client.chat.completions.create(
         model="guarded",
-        messages=FRANCE,  # type: ignore[arg-type]
+        messages=FRANCE,
         stream=True,
         stream_options={"include_usage": True},
     )
@@ -77,22 +82,26 @@ def test_sync_stream(client: OpenAI) -> None:
 
 
 def test_sync_stream_block_ends_with_content_filter(client: OpenAI) -> None:
-    chunks = list(
-        client.chat.completions.create(model="guarded", messages=FORBIDDEN, stream=True)  # type: ignore[arg-type]
-    )
-    deltas = [c.choices[0].delta.content for c in chunks[1:-1]]
+    chunks = list(client.chat.completions.create(model="guarded", messages=FORBIDDEN, stream=True))
+    deltas = [c.choices[0].delta.content or "" for c in chunks[1:-1]]
     assert deltas[-1] == REFUSAL
-    assert "forbidden word" not in "".join(deltas[-2:])  # never the blocked window's end
+    assert "".join(deltas).startswith("One two three four five six ")
     final = chunks[-1]
     assert final.choices[0].finish_reason == "content_filter"
     assert final.model_extra is not None
     guard = final.model_extra["guardrails"]
-    assert (guard["blocked"], guard["stage"], guard["rail"]) == (True, "output", "regex check output")
+    assert (guard["blocked"], guard["stage"], guard["rail"]) == (
+        True,
+        "output",
+        "regex check output",
+    )
     assert "error" not in final.model_extra  # the SDK would raise on a NeMo error object
 
 
 def test_sync_completion_block(client: OpenAI) -> None:
-    response = client.chat.completions.create(model="holdback", messages=[{"role": "user", "content": "anything classified?"}])
+    response = client.chat.completions.create(
+        model="holdback", messages=[{"role": "user", "content": "anything classified?"}]
+    )
     assert response.choices[0].message.content == "I can't share that."
     assert response.choices[0].finish_reason == "content_filter"
     assert response.model_extra is not None
@@ -100,7 +109,7 @@ def test_sync_completion_block(client: OpenAI) -> None:
 
 
 async def test_async_completion(aclient: AsyncOpenAI) -> None:
-    response = await aclient.chat.completions.create(model="plain", messages=FRANCE)  # type: ignore[arg-type]
+    response = await aclient.chat.completions.create(model="plain", messages=FRANCE)
     assert response.choices[0].message.content == "The capital of France is Paris."
     assert response.choices[0].finish_reason == "stop"
     assert response.usage is not None and response.usage.total_tokens == 12
@@ -109,7 +118,7 @@ async def test_async_completion(aclient: AsyncOpenAI) -> None:
 async def test_async_stream(aclient: AsyncOpenAI) -> None:
     stream = await aclient.chat.completions.create(
         model="holdback",
-        messages=FRANCE,  # type: ignore[arg-type]
+        messages=FRANCE,
         stream=True,
         stream_options={"include_usage": True},
     )
@@ -137,7 +146,7 @@ async def test_async_stream_block(aclient: AsyncOpenAI) -> None:
 async def test_async_extra_body_config_id(aclient: AsyncOpenAI) -> None:
     response = await aclient.chat.completions.create(
         model="any-model-name",
-        messages=FRANCE,  # type: ignore[arg-type]
+        messages=FRANCE,
         extra_body={"config_id": "plain"},
     )
     assert response.model == "any-model-name"

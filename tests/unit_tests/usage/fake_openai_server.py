@@ -76,7 +76,10 @@ def _handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
+            # No keep-alive: clients then leave no pooled sockets behind when a test ends.
+            self.send_header("Connection", "close")
             self.end_headers()
+            self.close_connection = True
             self.wfile.write(data)
 
         def _stream(self, body: dict[str, Any], model: str, chunks: list[str]) -> None:

@@ -1,0 +1,282 @@
+"""Load benchmark: N concurrent streaming chat completions against one server process.
+
+Starts ``langchain-guardrails server`` (one uvicorn process) on 127.0.0.1 with a scripted
+fake model, then fires ``--concurrency`` streaming requests at once, several rounds, for three
+configs that share the model: no rails (the baseline), output rails in ``stream_first`` mode,
+and output rails in hold-back mode. Every stream is checked (exact text, ``finish_reason``,
+usage chunk, ``[DONE]`` last). Reported: status codes, time to first token (first content
+delta) p50/p99, total time p50/p99, throughput, and ratios against the baseline of the same
+run (medians). A last phase sends more requests than ``--max-concurrency`` to show the 503s.
+
+    python benchmarks/server_load.py                 # 200 streams x 3 rounds
+    python benchmarks/server_load.py --concurrency 50 --rounds 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+WORDS = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima".split()
+
+CONFIG = """\
+models:
+  - type: main
+    engine: scripted
+    parameters:
+      delay: {delay}
+      default_reply: "{reply}"
+{rails}"""
+
+RAILS = """\
+rails:
+  input:
+    flows: [regex check input]
+  output:
+    flows: [regex check output]
+    streaming: {{enabled: true, chunk_size: 10, context_size: 3, stream_first: {stream_first}}}
+  config:
+    regex_detection:
+      input: {{patterns: ["ignore previous instructions"]}}
+      output: {{patterns: ["forbidden\\\\s+phrase"]}}
+"""
+
+
+@dataclass
+class Result:
+    status: int
+    ttft: float | None = None
+    total: float = 0.0
+    ok: bool = False
+    problem: str = ""
+
+
+@dataclass
+class Phase:
+    config: str
+    results: list[Result] = field(default_factory=list)
+    wall: float = 0.0
+
+    @property
+    def ttfts(self) -> list[float]:
+        return [r.ttft for r in self.results if r.ttft is not None]
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))
+    return ordered[index]
+
+
+def write_configs(root: Path, units: int, delay: float) -> str:
+    reply = " ".join(WORDS[i % len(WORDS)] for i in range(units)) + "."
+    for name, rails in [
+        ("passthrough", ""),
+        ("stream_first", RAILS.format(stream_first="true")),
+        ("holdback", RAILS.format(stream_first="false")),
+    ]:
+        folder = root / name
+        folder.mkdir()
+        (folder / "config.yml").write_text(CONFIG.format(delay=delay, reply=reply, rails=rails))
+    return reply
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def one_stream(client: httpx.AsyncClient, config: str, expected: str) -> Result:
+    body = {
+        "model": config,
+        "messages": [{"role": "user", "content": "Tell me the words."}],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    start = time.perf_counter()
+    try:
+        async with client.stream("POST", "/v1/chat/completions", json=body) as response:
+            result = Result(status=response.status_code)
+            if response.status_code != 200:
+                await response.aread()
+                result.total = time.perf_counter() - start
+                return result
+            events: list[str] = []
+            text: list[str] = []
+            async for line in response.aiter_lines():
+                if not line:
+                    continue
+                if not line.startswith("data: "):
+                    result.problem = f"not an SSE data line: {line!r}"
+                    return result
+                data = line[6:]
+                events.append(data)
+                if data == "[DONE]":
+                    continue
+                chunk = json.loads(data)
+                for choice in chunk.get("choices") or []:
+                    piece = choice["delta"].get("content")
+                    if piece:
+                        if result.ttft is None:
+                            result.ttft = time.perf_counter() - start
+                        text.append(piece)
+            result.total = time.perf_counter() - start
+    except httpx.HTTPError as exc:
+        return Result(status=0, total=time.perf_counter() - start, problem=repr(exc))
+    result.problem = check_stream(events, "".join(text), expected)
+    result.ok = not result.problem
+    return result
+
+
+def check_stream(events: list[str], text: str, expected: str) -> str:
+    if not events or events[-1] != "[DONE]" or events.count("[DONE]") != 1:
+        return "[DONE] is not last (or not once)"
+    if text != expected:
+        return f"wrong text: {text[:60]!r}..."
+    chunks = [json.loads(e) for e in events[:-1]]
+    finish = [c["choices"][0]["finish_reason"] for c in chunks if c["choices"]]
+    if finish[-1] != "stop" or any(finish[:-1]):
+        return f"bad finish_reason sequence ending {finish[-3:]}"
+    usage = chunks[-1].get("usage")
+    if chunks[-1]["choices"] or not usage or usage["completion_tokens"] <= 0:
+        return "no usage chunk before [DONE]"
+    return ""
+
+
+async def burst(url: str, config: str, n: int, expected: str) -> Phase:
+    limits = httpx.Limits(max_connections=n + 10, max_keepalive_connections=n + 10)
+    timeout = httpx.Timeout(120, connect=30)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=timeout) as client:
+        start = time.perf_counter()
+        results = await asyncio.gather(*(one_stream(client, config, expected) for _ in range(n)))
+        return Phase(config, list(results), time.perf_counter() - start)
+
+
+def start_server(configs: Path, port: int, max_concurrency: int) -> subprocess.Popen[str]:
+    command = [
+        sys.executable, "-m", "langchain_guardrails", "server", "--config", str(configs),
+        "--port", str(port), "--max-concurrency", str(max_concurrency), "--log-level", "warning",
+    ]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "LANGCHAIN_GUARDRAILS_API_KEY"}
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited: {process.communicate()[1]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return process
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("server did not start within 60 s")
+
+
+def summarize(phases: list[Phase], units: int) -> dict[str, dict[str, float]]:
+    table: dict[str, dict[str, float]] = {}
+    for config in ("passthrough", "stream_first", "holdback"):
+        runs = [p for p in phases if p.config == config]
+        results = [r for p in runs for r in p.results]
+        ttfts = [t for p in runs for t in p.ttfts]
+        totals = [r.total for r in results if r.status == 200]
+        table[config] = {
+            "requests": len(results),
+            "complete_and_correct": sum(r.ok for r in results),
+            "5xx": sum(500 <= r.status < 600 for r in results),
+            "other_failures": sum(r.status != 200 and not 500 <= r.status < 600 for r in results),
+            "ttft_p50_ms": 1000 * percentile(ttfts, 50),
+            "ttft_p99_ms": 1000 * percentile(ttfts, 99),
+            "total_p50_ms": 1000 * percentile(totals, 50),
+            "total_p99_ms": 1000 * percentile(totals, 99),
+            # Medians over rounds: each round is one burst of `concurrency` streams.
+            "streams_per_s": statistics.median(len(p.results) / p.wall for p in runs),
+            "tokens_per_s": statistics.median(len(p.results) * units / p.wall for p in runs),
+        }
+    return table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--concurrency", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--units", type=int, default=40, help="chunks per answer")
+    parser.add_argument("--delay", type=float, default=0.01, help="seconds between chunks")
+    parser.add_argument("--max-concurrency", type=int, default=256, help="server limit")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        configs = Path(tmp)
+        expected = write_configs(configs, args.units, args.delay)
+        port = free_port()
+        server = start_server(configs, port, args.max_concurrency)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            asyncio.run(burst(url, "passthrough", 5, expected))  # warm up
+            phases = []
+            for _ in range(args.rounds):
+                for config in ("passthrough", "stream_first", "holdback"):
+                    phases.append(asyncio.run(burst(url, config, args.concurrency, expected)))
+            over = asyncio.run(burst(url, "stream_first", args.max_concurrency + 50, expected))
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+    table = summarize(phases, args.units)
+    print(
+        f"{args.concurrency} concurrent streams x {args.rounds} rounds, {args.units} chunks "
+        f"every {args.delay * 1000:g} ms per answer (model time {args.units * args.delay:.2f} s), "
+        f"one server process, {os.cpu_count()} CPUs (client on the same machine)\n"
+    )
+    header = (
+        f"{'config':<13} {'ok':>9} {'5xx':>4} {'ttft p50':>9} {'ttft p99':>9} "
+        f"{'total p50':>10} {'total p99':>10} {'streams/s':>10} {'tokens/s':>9}"
+    )
+    print(header)
+    for config, row in table.items():
+        print(
+            f"{config:<13} {int(row['complete_and_correct']):>4}/{int(row['requests']):<4} "
+            f"{int(row['5xx']):>4} {row['ttft_p50_ms']:>7.1f}ms {row['ttft_p99_ms']:>7.1f}ms "
+            f"{row['total_p50_ms']:>8.0f}ms {row['total_p99_ms']:>8.0f}ms "
+            f"{row['streams_per_s']:>10.1f} {row['tokens_per_s']:>9.0f}"
+        )
+    base = table["passthrough"]
+    print("\nratios against passthrough (same run):")
+    for config in ("stream_first", "holdback"):
+        row = table[config]
+        print(
+            f"  {config:<13} ttft p50 x{row['ttft_p50_ms'] / base['ttft_p50_ms']:.2f}, "
+            f"total p50 x{row['total_p50_ms'] / base['total_p50_ms']:.2f}, "
+            f"throughput x{row['streams_per_s'] / base['streams_per_s']:.2f}"
+        )
+    busy = sum(r.status == 503 for r in over.results)
+    print(
+        f"\nover the limit: {len(over.results)} streams at once against --max-concurrency "
+        f"{args.max_concurrency}: {sum(r.ok for r in over.results)} complete and correct, "
+        f"{busy} answered 503 + Retry-After, "
+        f"{sum(r.status >= 500 and r.status != 503 for r in over.results)} other 5xx"
+    )
+    problems = sorted({r.problem for p in phases for r in p.results if r.problem})
+    for problem in problems[:5]:
+        print("problem:", problem)
+    failed = any(row["complete_and_correct"] != row["requests"] for row in table.values())
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()

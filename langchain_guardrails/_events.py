@@ -1,0 +1,274 @@
+"""The guardrails custom events: names, payloads, and the emitters the engine and windows use.
+
+When a guarded call has callback handlers (``callbacks=[...]``, ``astream_events``, LangSmith,
+``get_usage_metadata_callback``), it dispatches LangChain *custom events* on the guarded run, so
+they show up as ``on_custom_event`` in ``astream_events(version="v2")`` and reach every
+handler's ``on_custom_event``. With no handler, none of this code runs.
+
+Payloads hold names, indices, timings, decisions and counts, never text. Times are
+``time.perf_counter()`` seconds (one clock for the whole process); units are counted from 0 in
+stream order, ranges are half-open ``[first_unit, end_unit)``.
+
+======================================  ======================================================
+event name                              payload
+======================================  ======================================================
+``guardrails.rail.started``             rail, stage, window, started_at
+``guardrails.rail.passed``              ... + ended_at, duration, decision (passed|modified), stop
+``guardrails.rail.blocked``             ... + decision "blocked", kind, stop
+``guardrails.rail.error``               ... + decision "error", stop: the rail raised or timed out
+``guardrails.rail.cancelled``           ... + decision "cancelled" (another rail decided first)
+``guardrails.stream.started``           t, chunk_size, context_size, stream_first
+``guardrails.window.started``           window, first_unit, new_first_unit, end_unit, final, t,
+                                        arrivals (arrival time of each new unit)
+``guardrails.window.checked``           window, decision, rail (when blocked), started_at,
+                                        ended_at, duration
+``guardrails.window.released``          window, first_unit, end_unit, t, times (per-unit release
+                                        times, ``stream_first`` only)
+``guardrails.stream.ended``             units, windows, blocked, t, first_unit, arrivals (units no
+                                        window covered)
+======================================  ======================================================
+
+``window`` is None for input rails. Events of rails cancelled because a stream ended may
+arrive after the guarded run ended.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from langchain_core.callbacks import AsyncCallbackManager
+
+if TYPE_CHECKING:
+    from .engine import Decision
+    from .windows import WindowPlan
+
+RAIL_STARTED = "guardrails.rail.started"
+RAIL_PASSED = "guardrails.rail.passed"
+RAIL_BLOCKED = "guardrails.rail.blocked"
+RAIL_ERROR = "guardrails.rail.error"
+RAIL_CANCELLED = "guardrails.rail.cancelled"
+STREAM_STARTED = "guardrails.stream.started"
+WINDOW_STARTED = "guardrails.window.started"
+WINDOW_CHECKED = "guardrails.window.checked"
+WINDOW_RELEASED = "guardrails.window.released"
+STREAM_ENDED = "guardrails.stream.ended"
+EVENT_NAMES = (
+    RAIL_STARTED,
+    RAIL_PASSED,
+    RAIL_BLOCKED,
+    RAIL_ERROR,
+    RAIL_CANCELLED,
+    STREAM_STARTED,
+    WINDOW_STARTED,
+    WINDOW_CHECKED,
+    WINDOW_RELEASED,
+    STREAM_ENDED,
+)
+"""Every custom event name langchain_guardrails dispatches."""
+
+
+def rail_manager(
+    manager: AsyncCallbackManager, rail: str, stage: str, window: int | None
+) -> AsyncCallbackManager:
+    """The manager of one rail run: the run and its LLM calls carry the rail name as a tag,
+    and rail, stage and window in their metadata (LangSmith filters on both)."""
+    tagged = manager.copy()
+    tagged.add_tags([rail])
+    metadata: dict[str, Any] = {"guardrails_rail": rail, "guardrails_stage": stage}
+    if window is not None:
+        metadata["guardrails_window"] = window
+    tagged.add_metadata(metadata)
+    return tagged
+
+
+class RailEvents:
+    """Started / terminal events of one rail run."""
+
+    __slots__ = ("base", "manager", "run_id", "started")
+
+    def __init__(
+        self,
+        manager: AsyncCallbackManager,
+        run_id: UUID | None,
+        rail: str,
+        stage: str,
+        window: int | None,
+    ) -> None:
+        self.manager = manager
+        self.run_id = run_id
+        self.base: dict[str, Any] = {"rail": rail, "stage": stage, "window": window}
+        self.started = 0.0
+
+    async def start(self) -> None:
+        self.started = time.perf_counter()
+        data = {**self.base, "started_at": self.started}
+        await self.manager.on_custom_event(RAIL_STARTED, data, run_id=self.run_id)
+
+    async def end(self, decision: Decision) -> None:
+        if decision.kind == "internal_error":
+            name, verdict = RAIL_ERROR, "error"
+        elif not decision.allowed:
+            name, verdict = RAIL_BLOCKED, "blocked"
+        else:
+            name, verdict = RAIL_PASSED, "passed" if decision.text is None else "modified"
+        extra = {"kind": decision.kind} if name == RAIL_BLOCKED else {}
+        await self._end(name, verdict, stop=not decision.allowed, **extra)
+
+    async def cancelled(self) -> None:
+        await self._end(RAIL_CANCELLED, "cancelled", stop=False)
+
+    async def _end(self, name: str, verdict: str, *, stop: bool, **extra: Any) -> None:
+        ended = time.perf_counter()
+        data = {
+            **self.base,
+            "started_at": self.started,
+            "ended_at": ended,
+            "duration": ended - self.started,
+            "decision": verdict,
+            "stop": stop,
+            **extra,
+        }
+        await self.manager.on_custom_event(name, data, run_id=self.run_id)
+
+
+class StreamEvents:
+    """Window observer of one guarded stream (see ``windows.WindowObserver``).
+
+    Built only when someone listens. It times each unit's arrival (one wrapper around the
+    model stream) and reports windows and releases; memory stays bounded by one window.
+    """
+
+    def __init__(self, manager: AsyncCallbackManager, run_id: UUID, plan: WindowPlan) -> None:
+        self.manager = manager
+        self.run_id = run_id
+        self.plan = plan
+        self.arrivals: list[float] = []
+        """Arrival times of units ``[base, base + len(arrivals))`` not yet reported."""
+        self.base = 0
+        self.released_to = 0
+
+    async def _emit(self, name: str, data: dict[str, Any]) -> None:
+        await self.manager.on_custom_event(name, data, run_id=self.run_id)
+
+    async def timed(self, source: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        """``source`` with each unit's arrival time recorded."""
+        from .windows import content_text
+
+        plan = self.plan
+        whole = plan.chunk_size == sys.maxsize  # streaming output rails off: one window
+        await self._emit(
+            STREAM_STARTED,
+            {
+                "t": time.perf_counter(),
+                "chunk_size": None if whole else plan.chunk_size,
+                "context_size": plan.context_size,
+                "stream_first": plan.stream_first,
+            },
+        )
+        arrivals, clock = self.arrivals, time.perf_counter
+        async with aclosing(source) as stream:  # type: ignore[type-var]
+            async for chunk in stream:
+                content = chunk.content
+                if content.__class__ is not str:
+                    content = content_text(content)
+                if content:
+                    arrivals.append(clock())
+                yield chunk
+
+    def _take(self, end_unit: int) -> list[float]:
+        """Arrival times of units ``[base, end_unit)``, forgotten once taken."""
+        count = end_unit - self.base
+        taken = self.arrivals[:count]
+        del self.arrivals[:count]
+        self.base = end_unit
+        return taken
+
+    async def window_started(self, index: int, first_unit: int, end_unit: int, final: bool) -> None:
+        new_first, now = self.base, time.perf_counter()
+        arrivals = self._take(end_unit)
+        await self._emit(
+            WINDOW_STARTED,
+            {
+                "window": index,
+                "first_unit": first_unit,
+                "new_first_unit": new_first,
+                "end_unit": end_unit,
+                "final": final,
+                "t": now,
+                "arrivals": arrivals,
+            },
+        )
+        if self.plan.stream_first:
+            # These units were released as they arrived.
+            await self._released(
+                new_first, end_unit, index, arrivals[-1] if arrivals else now, arrivals
+            )
+
+    async def window_checked(
+        self, index: int, decision: Decision, started: float, ended: float
+    ) -> None:
+        if not decision.allowed:
+            verdict = "blocked"
+        else:
+            verdict = "passed" if decision.text is None else "modified"
+        data: dict[str, Any] = {
+            "window": index,
+            "decision": verdict,
+            "started_at": started,
+            "ended_at": ended,
+            "duration": ended - started,
+        }
+        if not decision.allowed:
+            data["rail"] = decision.rail
+        await self._emit(WINDOW_CHECKED, data)
+
+    async def released(self, end_unit: int, window: int | None) -> None:
+        if end_unit > self.released_to:
+            await self._released(self.released_to, end_unit, window, time.perf_counter(), None)
+
+    async def _released(
+        self, first: int, end: int, window: int | None, t: float, times: list[float] | None
+    ) -> None:
+        self.released_to = end
+        data: dict[str, Any] = {"window": window, "first_unit": first, "end_unit": end, "t": t}
+        if times is not None:
+            data["times"] = times
+        await self._emit(WINDOW_RELEASED, data)
+
+    async def ended(self, units: int, windows: int, blocked: bool) -> None:
+        first = self.base
+        arrivals = self._take(first + len(self.arrivals))
+        if self.plan.stream_first and arrivals:
+            await self._released(first, first + len(arrivals), None, arrivals[-1], arrivals)
+        data = {
+            "units": units,
+            "windows": windows,
+            "blocked": blocked,
+            "t": time.perf_counter(),
+            "first_unit": first,
+            "arrivals": arrivals,
+        }
+        await self._emit(STREAM_ENDED, data)
+
+
+__all__ = [
+    "EVENT_NAMES",
+    "RAIL_BLOCKED",
+    "RAIL_CANCELLED",
+    "RAIL_ERROR",
+    "RAIL_PASSED",
+    "RAIL_STARTED",
+    "STREAM_ENDED",
+    "STREAM_STARTED",
+    "WINDOW_CHECKED",
+    "WINDOW_RELEASED",
+    "WINDOW_STARTED",
+    "RailEvents",
+    "StreamEvents",
+    "rail_manager",
+]

@@ -1,0 +1,205 @@
+"""The patterns and validators behind the built-in recognizers (see
+:mod:`~langchain_guardrails.rails.recognizers`): a regex proposes a value, a validator
+(checksum, length, structure) confirms it."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+
+def luhn_valid(digits: str) -> bool:
+    """The Luhn checksum of a string of digits."""
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        value = ord(char) - 48
+        if index % 2:
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return total % 10 == 0
+
+
+_CARD_LENGTHS = frozenset((13, 14, 15, 16, 19))
+_CARD_GROUPS = frozenset(((4, 6, 5), (4, 6, 4)))  # Amex, Diners
+
+
+def credit_card_valid(candidate: str) -> bool:
+    groups = tuple(len(g) for g in re.split("[ -]", candidate))
+    digits = candidate.replace(" ", "").replace("-", "")
+    if len(digits) not in _CARD_LENGTHS or digits[0] not in "23456":
+        return False
+    # Printed cards group digits by four (Amex and Diners 4-6-5 / 4-6-4); other groupings
+    # are account numbers, IBAN tails or phone numbers.
+    if (
+        len(groups) > 1
+        and groups not in _CARD_GROUPS
+        and (any(size != 4 for size in groups[:-1]) or not 1 <= groups[-1] <= 4)
+    ):
+        return False
+    return luhn_valid(digits)
+
+
+IBAN_LENGTHS: dict[str, int] = {
+    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22,
+    "BI": 27, "BR": 29, "BY": 28, "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DJ": 27,
+    "DK": 18, "DO": 28, "EE": 20, "EG": 29, "ES": 24, "FI": 18, "FK": 18, "FO": 18, "FR": 27,
+    "GB": 22, "GE": 22, "GI": 23, "GL": 18, "GR": 27, "GT": 28, "HR": 21, "HU": 28, "IE": 22,
+    "IL": 23, "IQ": 23, "IS": 26, "IT": 27, "JO": 30, "KW": 30, "KZ": 20, "LB": 28, "LC": 32,
+    "LI": 21, "LT": 20, "LU": 20, "LV": 21, "LY": 25, "MC": 27, "MD": 24, "ME": 22, "MK": 19,
+    "MN": 20, "MR": 27, "MT": 31, "MU": 30, "NI": 28, "NL": 18, "NO": 15, "OM": 23, "PK": 24,
+    "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22, "RU": 33, "SA": 24, "SC": 31,
+    "SD": 18, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "SO": 23, "ST": 25, "SV": 28, "TL": 23,
+    "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20, "YE": 30,
+}  # fmt: skip
+"""IBAN length by country (SWIFT IBAN registry)."""
+
+
+def iban_valid(compact: str) -> bool:
+    """Mod-97 check of an IBAN without spaces (``DE89370400440532013000``)."""
+    if IBAN_LENGTHS.get(compact[:2]) != len(compact):
+        return False
+    rearranged = compact[4:] + compact[:4]
+    number = "".join(str(int(char, 36)) for char in rearranged)
+    return int(number) % 97 == 1
+
+
+def iban_length(candidate: str) -> int:
+    """How many characters of ``candidate`` form a valid IBAN (0 when none does)."""
+    expected = IBAN_LENGTHS.get(candidate[:2])
+    if expected is None:
+        return 0
+    count = 0
+    for index, char in enumerate(candidate):
+        if char != " ":
+            count += 1
+            if count == expected:
+                if candidate[index + 1 : index + 2].isalnum():
+                    return 0  # the code runs on: longer than this country's IBAN
+                compact = candidate[: index + 1].replace(" ", "")
+                return index + 1 if iban_valid(compact) else 0
+    return 0
+
+
+def ipv6_valid(candidate: str) -> bool:
+    address = candidate.split("%", 1)[0]
+    try:
+        ipaddress.IPv6Address(address)
+    except ValueError:
+        return False
+    # "a::b" style tokens in code are valid addresses too; ask for two groups with content.
+    return sum(1 for group in address.split(":") if group) >= 2
+
+
+def phone_valid(candidate: str) -> bool:
+    digits = sum(char.isdigit() for char in candidate)
+    if candidate.startswith("+"):
+        return 8 <= digits <= 15
+    if candidate.startswith("00"):
+        return 10 <= digits <= 17  # "00" + a full international number
+    if candidate.startswith("0"):
+        return 9 <= digits <= 12
+    return digits == 10
+
+
+def openai_key_valid(candidate: str) -> bool:
+    body = candidate[3:]
+    return any(c.isdigit() for c in body) and any(c.isalpha() for c in body)
+
+
+def trim_url(candidate: str) -> int:
+    end = len(candidate)
+    while end and candidate[end - 1] in ".,;:!?'\"*_~":
+        end -= 1
+    while (
+        end
+        and candidate[end - 1] == ")"
+        and candidate.count("(", 0, end) < candidate.count(")", 0, end)
+    ):
+        end -= 1
+    return end
+
+
+EMAIL = re.compile(
+    r"(?<![\w.%+-])[A-Za-z0-9_%+-](?:[A-Za-z0-9._%+'-]{0,62}[A-Za-z0-9_%+-])?"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![A-Za-z0-9-])"
+)
+PHONE = re.compile(
+    r"(?<![\w+])(?<!\d[ .-])(?:"
+    r"(?:\+|\b00)[1-9][0-9]{0,2}(?:[ .-]?\(?[0-9]{1,4}\)?)(?:[ .-]?[0-9]{1,5}){1,6}"
+    r"|(?:\([0-9]{3}\)[ .-]?|\b[0-9]{3}[ .-])[0-9]{3}[ .-][0-9]{4}"
+    r"|\b0[0-9]{1,4}(?:[ .-][0-9]{2,4}){2,4}"
+    r")(?![0-9]|[ .-][0-9])"
+)
+CREDIT_CARD = re.compile(r"(?<![\d-])(?<!\d )\d(?:[ -]?\d){12,18}(?![\d-]|[ -]\d)")
+IBAN = re.compile(r"\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}")
+US_SSN = re.compile(
+    r"(?<![\d-])(?<!\d )(?!000|666|9\d\d)\d{3}([- ])(?!00)\d{2}\1(?!0000)\d{4}(?![\d-]|[ -]\d)"
+)
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+IPV4 = re.compile(rf"(?<![\d.])(?:{_OCTET}\.){{3}}{_OCTET}(?!\d|\.\d)")
+IPV6 = re.compile(
+    r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:(?:\d{1,3}\.){3}\d{1,3}|[0-9A-Fa-f]{1,4})?"
+    r"(?:%[0-9A-Za-z]+)?(?![\w:]|\.\d)"
+)
+URL = re.compile(r"(?i)\b(?:(?:https?|ftp)://|www\.)[^\s<>\"'`\[\]{}|\\^]+")
+# Starts with a literal so the regex engine skips to each "A" (AWS ids may hold no digit).
+A_KEYS = re.compile(
+    r"A(?<!\wA)(?:KIA|SIA|BIA|CCA|GPA|IDA|IPA|NPA|NVA|PKA|ROA|SCA)[A-Z0-9]{16}\b"
+    r"|A(?<!\wA)Iza[0-9A-Za-z_-]{35}(?![\w-])"
+)
+API_KEY = re.compile(
+    r"\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|APKA|AROA|ASCA)[A-Z0-9]{16}\b"
+    r"|\bgh[pousr]_[A-Za-z0-9]{36,255}\b"
+    r"|\bgithub_pat_[A-Za-z0-9_]{22,255}\b"
+    r"|\bxox[abposr]-[A-Za-z0-9-]{15,250}"
+    r"|\b[sr]k_(?:live|test)_[0-9A-Za-z]{16,247}\b"
+    r"|\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"
+)
+OPENAI_KEY = re.compile(r"(?<![\w-])sk-[A-Za-z0-9_-]{20,250}(?![\w-])")
+AWS_SECRET = re.compile(
+    r"(?i:aws_?secret_?(?:access_?)?key)[\"']?\s*[:=]\s*[\"']?([A-Za-z0-9/+=]{40})(?![A-Za-z0-9/+=])"
+)
+PRIVATE_KEY = re.compile(
+    r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
+    r"(?:.*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|.*\Z)",
+    re.DOTALL,
+)
+
+
+NUMBER = re.compile(r"[0-9][0-9 ().+-]*")
+TOKEN_TAIL = re.compile(r"[A-Za-z0-9_./+=-]*")
+TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./+=-")
+KEY_TOKEN = 20
+"""API keys are tokens of 20+ characters; they are looked for around the long tokens only."""
+
+
+__all__ = [
+    "API_KEY",
+    "AWS_SECRET",
+    "A_KEYS",
+    "CREDIT_CARD",
+    "EMAIL",
+    "IBAN",
+    "IBAN_LENGTHS",
+    "IPV4",
+    "IPV6",
+    "KEY_TOKEN",
+    "NUMBER",
+    "OPENAI_KEY",
+    "PHONE",
+    "PRIVATE_KEY",
+    "TOKEN_CHARS",
+    "TOKEN_TAIL",
+    "URL",
+    "US_SSN",
+    "credit_card_valid",
+    "iban_length",
+    "iban_valid",
+    "ipv6_valid",
+    "luhn_valid",
+    "openai_key_valid",
+    "phone_valid",
+    "trim_url",
+]
