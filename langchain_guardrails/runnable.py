@@ -32,6 +32,7 @@ from typing_extensions import override
 
 from . import _bridge
 from ._events import StreamEvents
+from ._threads import SyncBacked, stream_in_threads
 from .config import RailsConfig
 from .engine import CallScope, Decision, RailEngine
 from .errors import ConfigError, GuardrailsViolation
@@ -236,30 +237,7 @@ class Guardrails(RunnableSerializable[LanguageModelInput, BaseMessage]):
                 result = await guarded.acheck("Tell me a secret", output="The secret is 42")
                 result.status  # "passed", "modified" or "blocked"
         """
-        messages = to_messages(input)
-        manager = get_async_callback_manager_for_config(ensure_config(config))
-        stage: Stage = "input" if output is None else "output"
-        rails = self._engine.input_rails if output is None else self._engine.output_rails
-        text = last_user_text(messages) if output is None else output
-        scope = CallScope(
-            messages=messages,
-            user_message=last_user_text(messages),
-            callbacks=_tagged(manager, stage) if manager.handlers else None,
-            bind_llm=_bind,
-        )
-        decision = await self._engine.check(rails, text, stage, scope)
-        if not decision.allowed:
-            refusal = self.config.rails.refusal
-            return RailCheck(
-                status="blocked",
-                content=decision.refusal or getattr(refusal, stage) or refusal.message,
-                rail=decision.rail,
-                reason=decision.reason,
-                metadata=violation_metadata(decision, stage),
-            )
-        if decision.text is not None:
-            return RailCheck(status="modified", content=decision.text)
-        return RailCheck(status="passed", content=text)
+        return await self._check(input, output, config, sync=False)
 
     def check(
         self,
@@ -275,7 +253,35 @@ class Guardrails(RunnableSerializable[LanguageModelInput, BaseMessage]):
 
                 guarded.check("Hello").status
         """
-        return _bridge.run_sync(lambda: self.acheck(input, output=output, config=config))
+        return _bridge.run_sync(lambda: self._check(input, output, config, sync=True))
+
+    async def _check(
+        self, input: Any, output: str | None, config: RunnableConfig | None, *, sync: bool
+    ) -> RailCheck:
+        messages = to_messages(input)
+        manager = get_async_callback_manager_for_config(ensure_config(config))
+        stage: Stage = "input" if output is None else "output"
+        rails = self._engine.input_rails if output is None else self._engine.output_rails
+        text = last_user_text(messages) if output is None else output
+        scope = CallScope(
+            messages=messages,
+            user_message=last_user_text(messages),
+            callbacks=_tagged(manager, stage) if manager.handlers else None,
+            bind_llm=_binder(sync),
+        )
+        decision = await self._engine.check(rails, text, stage, scope)
+        if not decision.allowed:
+            refusal = self.config.rails.refusal
+            return RailCheck(
+                status="blocked",
+                content=decision.refusal or getattr(refusal, stage) or refusal.message,
+                rail=decision.rail,
+                reason=decision.reason,
+                metadata=violation_metadata(decision, stage),
+            )
+        if decision.text is not None:
+            return RailCheck(status="modified", content=decision.text)
+        return RailCheck(status="passed", content=text)
 
     # -- the core ------------------------------------------------------------------------------
 
@@ -342,7 +348,7 @@ class Guardrails(RunnableSerializable[LanguageModelInput, BaseMessage]):
                 messages=messages,
                 user_message=last_user_text(messages),
                 callbacks=_tagged(child, "input") if listening else None,
-                bind_llm=_bind,
+                bind_llm=_binder(sync_model),
                 run_id=run.run_id,
             )
             decision = await engine.check(engine.input_rails, scope.user_message, "input", scope)
@@ -359,7 +365,7 @@ class Guardrails(RunnableSerializable[LanguageModelInput, BaseMessage]):
         model_config = patch_config(config, callbacks=model_callbacks, run_name=None)
         model_config.pop("run_id", None)
         if sync_model:
-            source = _stream_in_threads(self._model, messages, model_config, kwargs)
+            source = stream_in_threads(self._model, messages, model_config, kwargs)
         else:
             source = self._model.astream(messages, model_config, **kwargs)
         if listening:
@@ -380,7 +386,7 @@ class Guardrails(RunnableSerializable[LanguageModelInput, BaseMessage]):
                 messages=messages,
                 user_message=last_user_text(messages),
                 callbacks=rail_callbacks,
-                bind_llm=_bind,
+                bind_llm=_binder(sync_model),
                 run_id=run.run_id,
             )
             observer = StreamEvents(child, run.run_id, plan) if listening else None
@@ -496,6 +502,15 @@ def _bind(llm: Runnable[Any, Any], config: RunnableConfig) -> Runnable[Any, Any]
     return llm.with_config(config)
 
 
+def _bind_threaded(llm: Runnable[Any, Any], config: RunnableConfig) -> Runnable[Any, Any]:
+    return SyncBacked(llm.with_config(config))
+
+
+def _binder(sync: bool) -> Callable[[Runnable[Any, Any], RunnableConfig], Runnable[Any, Any]]:
+    """How rails get their models: through the sync API in threads on sync calls."""
+    return _bind_threaded if sync else _bind
+
+
 def _scheduler(
     engine: RailEngine, scope: CallScope, redact: bool
 ) -> Callable[[str, int], asyncio.Future[Decision]]:
@@ -533,28 +548,3 @@ async def _text_chunks(source: AsyncIterator[Any]) -> AsyncIterator[AIMessageChu
     async with aclosing(source) as stream:  # type: ignore[type-var]
         async for text in stream:
             yield AIMessageChunk(content=text) if isinstance(text, str) else text
-
-
-async def _stream_in_threads(
-    llm: Runnable[Any, Any],
-    messages: list[BaseMessage],
-    config: RunnableConfig,
-    kwargs: dict[str, Any],
-) -> AsyncIterator[Any]:
-    """The model's *sync* stream, stepped in worker threads (sync calls use sync clients)."""
-    context = contextvars.copy_context()
-    loop = asyncio.get_running_loop()
-    done = object()
-    iterator = await loop.run_in_executor(
-        None, context.run, lambda: iter(llm.stream(messages, config, **kwargs))
-    )
-    try:
-        while True:
-            chunk = await loop.run_in_executor(None, lambda: context.run(next, iterator, done))
-            if chunk is done:
-                return
-            yield chunk
-    finally:
-        close = getattr(iterator, "close", None)
-        if close is not None:
-            await loop.run_in_executor(None, context.run, close)
