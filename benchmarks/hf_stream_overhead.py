@@ -6,9 +6,10 @@ transformers' ``AsyncTextIteratorStreamer`` read by ``async for`` (async). Every
 compared with the baseline of its kind ("vs pipeline") and guarded runs also with the unguarded
 ``HuggingFacePipelineCompatible`` of their kind ("vs model"). Each repetition runs every
 scenario once (order rotated) and the report gives the median of the per-repetition ratios, so
-machine noise hits both sides alike. The model is a tiny random
-GPT-2 (2 layers, width 32) with a character tokenizer; every run generates exactly ``--tokens``
-tokens (greedy, ``min_new_tokens`` = ``max_new_tokens``).
+machine noise hits both sides alike. The model is a tiny random GPT-2 (2 layers, width 32) with a
+character tokenizer, well under a millisecond per token, so per-token overhead shows as much as
+it ever can; every run generates exactly ``--tokens`` tokens (greedy, ``min_new_tokens`` =
+``max_new_tokens``) and every scenario must stream the same text.
 
     python benchmarks/hf_stream_overhead.py [--reps 15] [--tokens 200] [--threads 1]
 

@@ -487,7 +487,8 @@ def _describe(exc: ValidationError, located: Located) -> str:
             message = f"unknown key {loc[-1]!r}{hint}"
         else:
             message = error["msg"].removeprefix("Value error, ")
-            if "input" in error and error["type"] not in ("missing",):
+            # Our own validators already say what they got; pydantic's type errors do not.
+            if error["type"] not in ("missing", "value_error") and "input" in error:
                 message += f" (got {error['input']!r})"
         lines.append(f"{located.where(loc)}: {key}: {message}")
     return "\n".join(dict.fromkeys(lines))

@@ -61,11 +61,16 @@ def model_folder(config: RailsConfig, path: str | None, key: str, rail: str) -> 
 
 def model_labels(folder: Path) -> list[str]:
     """The labels of a classification model, read from its ``config.json`` (no torch)."""
-    data = json.loads((folder / "config.json").read_text("utf-8"))
-    id2label = data.get("id2label")
-    if isinstance(id2label, dict) and id2label:
-        return [str(id2label[k]) for k in sorted(id2label, key=lambda k: int(k))]
-    return [f"LABEL_{i}" for i in range(int(data.get("num_labels", 2)))]
+    try:
+        data = json.loads((folder / "config.json").read_text("utf-8"))
+        id2label = data.get("id2label")
+        if isinstance(id2label, dict) and id2label:
+            return [str(id2label[k]) for k in sorted(id2label, key=lambda k: int(k))]
+        return [f"LABEL_{i}" for i in range(int(data.get("num_labels", 2)))]
+    except (OSError, ValueError, AttributeError) as exc:
+        raise ConfigError(
+            f"{folder / 'config.json'}: cannot read the model's labels: {exc}"
+        ) from exc
 
 
 @dataclass(slots=True)

@@ -41,8 +41,6 @@ Body = Callable[
 class LlmTask:
     """One rail's LLM task: which prompt to render and which model to send it to."""
 
-    rail: str
-    """The rail name (tag of its model calls)."""
     task: str
     """The prompt task, e.g. ``self_check_input``."""
     prompts: tuple[PreparedPrompt, ...]
@@ -130,7 +128,7 @@ def build_task(
             )
     if model_id is not None and choose(prepared, model_id) is None:
         raise ConfigError(f"{where}: {_no_prompt_for_model(task, model_id, prepared)}")
-    return LlmTask(rail, task, prepared, resolved_type, model_id)
+    return LlmTask(task, prepared, resolved_type, model_id)
 
 
 def llm_action(task: LlmTask, body: Body, *, name: str) -> ActionSpec:

@@ -1,14 +1,12 @@
 """LLM self-checks: ``self check input``, ``self check output``, ``self check facts`` and
 ``self check hallucination`` (NeMo Guardrails' tasks, prompts from ``prompts``).
 
-======================  ==========================================  =======================
-task                    prompt variables                            blocks when the answer
-======================  ==========================================  =======================
-``self_check_input``    ``user_input``                              is Yes
-``self_check_output``   ``user_input``, ``bot_response``            is Yes
-``self_check_facts``    ``evidence``, ``response`` (=bot_response)  is No
-``self_check_halluc…``  ``statement`` (=bot_response), ``paragraph``  is No
-======================  ==========================================  =======================
+* ``self_check_input`` (``{{ user_input }}``): blocks when the model answers Yes;
+* ``self_check_output`` (``{{ user_input }}``, ``{{ bot_response }}``): blocks on Yes;
+* ``self_check_facts`` (``{{ evidence }}``, ``{{ response }}`` = ``{{ bot_response }}``):
+  blocks on No;
+* ``self_check_hallucination`` (``{{ paragraph }}``, ``{{ statement }}`` =
+  ``{{ bot_response }}``): blocks on No.
 
 An answer without a readable verdict blocks, and the reason says why.
 """

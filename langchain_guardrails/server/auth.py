@@ -26,15 +26,16 @@ class APIKeyMiddleware:
         if not api_key:
             raise ValueError("api_key must be a non-empty string")
         self.app = app
-        self._expected = f"Bearer {api_key}".encode()
+        self._key = api_key.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in OPEN_PATHS or scope["method"] == "OPTIONS":
             await self.app(scope, receive, send)
             return
         given = dict(scope["headers"]).get(b"authorization", b"")
+        scheme, _, token = given.partition(b" ")
         # Constant-time comparison: the key must not leak through response timing.
-        if hmac.compare_digest(given, self._expected):
+        if scheme.lower() == b"bearer" and hmac.compare_digest(token, self._key):
             await self.app(scope, receive, send)
             return
         message = "Missing API key" if not given else "Incorrect API key provided"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
@@ -58,7 +58,7 @@ async def turn(
     model_kwargs: Mapping[str, Any],
     *,
     log_rails: bool = False,
-) -> AsyncIterator[str | TurnEnd]:
+) -> AsyncGenerator[str | TurnEnd, None]:
     """Released text pieces of one guarded call, then its :class:`TurnEnd`.
 
     The refusal of a block is not a released piece: it comes in ``TurnEnd.refusal``.
@@ -107,11 +107,12 @@ async def complete(
     """The whole ``chat.completion`` body of one guarded call."""
     parts: list[str] = []
     end: TurnEnd | None = None
-    async for item in turn(guarded, messages, model_kwargs, log_rails=log_rails):
-        if isinstance(item, str):
-            parts.append(item)
-        else:
-            end = item
+    async with aclosing(turn(guarded, messages, model_kwargs, log_rails=log_rails)) as items:
+        async for item in items:
+            if isinstance(item, str):
+                parts.append(item)
+            else:
+                end = item
     assert end is not None  # turn() always ends with a TurnEnd
     # As Guardrails.invoke: a blocked answer is the refusal alone.
     content = (end.refusal or "") if end.blocked else "".join(parts)
@@ -134,11 +135,13 @@ async def event_stream(
     yield event(chunk_body(cid, model, created, {"role": "assistant", "content": ""}, **extra))
     try:
         end: TurnEnd | None = None
-        async for item in turn(guarded, messages, model_kwargs, log_rails=log_rails):
-            if isinstance(item, str):
-                yield event(chunk_body(cid, model, created, {"content": item}, **extra))
-            else:
-                end = item
+        # Closed at once when the response stops (client gone): the model stream closes too.
+        async with aclosing(turn(guarded, messages, model_kwargs, log_rails=log_rails)) as items:
+            async for item in items:
+                if isinstance(item, str):
+                    yield event(chunk_body(cid, model, created, {"content": item}, **extra))
+                else:
+                    end = item
         assert end is not None  # turn() always ends with a TurnEnd
         if end.refusal:
             yield event(chunk_body(cid, model, created, {"content": end.refusal}, **extra))

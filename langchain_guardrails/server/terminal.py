@@ -7,6 +7,7 @@ them and keeps the history.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from collections.abc import Iterable, Iterator
@@ -220,6 +221,8 @@ class ChatSession:
         """The chat loop; returns the exit code (3 when a turn failed)."""
         failed = False
         if interactive:
+            with contextlib.suppress(ImportError):
+                import readline  # noqa: F401  (line editing and history for input())
             self._say(
                 "Chat with the guarded model. /reset clears the history, /exit or Ctrl-D ends.", "2"
             )

@@ -21,7 +21,7 @@ from ..server.conftest import live_server
 
 CONFIGS = Path(__file__).parents[1] / "server" / "configs"
 CHAT = [sys.executable, "-m", "langchain_guardrails", "chat"]
-ENV = {**os.environ, "TERM": "dumb", "NO_COLOR_TEST": "1"}
+ENV = {**os.environ, "TERM": "dumb"}
 ENV.pop("NO_COLOR", None)
 ENV.pop("LANGCHAIN_GUARDRAILS_API_KEY", None)
 BLOCK = "[blocked by output rail 'regex check output': matched pattern 'secret\\\\s+plan']"

@@ -160,7 +160,7 @@ def test_wrong_type_names_key() -> None:
 )
 def test_bad_sizes(streaming: str, line: int, expected: str) -> None:
     message = error_of(f"rails:\n  output:\n    streaming:\n      {streaming}\n")
-    assert message.startswith(f"<yaml_content>:{line}: {expected}")
+    assert message == f"<yaml_content>:{line}: {expected}"
 
 
 def test_context_not_smaller_than_chunk() -> None:

@@ -246,3 +246,15 @@ async def test_an_incomplete_character_at_the_end_is_still_handed_over() -> None
     streamer.put(torch.tensor(["é".encode()[0]]))
     streamer.end()
     assert await drain(streamer) == ["a", "\ufffd"]
+
+
+async def test_long_streams_stay_exact() -> None:
+    streamer = AsyncTextIteratorStreamer(ByteTokenizer(), skip_prompt=True)
+    streamer.put(torch.tensor([list(b"Q:")]))
+    text = "é, ü and ß " * 30
+    for byte in text.encode():
+        streamer.put(torch.tensor([byte]))
+    streamer.end()
+    pieces = await drain(streamer)
+    assert "".join(pieces) == text
+    assert "\ufffd" not in pieces

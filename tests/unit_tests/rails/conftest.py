@@ -85,7 +85,9 @@ def streaming(*, stream_first: bool, chunk_size: int = 4, context_size: int = 1)
 
 # -- tiny transformers models -------------------------------------------------------------
 
-CHARS = " abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.,!?:;'\"-<>/\n()|_@=+*#%&[]{}"
+CHARS = (
+    " abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.,!?:;'\"-<>/\n()|_@=+*#%&[]{}"
+)
 
 
 def _tokenizer() -> Any:

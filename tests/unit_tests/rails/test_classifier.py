@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,11 @@ def classifier_config(
                 "output": output,
                 "config": {
                     "classifiers": {
-                        "toxicity": {"model_path": str(folder), "block_labels": ["toxic"], **settings}
+                        "toxicity": {
+                            "model_path": str(folder),
+                            "block_labels": ["toxic"],
+                            **settings,
+                        }
                     }
                 },
             }
@@ -50,7 +55,9 @@ def worker_of(folder: Path) -> BatchWorker[Any, Any]:
 async def test_input_classifier_allows_and_blocks(
     tiny_classifier: Path, text: str, blocked: bool
 ) -> None:
-    config = classifier_config(tiny_classifier, flows_in=["hf classifier check input $classifier=toxicity"])
+    config = classifier_config(
+        tiny_classifier, flows_in=["hf classifier check input $classifier=toxicity"]
+    )
     guarded = Guardrails(llm=RecordingChatModel(chunks=["ok"]), config=config)
     result = await guarded.ainvoke(text)
     assert (result.content == REFUSAL) is blocked
@@ -127,7 +134,7 @@ async def test_fifty_concurrent_streams_share_one_loaded_pipeline(tiny_classifie
         blocked = f"reply {index} {REFUSAL}"
         assert text == (blocked if index % 10 == 0 else "".join(replies[index]))
     assert worker.loads == 1
-    assert [k for k in _WORKERS if k[:2] == ("text-classification", str(tiny_classifier.resolve()))]
+    assert worker is worker_of(tiny_classifier)  # one worker (one pipeline) per model folder
     # 50 streams x 2 windows were checked in fewer, batched model calls.
     assert worker.calls - calls_before < 100
     assert worker.largest_batch > 1
@@ -191,7 +198,9 @@ def test_classifier_settings_are_validated() -> None:
             config={
                 "rails": {
                     "config": {
-                        "classifiers": {"x": {"model_path": "m", "block_labels": [], "threshold": 2}}
+                        "classifiers": {
+                            "x": {"model_path": "m", "block_labels": [], "threshold": 2}
+                        }
                     }
                 }
             }
@@ -202,3 +211,45 @@ def test_classifier_settings_are_validated() -> None:
         "<config dict>:7: rails.config.classifiers.x.threshold: Input should be less than or "
         "equal to 1 (got 2)"
     )
+
+
+def test_an_unreadable_model_config_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text("{not json", encoding="utf-8")
+    config = classifier_config(
+        tmp_path, flows_in=["hf classifier check input $classifier=toxicity"]
+    )
+    with pytest.raises(ConfigError) as error:
+        Guardrails(llm=RecordingChatModel(), config=config)
+    assert str(error.value) == (
+        f"{tmp_path / 'config.json'}: cannot read the model's labels: Expecting property name "
+        "enclosed in double quotes: line 1 column 2 (char 1)"
+    )
+
+
+async def test_the_batch_worker_batches_concurrent_requests_and_reports_errors() -> None:
+    release = threading.Event()
+    batches: list[list[str]] = []
+
+    def load() -> Any:
+        def run(items: list[str]) -> list[int]:
+            release.wait(5)
+            batches.append(list(items))
+            if "boom" in items:
+                raise RuntimeError("model failed")
+            return [len(item) for item in items]
+
+        return run
+
+    worker: BatchWorker[str, int] = BatchWorker(load, batch_size=8)
+    first = asyncio.ensure_future(worker.run(["a"]))
+    await asyncio.sleep(0.05)  # the worker is busy with the first request...
+    rest = [asyncio.ensure_future(worker.run([word])) for word in ("bb", "ccc", "dddd")]
+    await asyncio.sleep(0.05)
+    release.set()  # ...so the next three arrive together
+    assert await first == [1]
+    assert await asyncio.gather(*rest) == [[2], [3], [4]]
+    assert batches == [["a"], ["bb", "ccc", "dddd"]]
+    assert (worker.loads, worker.calls, worker.largest_batch) == (1, 2, 3)
+    with pytest.raises(RuntimeError, match="model failed"):
+        await worker.run(["boom"])
+    assert await worker.run([]) == []

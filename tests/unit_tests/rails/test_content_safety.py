@@ -138,7 +138,10 @@ async def test_content_safety_output_renders_the_default_prompt_with_the_respons
 @pytest.mark.parametrize(
     ("answer", "categories"),
     [
-        ('{"User Safety": "unsafe", "Safety Categories": "Violence, Threat"}', ["Violence", "Threat"]),
+        (
+            '{"User Safety": "unsafe", "Safety Categories": "Violence, Threat"}',
+            ["Violence", "Threat"],
+        ),
         ('```json\n{"User Safety": "Unsafe"}\n```', []),
         ("unsafe\nS1,S10", ["S1", "S10"]),
     ],
@@ -234,8 +237,14 @@ async def test_llama_guard_output_reads_safe_and_unsafe(
     rails, guard, _ = guarded(named_models, answer, flows, model_type="llama_guard")
     result = await rails.ainvoke("How do I bake bread?")
     assert (result.content == "".join(REPLY)) is allowed
-    prompt = guard.received[0][0].text
-    assert "User: How do I bake bread?\n\nAgent: Sure, here is how to bake bread.\n\n" in prompt
+    assert [m.text for m in guard.received[0]] == [
+        LLAMA_GUARD_INPUT.replace("'User' messages", "'Agent' messages")
+        .replace(
+            "User: How do I bake bread?\n\n",
+            "User: How do I bake bread?\n\nAgent: Sure, here is how to bake bread.\n\n",
+        )
+        .replace("LAST User message", "LAST Agent message")
+    ]
     if not allowed:
         assert result.response_metadata["guardrails"]["categories"] == ["S2"]
 

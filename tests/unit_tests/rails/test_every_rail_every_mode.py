@@ -44,7 +44,9 @@ def flow_for(name: str) -> str:
 def hf_settings(tiny_causal_lm: Path, tiny_classifier: Path) -> dict[str, Any]:
     return {
         "jailbreak_detection": {"model_path": str(tiny_causal_lm)},
-        "classifiers": {"toxicity": {"model_path": str(tiny_classifier), "block_labels": ["toxic"]}},
+        "classifiers": {
+            "toxicity": {"model_path": str(tiny_classifier), "block_labels": ["toxic"]}
+        },
         "sensitive_data_detection": {
             "input": {"entities": ["EMAIL_ADDRESS"]},
             "output": {"entities": ["EMAIL_ADDRESS"]},
@@ -57,7 +59,7 @@ def guarded(
     name: str, stream_first: bool, settings: dict[str, Any], models: dict[str, RecordingChatModel]
 ) -> tuple[Guardrails, RecordingChatModel]:
     stage = "input" if name.endswith("input") or name in INPUT_ONLY else "output"
-    guard = models["guard"] = RecordingChatModel(rules=RULES)
+    models["guard"] = RecordingChatModel(rules=RULES)
     main = RecordingChatModel(chunks=REPLY, rules=RULES, model_name="main-model")
     config = RailsConfig.from_content(
         config={
@@ -97,7 +99,7 @@ async def test_every_rail_passes_a_clean_answer_in_every_mode(
 ) -> None:
     if name == "mask sensitive data on output" and stream_first:
         pytest.skip("masking output needs hold-back mode (a config error, tested elsewhere)")
-    rails, main = guarded(name, stream_first, hf_settings, named_models)
+    rails, _ = guarded(name, stream_first, hf_settings, named_models)
     # A system message is the evidence of ``self check facts``.
     question = [("system", "The office opens at nine."), ("human", "When does the office open?")]
     with get_usage_metadata_callback() as usage:

@@ -70,6 +70,10 @@ async def test_score_measures_text_prefix_and_suffix_in_one_batch() -> None:
     assert scores == JailbreakScores(len(text) / 4.0, 2000.0, 10.0, ("prefix_suffix_perplexity",))
 
 
+def lm_worker(folder: Path) -> Any:
+    return _WORKERS[("causal-lm", str(folder.resolve()), "cpu")]
+
+
 def jailbreak_config(folder: Path | str | None, **thresholds: float) -> RailsConfig:
     settings: dict[str, Any] = dict(thresholds)
     if folder is not None:
@@ -85,11 +89,12 @@ def jailbreak_config(folder: Path | str | None, **thresholds: float) -> RailsCon
 
 
 async def test_the_rail_allows_with_the_default_thresholds(tiny_causal_lm: Path) -> None:
-    guarded = Guardrails(llm=RecordingChatModel(chunks=["Hi!"]), config=jailbreak_config(tiny_causal_lm))
+    guarded = Guardrails(
+        llm=RecordingChatModel(chunks=["Hi!"]), config=jailbreak_config(tiny_causal_lm)
+    )
     assert (await guarded.ainvoke("Hello, how are you today?")).content == "Hi!"
     assert guarded.invoke("What is the capital of France?").content == "Hi!"
-    worker = _WORKERS[("causal-lm", str(tiny_causal_lm.resolve()), "cpu")]
-    assert worker.loads == 1
+    assert lm_worker(tiny_causal_lm).loads == 1
 
 
 async def test_the_rail_blocks_over_a_threshold_with_its_scores(tiny_causal_lm: Path) -> None:
@@ -150,7 +155,9 @@ def test_a_relative_model_path_starts_at_the_config_folder(
         "  config: {jailbreak_detection: {model_path: models/lm}}\n",
         encoding="utf-8",
     )
-    guarded = Guardrails(llm=RecordingChatModel(chunks=["ok"]), config=RailsConfig.from_path(tmp_path))
+    guarded = Guardrails(
+        llm=RecordingChatModel(chunks=["ok"]), config=RailsConfig.from_path(tmp_path)
+    )
     assert guarded.invoke("hello").content == "ok"
 
 

@@ -42,8 +42,12 @@ Question: Should the message be blocked (Yes or No)?
 Answer:"""
 
 
-def nemo_guarded(input_answer: str = "No", output_answer: str = "No") -> tuple[Guardrails, RecordingChatModel]:
-    llm = RecordingChatModel(chunks=REPLY, rules={INPUT_CHECK: input_answer, OUTPUT_CHECK: output_answer})
+def nemo_guarded(
+    input_answer: str = "No", output_answer: str = "No"
+) -> tuple[Guardrails, RecordingChatModel]:
+    llm = RecordingChatModel(
+        chunks=REPLY, rules={INPUT_CHECK: input_answer, OUTPUT_CHECK: output_answer}
+    )
     return Guardrails(llm=llm, config=RailsConfig.from_path(NEMO_CONFIG)), llm
 
 

@@ -31,11 +31,22 @@ def test_template_renders_variables_like_jinja(source: str, rendered: str) -> No
 @pytest.mark.parametrize(
     ("source", "message"),
     [
-        ("{% if x %}a{% endif %}", "Jinja statements are not supported (found '{% if x %}'); use only {{ variable }}"),
-        ("{{ name | upper }}", "only plain variables are supported in prompts, not '{{ name | upper }}' (no filters or expressions)"),
-        ("{{ a.b }}", "only plain variables are supported in prompts, not '{{ a.b }}' (no filters or expressions)"),
+        (
+            "{% if x %}a{% endif %}",
+            "Jinja statements are not supported (found '{% if x %}'); use only {{ variable }}",
+        ),
+        (
+            "{{ name | upper }}",
+            "only plain variables are supported in prompts, not '{{ name | upper }}' "
+            "(no filters or expressions)",
+        ),
+        (
+            "{{ a.b }}",
+            "only plain variables are supported in prompts, not '{{ a.b }}' "
+            "(no filters or expressions)",
+        ),
     ],
-)  # fmt: skip
+)
 def test_template_rejects_what_it_cannot_render_faithfully(source: str, message: str) -> None:
     with pytest.raises(ValueError) as error:
         Template(source)
@@ -57,7 +68,9 @@ def prompt(models: list[str] | None = None, content: str = "x") -> TaskPrompt:
         (["openai"], None, 0.0),
     ],
 )
-def test_prompt_score_follows_nemo(models: list[str] | None, model_id: str | None, score: float) -> None:
+def test_prompt_score_follows_nemo(
+    models: list[str] | None, model_id: str | None, score: float
+) -> None:
     assert prompt_score(prompt(models), model_id) == score
 
 
@@ -128,7 +141,8 @@ prompts:
     assert result.response_metadata["guardrails"]["type"] == "internal_error"
     assert result.response_metadata["guardrails"]["reason"] == (
         "rail 'self check input' raised LookupError(\"no prompt for task 'self_check_input' "
-        "applies to model recordingchatmodel/guard-model; the prompts are restricted to models: openai/gpt-4o\")"
+        "applies to model recordingchatmodel/guard-model; the prompts are restricted to models: "
+        'openai/gpt-4o")'
     )
 
 

@@ -23,7 +23,10 @@ GOOGLE = "AIza" + "SyA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q"
 STRIPE = "sk_live_" + "4eC39HqLyjWDarjtT1zdp7dc"
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
 OPENAI = "sk-proj-" + "Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z"
-RSA_KEY = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7x\nQW8zvd+ab==\n-----END RSA PRIVATE KEY-----"
+RSA_KEY = (
+    "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7x\nQW8zvd+ab==\n"
+    "-----END RSA PRIVATE KEY-----"
+)
 
 POSITIVES: dict[str, list[tuple[str, str]]] = {
     "EMAIL_ADDRESS": [
@@ -146,7 +149,14 @@ NEGATIVES: dict[str, list[str]] = {
         "536-22-87261",
         "536228726",
     ],
-    "IP_ADDRESS": ["256.1.1.1", "1.2.3", "12:30:45", "std::vector", "1.2.3.4.5", "00:1A:2B:3C:4D:5E"],
+    "IP_ADDRESS": [
+        "256.1.1.1",
+        "1.2.3",
+        "12:30:45",
+        "std::vector",
+        "1.2.3.4.5",
+        "00:1A:2B:3C:4D:5E",
+    ],
     "URL": ["example.com", "http:/broken", "the www is wide", "https://"],
     "API_KEY": [
         "sk-learn",
@@ -156,7 +166,10 @@ NEGATIVES: dict[str, list[str]] = {
         "task-force-alpha-bravo-charlie-delta",
         "aws_secret_access_key = short",
     ],
-    "PRIVATE_KEY": ["-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----", "BEGIN CERTIFICATE"],
+    "PRIVATE_KEY": [
+        "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----",
+        "BEGIN CERTIFICATE",
+    ],
 }
 
 
@@ -263,7 +276,11 @@ def whole_text_find(scanner: Scanner, text: str) -> list[Found]:
     """What the scanner's regexes find when each scans the whole text."""
     found = []
     for recognizer in scanner.recognizers:
-        rank = 0 if recognizer.entity not in BUILTIN_ENTITIES else BUILTIN_ENTITIES.index(recognizer.entity) + 1
+        rank = (
+            0
+            if recognizer.entity not in BUILTIN_ENTITIES
+            else BUILTIN_ENTITIES.index(recognizer.entity) + 1
+        )
         for match in recognizer.regex.finditer(text):
             start, stop = match.span(recognizer.group)
             if recognizer.trim is not None:

@@ -71,7 +71,8 @@ async def test_self_check_input_allows_and_renders_the_prompt_exactly() -> None:
 
 
 @pytest.mark.parametrize(
-    "answer", ["Yes", "yes", "  YES.", "**Yes**", "<think>bad</think>Yes", "It is a jailbreak.\nYes"]
+    "answer",
+    ["Yes", "yes", "  YES.", "**Yes**", "<think>bad</think>Yes", "It is a jailbreak.\nYes"],
 )
 async def test_self_check_input_blocks_on_yes_however_it_is_written(answer: str) -> None:
     llm = model({"Should the user message be blocked": answer})
@@ -202,7 +203,8 @@ async def test_self_check_output_uses_the_model_named_by_dollar_model(
     guard = named_models["guard"] = RecordingChatModel(rules={"blocked": "Yes"})
     main = RecordingChatModel(chunks=REPLY, model_name="main-model")
     config = RailsConfig.from_content(
-        yaml_content=INPUT_PROMPT + OUTPUT_PROMPT
+        yaml_content=INPUT_PROMPT
+        + OUTPUT_PROMPT
         + "models:\n  - {type: checker, engine: rails_test, model: guard}\n"
         + "rails: {output: {flows: [self check output $model=checker]}}\n"
     )

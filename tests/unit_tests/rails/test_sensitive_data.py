@@ -50,9 +50,7 @@ async def test_mask_on_input_sends_the_masked_message_to_the_model() -> None:
     guarded = Guardrails(llm=llm, config=config(["mask sensitive data on input"]))
     result = await guarded.ainvoke("I am jo@example.com, card 4111 1111 1111 1111.")
     assert result.content == "Noted."
-    assert llm.received == [
-        [HumanMessage(content="I am <EMAIL_ADDRESS>, card <CREDIT_CARD>.")]
-    ]
+    assert llm.received == [[HumanMessage(content="I am <EMAIL_ADDRESS>, card <CREDIT_CARD>.")]]
 
 
 async def test_detect_on_input_blocks_and_names_the_entities_never_the_values() -> None:
@@ -198,7 +196,13 @@ async def test_streaming_masking_with_three_pieces_and_two_units_of_context() ->
 
 
 async def test_masking_is_deterministic_and_leaves_other_text_alone() -> None:
-    reply = ["  Odd\tspacing ", "ünïcödé, ", "ghp_", "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8", "\n\nend  "]
+    reply = [
+        "  Odd\tspacing ",
+        "ünïcödé, ",
+        "ghp_",
+        "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8",
+        "\n\nend  ",
+    ]
     guarded = Guardrails(
         llm=FakeStreamingChatModel(chunks=reply),
         config=config(

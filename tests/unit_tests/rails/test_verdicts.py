@@ -114,8 +114,11 @@ def test_safety_reads_every_guard_format(answer: str, field: str, verdict: Verdi
             "User Safety",
             "the answer's JSON has no 'User Safety': safe|unsafe",
         ),
-        ("{not json}", "User Safety", "the answer's JSON does not parse (Expecting property name "
-         "enclosed in double quotes)"),
+        (
+            "{not json}",
+            "User Safety",
+            "the answer's JSON does not parse (Expecting property name enclosed in double quotes)",
+        ),
         ("[1, 2]", "User Safety", None),
         (
             "I am not sure about this one.",

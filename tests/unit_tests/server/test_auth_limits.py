@@ -70,6 +70,8 @@ async def test_right_api_key_and_open_health(http: httpx.AsyncClient) -> None:
         "/v1/chat/completions", json={"config_id": "plain", "messages": USER}, headers=auth
     )
     assert response.status_code == 200
+    lower = {"Authorization": "bearer s3cret"}  # the scheme is case-insensitive (RFC 9110)
+    assert (await http.get("/v1/models", headers=lower)).status_code == 200
     assert (await http.get("/health")).json() == {"status": "ok"}
 
 

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import MutableMapping
 from typing import Any
 
 import httpx
 import pytest
+from langchain_core.messages import HumanMessage
 
+from langchain_guardrails import Guardrails, RailsConfig
 from langchain_guardrails.server import create_app
-from langchain_guardrails.testing import ProductionStats
+from langchain_guardrails.server.completions import event_stream
+from langchain_guardrails.server.sse import EventStreamResponse
+from langchain_guardrails.testing import FakeStreamingChatModel, ProductionStats
 
 from .conftest import CONFIGS, PROBES, live_server
 
@@ -71,3 +77,49 @@ def test_non_streaming_disconnect_stops_the_model(served: tuple[str, ProductionS
     produced = settled(stats)
     assert stats.calls == calls + 1
     assert 1 <= produced < FULL_REPLY // 2
+
+
+def guarded_model(words: int = 100) -> tuple[Guardrails, FakeStreamingChatModel]:
+    # A tiny delay lets the event loop turn between chunks, as a real model's network does.
+    model = FakeStreamingChatModel(text="word " * words, delay=0.001)
+    return Guardrails(llm=model, config=RailsConfig.from_content(yaml_content="")), model
+
+
+async def never() -> dict[str, Any]:
+    await asyncio.Event().wait()
+    return {}
+
+
+async def test_a_failing_send_closes_the_model_stream() -> None:
+    guarded, model = guarded_model()
+    sent: list[MutableMapping[str, Any]] = []
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        if message["type"] == "http.response.body" and len(sent) == 4:
+            raise OSError("connection reset")  # what ASGI servers raise for a gone client
+        sent.append(message)
+
+    events = event_stream(guarded, [HumanMessage("go")], {}, model="m")
+    await EventStreamResponse(events)({"type": "http"}, never, send)
+    assert len(sent) == 4  # the start, the role delta and two words
+    assert model.stats.last_call_chunks < 10
+
+
+async def test_a_disconnect_message_cancels_the_stream() -> None:
+    guarded, model = guarded_model()
+    sent: list[MutableMapping[str, Any]] = []
+    first_word = asyncio.Event()
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+        if b"word" in message.get("body", b""):
+            first_word.set()
+
+    async def receive() -> dict[str, Any]:
+        await first_word.wait()
+        return {"type": "http.disconnect"}
+
+    events = event_stream(guarded, [HumanMessage("go")], {}, model="m")
+    await EventStreamResponse(events)({"type": "http"}, receive, send)
+    assert model.stats.last_call_chunks < 10
+    assert sent[-1].get("more_body") is True  # no orderly end: the client is gone

@@ -1,0 +1,142 @@
+"""The notebooks run offline, top to bottom, in the project's own Python, and what is committed
+is what ``notebooks/build_notebooks.py`` builds, with the outputs of a real run."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+pytest.importorskip("ipykernel")
+pytest.importorskip("matplotlib")
+
+REPO = Path(__file__).resolve().parents[3]
+NOTEBOOKS = REPO / "notebooks"
+NAMES = [
+    "01_streaming_quickstart",
+    "02_lcel_and_langserve",
+    "03_usage_and_explain",
+    "04_huggingface_pipeline",
+]
+NOTEBOOK_TIMEOUT = 240.0
+"""Seconds a whole notebook may take (each runs in a few seconds; this catches hangs)."""
+CELL_TIMEOUT = 120
+NEEDS = {"02_lcel_and_langserve": ("langserve", "uvicorn"), "04_huggingface_pipeline": ("torch",)}
+"""Optional extras a notebook needs besides the test extra (``make test`` installs them all)."""
+
+EXPECTED: dict[str, list[str]] = {
+    "01_streaming_quickstart": [
+        "guardrails: {'blocked': False, 'windows': 4}",
+        "user saw: 'Sure! ' | 'The ' | 'admin ' | \"I'm sorry, I can't respond to that.\"",
+        "the model produced 9 of its 14 units",
+        "'rail': 'regex check output', 'reason': \"matched pattern 'password is [^ ]+'\"",
+        "raised: GuardrailsViolation | output regex check output",
+        "custom refusal: \"Let's keep credentials out of chat.\"",
+        "stream_first=False: the user saw \"Sure! The admin I'm sorry, I can't respond to that.\"",
+        "Offline run: set GUARDRAILS_NOTEBOOK_MODEL=openai or =local to try a real model.",
+    ],
+}
+"""Lines each notebook must print (in a fresh run and in the committed outputs)."""
+IMAGES = {"01_streaming_quickstart": 2}
+"""Figures a notebook must show (the streaming timelines of notebook 01)."""
+
+PROBE = "import sys\nprint(sys.executable)\nprint(sys.prefix)"
+
+
+def _builder() -> Any:
+    path = NOTEBOOKS / "build_notebooks.py"
+    spec = importlib.util.spec_from_file_location("build_notebooks", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _read(name: str) -> Any:
+    return nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+
+
+def _text(nb: Any) -> str:
+    """Every text a notebook's code cells printed or displayed."""
+    parts = []
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            if output["output_type"] == "stream":
+                parts.append(output["text"])
+            elif "data" in output:
+                parts.append(output["data"].get("text/plain", ""))
+    return "\n".join(parts)
+
+
+def _images(nb: Any) -> int:
+    return sum(
+        "image/png" in output.get("data", {})
+        for cell in nb.cells
+        for output in cell.get("outputs", [])
+    )
+
+
+def _errors(nb: Any) -> list[str]:
+    return [
+        f"{output['ename']}: {output['evalue']}"
+        for cell in nb.cells
+        for output in cell.get("outputs", [])
+        if output["output_type"] == "error"
+    ]
+
+
+def test_every_notebook_is_built_from_its_sources() -> None:
+    built = _builder().sources()
+    assert sorted(built) == NAMES
+    assert sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb")) == NAMES
+    for name in NAMES:
+        committed = [(cell.cell_type, cell.source) for cell in _read(name).cells]
+        assert committed == built[name], f"{name}.ipynb is stale: run notebooks/build_notebooks.py"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_committed_notebook_holds_the_outputs_of_one_real_run(name: str) -> None:
+    nb = _read(name)
+    code = [cell for cell in nb.cells if cell.cell_type == "code"]
+    assert [cell.execution_count for cell in code] == list(range(1, len(code) + 1))
+    assert _errors(nb) == []
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    text = _text(nb)
+    for line in EXPECTED.get(name, []):
+        assert line in text
+    assert _images(nb) == IMAGES.get(name, 0)
+
+
+@pytest.mark.parametrize("name", NAMES)
+async def test_notebook_runs_offline_in_the_project_python(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for module in NEEDS.get(name, ()):
+        pytest.importorskip(module)
+    # The kernel inherits this environment: never let a notebook reach a real model here.
+    monkeypatch.delenv("GUARDRAILS_NOTEBOOK_MODEL", raising=False)
+    nb = copy.deepcopy(_read(name))
+    nb.cells.insert(0, nbformat.v4.new_code_cell(PROBE))
+    client = nbclient.NotebookClient(
+        nb,
+        timeout=CELL_TIMEOUT,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(NOTEBOOKS)}},
+    )
+    # A cell that raises fails here (CellExecutionError names the cell and the error).
+    await asyncio.wait_for(client.async_execute(), NOTEBOOK_TIMEOUT)
+
+    probe = nb.cells.pop(0)
+    assert probe.outputs[0]["text"].split() == [sys.executable, sys.prefix]
+    assert _errors(nb) == []
+    text = _text(nb)
+    for line in EXPECTED.get(name, []):
+        assert line in text
+    assert _images(nb) == IMAGES.get(name, 0)
