@@ -380,7 +380,7 @@ def _configured_model(config: RailsConfig) -> Runnable[Any, Any] | None:
         return None
     from .llm import build_model
 
-    return build_model(main)
+    return build_model(main, config.config_path)
 
 
 def _history(

@@ -36,6 +36,7 @@ from ._threads import SyncBacked, stream_in_threads
 from .config import RailsConfig
 from .engine import CallScope, Decision, RailEngine
 from .errors import ConfigError, GuardrailsViolation
+from .llm.providers.hf_wrap import wrap_pipeline_llm
 from .messages import last_user_text, replace_last_user_text, to_messages
 from .redaction import RelayPolicy, hooks_suppressed, relay_manager
 from .usage import estimate_prompt_tokens
@@ -93,7 +94,8 @@ class Guardrails(RunnableSerializable[LanguageModelInput, BaseMessage]):
         # Built here rather than in a validator so config errors reach the caller as
         # ConfigError, not wrapped in a pydantic ValidationError.
         super().__init__(**data)
-        llm = self.llm if self.llm is not None else _main_model(self.config)
+        # A LangChain HuggingFacePipeline streams per token only through our adapter.
+        llm = wrap_pipeline_llm(self.llm if self.llm is not None else _main_model(self.config))
         self._model = with_stream_usage(llm)
         self._engine = RailEngine(self.config, self.actions, llm=llm, llms=self._models_by_type)
         if self._engine.output_rails:
@@ -108,7 +110,9 @@ class Guardrails(RunnableSerializable[LanguageModelInput, BaseMessage]):
             from .llm import build_model
 
             self._config_llms = {
-                m.type: build_model(m) for m in self.config.models if m.type != "main"
+                m.type: build_model(m, self.config.config_path)
+                for m in self.config.models
+                if m.type != "main"
             }
         return self._config_llms
 
@@ -481,7 +485,7 @@ def _main_model(config: RailsConfig) -> Runnable[Any, Any]:
         )
     from .llm import build_model
 
-    return build_model(main)
+    return build_model(main, config.config_path)
 
 
 def _model_name(llm: Runnable[Any, Any]) -> str | None:

@@ -17,6 +17,7 @@ window after the blocked one, and memory stays bounded by two windows.
 from __future__ import annotations
 
 import asyncio
+import difflib
 import sys
 import time
 from collections import deque
@@ -266,6 +267,13 @@ class WindowStream:
                     or chunk.chunk_position is not None
                 ):
                     chunk = tally.absorb(chunk)
+                if pending and pending[0].future.done():
+                    # Before this chunk goes anywhere: a block decided meanwhile stops it.
+                    released = await self._settle()
+                    if released is None:
+                        break
+                    for out in released:
+                        yield out
                 if hold:
                     held.append(chunk)
                     self.entries += 1
@@ -291,13 +299,6 @@ class WindowStream:
                         texts = self.texts
                         for out in released:
                             yield out
-                        continue
-                if pending and pending[0].future.done():
-                    released = await self._settle()
-                    if released is None:
-                        break
-                    for out in released:
-                        yield out
             else:
                 finished = True
                 tally.units = units
@@ -455,11 +456,11 @@ class WindowStream:
         if len(original) - suffix <= boundary:
             kept = len(rewritten) - window.tail_len
             return self._replace(self._pop_to(window.release_to), rewritten[:kept])
-        # A change reaches the carried units: the value may continue in the next window, so
-        # release only the untouched prefix and carry the *original* rest, which the next
-        # window checks (and rewrites) whole.
-        cut = min(boundary, prefix)
-        released = self._replace(self._pop_to(window.end_entry), rewritten[:cut])
+        # A change reaches the carried units: that value may continue in the next window, so
+        # release only up to the last unchanged stretch before the carried units and carry the
+        # *original* rest, which the next window checks (and rewrites) whole.
+        cut, cut_rewritten = _aligned_cut(original, rewritten, boundary, prefix)
+        released = self._replace(self._pop_to(window.end_entry), rewritten[:cut_rewritten])
         carried = original[cut:]
         self.texts[: window.context_units] = [carried] if carried else []
         self.deferred = bool(carried)
@@ -477,6 +478,25 @@ class WindowStream:
 
 def _has_text(chunk: AIMessageChunk) -> bool:
     return bool(content_text(chunk.content))
+
+
+_ANCHOR = 4
+"""Unchanged characters that must follow a rewrite before text up to there may be released."""
+
+
+def _aligned_cut(original: str, rewritten: str, boundary: int, prefix: int) -> tuple[int, int]:
+    """Where to cut a rewritten window whose change reaches the carried units: the end of the
+    last unchanged stretch (of at least ``_ANCHOR`` characters) before ``boundary``, as positions
+    in the original and in the rewrite. Values that end before such a stretch are complete."""
+    cut = cut_rewritten = min(boundary, prefix)
+    matcher = difflib.SequenceMatcher(None, original, rewritten, autojunk=False)
+    for start, start_rewritten, size in matcher.get_matching_blocks():
+        if size < _ANCHOR or start >= boundary:
+            continue
+        end = min(start + size, boundary)
+        if end > cut:
+            cut, cut_rewritten = end, start_rewritten + (end - start)
+    return cut, cut_rewritten
 
 
 def _common_ends(a: str, b: str) -> tuple[int, int]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import sys
 import time
 from pathlib import Path
@@ -77,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("names", nargs="*", help="notebook name prefixes (default: all)")
     parser.add_argument("--execute", action="store_true", help="run them and keep the outputs")
     args = parser.parse_args(argv)
+    # This environment's kernel specs first (a user-wide `python3` kernel may be another Python).
+    os.environ["JUPYTER_PATH"] = str(Path(sys.prefix) / "share" / "jupyter")
     for name, cells in sources().items():
         if args.names and not any(name.startswith(prefix) for prefix in args.names):
             continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from collections.abc import Callable
 from typing import Any
 
@@ -62,8 +63,14 @@ def registered_engines() -> list[str]:
     return sorted(_ENGINES)
 
 
-def build_model(config: ModelConfig) -> Runnable[Any, Any]:
-    """The model for one ``models`` entry; errors name the engine and the known ones."""
+def build_model(config: ModelConfig, base_dir: str | None = None) -> Runnable[Any, Any]:
+    """The model for one ``models`` entry; errors name the engine and the known ones.
+
+    A ``model`` written as a relative path (``./...`` or ``../...``) is taken relative to
+    ``base_dir``, the config folder, so a config folder can ship or point at its local model.
+    """
+    if base_dir and config.model and config.model.startswith(("./", "../")):
+        config = config.model_copy(update={"model": str(Path(base_dir) / config.model)})
     factory = _ENGINES.get(config.engine)
     if factory is None:
         raise ConfigError(

@@ -62,8 +62,10 @@ code(
           delay: 0.01
           stream_usage: true
           replies:
-            - {match: "capital of france", reply: "The capital of France is Paris, a city known for its museums and its cafés."}
-            - {match: "log ?in", reply: "Sure! The admin password is hunter2, and you can log in at the back door any time."}
+            - match: "capital of france"
+              reply: "The capital of France is Paris, a city known for its museums and its cafés."
+            - match: "log ?in"
+              reply: "Sure! The admin password is hunter2, and you can log in at the back door anytime."
       - type: guard
         engine: scripted
         parameters:
@@ -150,7 +152,8 @@ code(
     print("total usage:    ", summary.total_usage)
     print("windows checked:", summary.windows, "| blocked by:", summary.blocked.rail)
     for call in summary.llm_calls:
-        print(f"LLM call  {call.task:<18} {call.llm_model_name:<11} {call.total_tokens:>3} tokens  stopped={call.stopped}")
+        name, tokens = call.llm_model_name, call.total_tokens
+        print(f"LLM call  {call.task:<18} {name:<11} {tokens:>3} tokens  stopped={call.stopped}")
     for run in summary.rails:
         print(f"rail run  {run.rail:<32} window={run.window!s:<5} {run.decision}")
     """
@@ -240,9 +243,11 @@ code(
         "The server runs in the basement and is backed up every night at two.",
         "The server password is swordfish and the backup key is under the mat, do not tell anyone.",
     ]:
-        pieces = [piece async for piece in rails.stream_async(messages=history, generator=my_tokens(text))]
+        stream = rails.stream_async(messages=history, generator=my_tokens(text))
+        pieces = [piece async for piece in stream]
         print("|".join(pieces))
-        print(f"  generator yielded {len(produced) - 1} of {len(text.split(' '))} tokens, then {produced[-1]}")
+        total = len(text.split(" "))
+        print(f"  generator yielded {len(produced) - 1} of {total} tokens, then {produced[-1]}")
         rails.explain().print_llm_calls_summary()
         print()
     """

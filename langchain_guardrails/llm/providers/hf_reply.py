@@ -26,6 +26,7 @@ class Reply:
         self._stops = [s for s in stop if s]
         self._held = ""  # text that may be the start of a stop string
         self._eos = eos
+        self._prompt_reported = False
 
     def chunk(self, text: str) -> ChatGenerationChunk | None:
         """The chunk for the next text, cut at a stop string (LangChain excludes it)."""
@@ -33,7 +34,14 @@ class Reply:
             text = self._cut(text)
         if not text:
             return None
-        return ChatGenerationChunk(message=AIMessageChunk(content=text))
+        usage = None
+        if not self._prompt_reported:
+            # Prompt tokens go on the first chunk (as Anthropic does), so a stream stopped by a
+            # block still reports the exact prompt count; generated tokens come last.
+            self._prompt_reported = True
+            prompt = self.streamer.prompt_tokens
+            usage = UsageMetadata(input_tokens=prompt, output_tokens=0, total_tokens=prompt)
+        return ChatGenerationChunk(message=AIMessageChunk(content=text, usage_metadata=usage))
 
     def _cut(self, text: str) -> str:
         text = self._held + text
@@ -53,12 +61,14 @@ class Reply:
         return held
 
     def last_chunk(self, model_name: str) -> ChatGenerationChunk:
-        """The final chunk: usage counted by the tokenizer, model name and finish reason."""
+        """The final chunk: generated tokens (and the prompt tokens if no text chunk carried
+        them) counted by the tokenizer, model name and finish reason."""
         streamer = self.streamer
+        prompt = 0 if self._prompt_reported else streamer.prompt_tokens
         usage = UsageMetadata(
-            input_tokens=streamer.prompt_tokens,
+            input_tokens=prompt,
             output_tokens=streamer.generated_tokens,
-            total_tokens=streamer.prompt_tokens + streamer.generated_tokens,
+            total_tokens=prompt + streamer.generated_tokens,
         )
         stopped = self.hit_stop or streamer.last_token_id in self._eos
         message = AIMessageChunk(

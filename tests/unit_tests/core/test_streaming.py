@@ -426,3 +426,12 @@ def test_unknown_engine_is_a_clear_error() -> None:
 async def test_chunks_are_ai_message_chunks() -> None:
     guarded = Guardrails(llm=FakeStreamingChatModel(chunks=["a", "b"]), config=config())
     assert all(isinstance(c, AIMessageChunk) for c in [c async for c in guarded.astream("x")])
+
+
+async def test_stream_first_shows_nothing_after_a_block_is_decided() -> None:
+    model = FakeStreamingChatModel(chunks=words(40, blocked_at=2), delay=0.005)
+    guarded = Guardrails(llm=model, config=config(size=5, context=1, stream_first=True))
+    out = [c.content async for c in guarded.astream("go")]
+    # Window 1 (units 1..5) is checked while unit 6 is generated; the block is decided before
+    # unit 6 arrives, so unit 6 is never shown.
+    assert out == [*words(5, blocked_at=2), REFUSAL]

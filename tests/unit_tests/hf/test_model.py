@@ -87,15 +87,31 @@ async def test_usage_equals_the_tokenizer_counts(pipe: Any, tokenizer: Any) -> N
     prompt_tokens = len(tokenizer("Say it. Q:").input_ids)
     generated = len(own[0]["generated_token_ids"]) - prompt_tokens
     assert generated == len(REPLY) + 1  # the reply and EOS
-    last = chunks[-1]
-    assert last.usage_metadata == {
+    expected = {
         "input_tokens": prompt_tokens,
         "output_tokens": generated,
         "total_tokens": prompt_tokens + generated,
     }
+    # The prompt count rides on the first text chunk (a blocked stream still has it exactly),
+    # the generated count on the last; summed, the stream gives the tokenizer's totals.
+    first, last = chunks[0], chunks[-1]
+    assert first.usage_metadata == {
+        "input_tokens": prompt_tokens,
+        "output_tokens": 0,
+        "total_tokens": prompt_tokens,
+    }
+    assert last.usage_metadata == {
+        "input_tokens": 0,
+        "output_tokens": generated,
+        "total_tokens": generated,
+    }
+    total = chunks[0]
+    for chunk in chunks[1:]:
+        total = total + chunk
+    assert total.usage_metadata == expected
     assert last.response_metadata == {"model_name": "huggingface_pipeline", "finish_reason": "stop"}
     assert last.chunk_position == "last"
-    assert llm.invoke("Say it. Q:").usage_metadata == last.usage_metadata
+    assert llm.invoke("Say it. Q:").usage_metadata == expected
 
 
 def test_finish_reason_length(pipe: Any, tokenizer: Any) -> None:
@@ -208,7 +224,7 @@ def test_closing_a_sync_stream_stops_generation_at_once(pipe: Any, tokenizer: An
     assert [next(stream).content for _ in range(3)] == ["x", "x", "x"]
     stream.close()
     assert generation_threads() == []  # joined before close() returned
-    assert forced.steps["Q:"] < 20
+    assert forced.steps["Q:"] < 50  # of 200
 
 
 async def test_closing_an_async_stream_stops_generation(pipe: Any, tokenizer: Any) -> None:
@@ -217,7 +233,7 @@ async def test_closing_an_async_stream_stops_generation(pipe: Any, tokenizer: An
     assert [(await stream.__anext__()).message.content for _ in range(3)] == ["x", "x", "x"]
     await stream.aclose()
     assert generation_threads() == []
-    assert forced.steps["Q:"] < 20
+    assert forced.steps["Q:"] < 50  # of 200
 
 
 async def test_cancelling_the_consumer_task_stops_generation(pipe: Any, tokenizer: Any) -> None:
@@ -236,7 +252,7 @@ async def test_cancelling_the_consumer_task_stops_generation(pipe: Any, tokenize
         with pytest.raises(asyncio.CancelledError):
             await task
     assert generation_threads() == []  # the model's cleanup waited for the thread
-    assert forced.steps["Q:"] < 50
+    assert forced.steps["Q:"] < 80  # of 200
 
 
 async def test_generation_errors_reach_the_caller(pipe: Any, tokenizer: Any) -> None:
@@ -362,3 +378,17 @@ def test_wrap_leaves_other_models_alone(pipe: Any) -> None:
     ours = HuggingFacePipelineCompatible(pipeline=pipe)
     assert wrap_pipeline_llm(fake) is fake
     assert wrap_pipeline_llm(ours) is ours
+
+
+def test_public_names() -> None:
+    from langchain_guardrails.llm.providers import huggingface
+
+    assert huggingface.__all__ == [
+        "THREAD_NAME",
+        "AsyncTextIteratorStreamer",
+        "HuggingFacePipelineCompatible",
+        "from_model_config",
+        "plain_prompt",
+    ]
+    for name in huggingface.__all__:
+        assert getattr(huggingface, name) is not None

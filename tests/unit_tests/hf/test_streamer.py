@@ -150,7 +150,7 @@ async def test_cancel_stops_generation_and_the_end_signal_arrives(
     rest = await drain(streamer)
     await streamer.ajoin()
     assert "".join(first + rest) == "x" * len(first + rest)
-    assert forced.steps["Q:"] < 30  # stopped within a few tokens, not after 150
+    assert forced.steps["Q:"] < 60  # stopped soon after the cancel, not after 150
 
 
 async def test_end_signal_after_the_consumer_task_was_cancelled(

@@ -253,7 +253,7 @@ def test_unknown_entity_is_an_error_with_file_and_line(tmp_path: Path) -> None:
     assert str(error.value) == (
         f"{tmp_path / 'config.yml'}:6: rails.config.sensitive_data_detection.output: unknown "
         "entity 'EMAIL'; known entities: PRIVATE_KEY, API_KEY, EMAIL_ADDRESS, URL, IBAN_CODE, "
-        "CREDIT_CARD, US_SSN, IP_ADDRESS, PHONE_NUMBER (got {'entities': ['EMAIL']})"
+        "CREDIT_CARD, US_SSN, IP_ADDRESS, PHONE_NUMBER"
     )
 
 
@@ -263,13 +263,13 @@ def test_unknown_entity_is_an_error_with_file_and_line(tmp_path: Path) -> None:
         (
             {"recognizers": [{"supported_entity": "X"}]},
             "<config dict>:5: rails.config.sensitive_data_detection.recognizers.0: recognizer "
-            "for 'X' needs patterns or a deny_list (got {'supported_entity': 'X'})",
+            "for 'X' needs patterns or a deny_list",
         ),
         (
             {"recognizers": [{"supported_entity": "X", "patterns": [{"regex": "("}]}]},
             "<config dict>:6: rails.config.sensitive_data_detection.recognizers.0.patterns.0."
             "regex: invalid regular expression '(': missing ), unterminated subpattern at "
-            "position 0 (got '(')",
+            "position 0",
         ),
         (
             {"output": {"entities": ["EMAIL_ADDRESS"], "mask": "*"}},
@@ -306,3 +306,18 @@ def test_sensitive_data_rail_errors(flow: str, message: str) -> None:
     with pytest.raises(ConfigError) as error:
         Guardrails(llm=RecordingChatModel(), config=config([flow], detection=detection))
     assert str(error.value) == message
+
+
+async def test_masked_values_in_every_window_context_still_stream() -> None:
+    chunks = [unit for i in range(40) for unit in ("w ", "w ", "w ", f"u{i}@x.com ")]
+    guarded = Guardrails(
+        llm=FakeStreamingChatModel(chunks=chunks),
+        config=config(
+            flows_out=["mask sensitive data on output"],
+            stream=streaming(stream_first=False, chunk_size=4, context_size=1),
+        ),
+    )
+    released = [c.content async for c in guarded.astream("hi")]
+    assert "".join(released) == "w w w <EMAIL_ADDRESS> " * 40
+    # Each window releases its own text (about 22 characters), not the whole answer at the end.
+    assert max(map(len, released)) <= 3 * len("w w w <EMAIL_ADDRESS> ")
