@@ -154,12 +154,12 @@ class Guardrails(RunnableSerializable[LanguageModelInput, BaseMessage]):
     # -- public API ----------------------------------------------------------------------------
 
     @override
-    async def astream(
+    def astream(
         self,
         input: LanguageModelInput,
         config: RunnableConfig | None = None,
         **kwargs: Any,
-    ) -> AsyncIterator[AIMessageChunk]:
+    ) -> AsyncGenerator[AIMessageChunk, None]:
         """Stream the guarded answer as ``AIMessageChunk`` objects.
 
         Example:
@@ -168,9 +168,8 @@ class Guardrails(RunnableSerializable[LanguageModelInput, BaseMessage]):
                 async for chunk in guarded.astream("What is the capital of France?"):
                     print(chunk.content, end="")
         """
-        async with aclosing(self._run(input, config, kwargs, sync_model=False)) as chunks:
-            async for chunk in chunks:
-                yield chunk
+        # The core generator itself (one layer less per chunk than re-yielding it).
+        return self._run(input, config, kwargs, sync_model=False)
 
     @override
     def stream(

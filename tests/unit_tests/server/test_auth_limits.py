@@ -157,7 +157,8 @@ def test_concurrency_limit_answers_503_with_retry_after() -> None:
     with live_server(app) as url, httpx.Client(base_url=url, timeout=30) as http:
         with http.stream("POST", "/v1/chat/completions", json=body) as first:
             assert first.status_code == 200
-            next(first.iter_lines())  # the stream is running
+            lines = first.iter_lines()  # kept: a dropped line iterator closes the response
+            next(lines)  # the stream is running
             busy = http.post("/v1/chat/completions", json={"config_id": "plain", "messages": USER})
             assert busy.status_code == 503
             assert busy.headers["retry-after"] == "1"
