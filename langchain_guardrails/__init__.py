@@ -15,7 +15,8 @@ from .config import RailsConfig
 from .errors import ConfigError, GuardrailsViolation, MissingExtraError
 from .llmrails import LLMRails
 from .observability import GuardrailsCallbackHandler
-from .runnable import Guardrails, RailCheck
+from .results import RailCheck
+from .runnable import Guardrails
 
 __all__ = [
     "ConfigError",

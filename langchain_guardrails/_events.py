@@ -157,7 +157,7 @@ class StreamEvents:
 
     async def timed(self, source: AsyncIterator[Any]) -> AsyncIterator[Any]:
         """``source`` with each unit's arrival time recorded."""
-        from .windows import content_text
+        from .chunks import content_text
 
         plan = self.plan
         whole = plan.chunk_size == sys.maxsize  # streaming output rails off: one window

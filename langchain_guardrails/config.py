@@ -6,41 +6,36 @@ found next to ``config.yml``, so only load config folders you trust.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     PrivateAttr,
     ValidationError,
-    ValidationInfo,
     field_validator,
     model_validator,
 )
 
+from ._strict import Strict
 from ._yaml import Located, load_yaml, merge
 from .errors import ConfigError
+from .rail_settings import RailSettings
 
 DEFAULT_REFUSAL = "I'm sorry, I can't respond to that."
 DEFAULT_RAIL_TIMEOUT = 30.0
 CONFIG_FILE_NAMES = ("config.yml", "config.yaml")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ModelConfig(_Strict):
+class ModelConfig(Strict):
     """One entry of ``models``: the main model (``type: main``) or a model rails can name."""
 
     type: str
     """``main`` for the guarded model; any other name is addressable as ``$model=<type>``."""
     engine: str
-    """``openai``, ``huggingface_pipeline``, ``scripted`` or an engine added with ``register_engine``."""
+    """``openai``, ``huggingface_pipeline``, ``scripted``, or one added with ``register_engine``."""
     model: str | None = None
     """Provider model name (or local path for ``huggingface_pipeline``)."""
     parameters: dict[str, Any] = Field(default_factory=dict)
@@ -51,7 +46,7 @@ class ModelConfig(_Strict):
     """Name of the environment variable that holds the API key (NeMo compatible)."""
 
 
-class FlowSpec(_Strict):
+class FlowSpec(Strict):
     """Long form of a flow entry, for per-rail settings: ``{flow: ..., on_error: allow}``."""
 
     flow: str
@@ -67,7 +62,7 @@ class FlowSpec(_Strict):
 Flow = str | FlowSpec
 
 
-class InputRails(_Strict):
+class InputRails(Strict):
     """``rails.input``."""
 
     flows: list[Flow] = Field(default_factory=list)
@@ -76,7 +71,7 @@ class InputRails(_Strict):
     """Accepted for NeMo compatibility: rails of a stage always run concurrently here."""
 
 
-class OutputStreaming(_Strict):
+class OutputStreaming(Strict):
     """``rails.output.streaming``: how output rails see a stream (see the window semantics)."""
 
     enabled: bool = False
@@ -115,7 +110,7 @@ class OutputStreaming(_Strict):
         return self
 
 
-class OutputRails(_Strict):
+class OutputRails(Strict):
     """``rails.output``."""
 
     flows: list[Flow] = Field(default_factory=list)
@@ -126,160 +121,7 @@ class OutputRails(_Strict):
     """Accepted for NeMo compatibility: rails of a stage always run concurrently here."""
 
 
-class RegexPatterns(_Strict):
-    """Patterns for one stage of ``regex_detection``."""
-
-    patterns: list[str] = Field(default_factory=list)
-    """Python regular expressions; a match blocks."""
-    case_sensitive: bool = False
-    """Match case-sensitively (default: ignore case)."""
-
-    @field_validator("patterns")
-    @classmethod
-    def _compiles(cls, patterns: list[str]) -> list[str]:
-        for pattern in patterns:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from exc
-        return patterns
-
-
-class RegexDetection(_Strict):
-    """``rails.config.regex_detection``: patterns for ``regex check input|output``."""
-
-    input: RegexPatterns = Field(default_factory=RegexPatterns)
-    output: RegexPatterns = Field(default_factory=RegexPatterns)
-
-
-class RecognizerPattern(_Strict):
-    """One pattern of a user recognizer (Presidio / NeMo format)."""
-
-    regex: str
-    """Python regular expression (matched with IGNORECASE, DOTALL and MULTILINE, as Presidio)."""
-    name: str | None = None
-    """Label for the pattern; informational."""
-    score: float | None = None
-    """Accepted for NeMo compatibility; recognizers here are deterministic, not scored."""
-
-    @field_validator("regex")
-    @classmethod
-    def _compiles(cls, pattern: str) -> str:
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from exc
-        return pattern
-
-
-class Recognizer(_Strict):
-    """``sensitive_data_detection.recognizers[]``: a user entity found by regexes or a deny list."""
-
-    supported_entity: str = Field(min_length=1)
-    """The entity name to use in ``entities`` lists, e.g. ``EMPLOYEE_ID``."""
-    patterns: list[RecognizerPattern] = Field(default_factory=list)
-    """Regexes that find the entity."""
-    deny_list: list[str] = Field(default_factory=list)
-    """Exact words or phrases that are the entity (matched case-insensitively as whole words)."""
-    name: str | None = None
-    """Label for the recognizer; informational."""
-    supported_language: str | None = None
-    """Accepted for NeMo compatibility; patterns apply to any language."""
-    context: list[str] | None = None
-    """Accepted for NeMo compatibility; context words do not change matching here."""
-
-    @model_validator(mode="after")
-    def _finds_something(self) -> Recognizer:
-        if not self.patterns and not self.deny_list:
-            raise ValueError(
-                f"recognizer for {self.supported_entity!r} needs patterns or a deny_list"
-            )
-        return self
-
-
-class SensitiveDataOptions(_Strict):
-    """What one stage of ``sensitive_data_detection`` looks for and how it masks."""
-
-    entities: list[str] = Field(default_factory=list)
-    """Entity names (built-in ones such as ``EMAIL_ADDRESS``, or a recognizer's entity)."""
-    mask_token: str = "<{entity}>"
-    """Replacement for each masked value; ``{entity}`` becomes the entity name."""
-    score_threshold: float | None = None
-    """Accepted for NeMo compatibility; recognizers here are deterministic, not scored."""
-
-
-class SensitiveDataDetection(_Strict):
-    """``rails.config.sensitive_data_detection``: settings of the sensitive-data rails."""
-
-    recognizers: list[Recognizer] = Field(default_factory=list)
-    """Extra entities found by user regexes or deny lists."""
-    input: SensitiveDataOptions = Field(default_factory=SensitiveDataOptions)
-    output: SensitiveDataOptions = Field(default_factory=SensitiveDataOptions)
-
-    @field_validator("input", "output")
-    @classmethod
-    def _known_entities(
-        cls, options: SensitiveDataOptions, info: ValidationInfo
-    ) -> SensitiveDataOptions:
-        from .rails.recognizers import BUILTIN_ENTITIES
-
-        recognizers = info.data.get("recognizers", [])
-        known = [*BUILTIN_ENTITIES, *(r.supported_entity for r in recognizers)]
-        for entity in options.entities:
-            if entity not in known:
-                raise ValueError(
-                    f"unknown entity {entity!r}; known entities: {', '.join(dict.fromkeys(known))}"
-                )
-        return options
-
-
-class JailbreakDetection(_Strict):
-    """``rails.config.jailbreak_detection``: the perplexity heuristics (``hf`` extra)."""
-
-    model_path: str | None = None
-    """Local folder of a transformers causal LM (e.g. ``gpt2-large`` saved with
-    ``save_pretrained``); relative paths start at the config folder. Nothing is downloaded."""
-    device: str = "cpu"
-    """Torch device for the model."""
-    length_per_perplexity_threshold: float = Field(default=89.79, gt=0)
-    """Block when ``len(text) / perplexity(text)`` reaches this value."""
-    prefix_suffix_perplexity_threshold: float = Field(default=1845.65, gt=0)
-    """Block when the perplexity of the first or last 19 words reaches this value."""
-
-
-class ClassifierSettings(_Strict):
-    """One entry of ``rails.config.classifiers`` (``hf classifier check ... $classifier=<name>``)."""
-
-    model_path: str
-    """Local folder of a transformers text-classification model; relative paths start at the
-    config folder. Nothing is downloaded."""
-    block_labels: list[str] = Field(min_length=1)
-    """Labels (as in the model's ``id2label``) that block when their score reaches ``threshold``."""
-    threshold: float = Field(default=0.5, ge=0, le=1)
-    """Minimum score of a blocking label to block."""
-    device: str = "cpu"
-    """Torch device for the model."""
-    max_chars: int = Field(default=1000, ge=1)
-    """Texts longer than this are classified in pieces (one batch per window), so nothing is
-    lost to the model's truncation."""
-    batch_size: int = Field(default=16, ge=1)
-    """Most pieces per model call; concurrent streams share calls up to this size."""
-
-
-class RailSettings(_Strict):
-    """``rails.config``: per-rail settings."""
-
-    regex_detection: RegexDetection = Field(default_factory=RegexDetection)
-    """Settings of the regex rails."""
-    sensitive_data_detection: SensitiveDataDetection = Field(default_factory=SensitiveDataDetection)
-    """Settings of the ``detect`` / ``mask sensitive data`` rails."""
-    jailbreak_detection: JailbreakDetection = Field(default_factory=JailbreakDetection)
-    """Settings of ``jailbreak detection heuristics``."""
-    classifiers: dict[str, ClassifierSettings] = Field(default_factory=dict)
-    """Text classifiers by name, for ``hf classifier check input|output $classifier=<name>``."""
-
-
-class Refusal(_Strict):
+class Refusal(Strict):
     """``rails.refusal``: what the user gets when a rail blocks."""
 
     message: str = DEFAULT_REFUSAL
@@ -290,7 +132,7 @@ class Refusal(_Strict):
     """Refusal for output-rail blocks (default: ``message``)."""
 
 
-class Rails(_Strict):
+class Rails(Strict):
     """``rails``."""
 
     input: InputRails = Field(default_factory=InputRails)
@@ -313,7 +155,7 @@ class Rails(_Strict):
         return None
 
 
-class TaskPrompt(_Strict):
+class TaskPrompt(Strict):
     """One entry of ``prompts`` (NeMo format)."""
 
     task: str
@@ -333,14 +175,14 @@ class TaskPrompt(_Strict):
         return self
 
 
-class Instruction(_Strict):
+class Instruction(Strict):
     """One entry of ``instructions``."""
 
     type: str = "general"
     content: str
 
 
-class RailsConfig(_Strict):
+class RailsConfig(Strict):
     """A guardrails configuration.
 
     Build it with :meth:`from_path` (a folder with ``config.yml``, optional ``prompts.yml`` and
@@ -393,7 +235,7 @@ class RailsConfig(_Strict):
 
     @classmethod
     def from_path(cls, path: str | Path) -> RailsConfig:
-        """Load a config folder (``config.yml`` + other ``*.yml`` + ``actions.py``) or one YAML file.
+        """Load a config folder (``config.yml``, other ``*.yml``, ``actions.py``) or a YAML file.
 
         Example:
             .. code-block:: python

@@ -21,9 +21,9 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from contextlib import aclosing
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
-from langchain_core.messages import AIMessageChunk, BaseMessage
+from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable
 from langchain_core.runnables.config import ensure_config, merge_configs
 
@@ -343,9 +343,7 @@ class LLMRails:
         if generator is not None:
             kwargs["generator"] = generator
         try:
-            chunks = cast(
-                AsyncGenerator[AIMessageChunk, None], guarded.astream(history, config, **kwargs)
-            )
+            chunks = guarded.astream(history, config, **kwargs)
             async with aclosing(chunks) as stream:
                 async for chunk in stream:
                     guard = chunk.response_metadata.get("guardrails")

@@ -38,7 +38,7 @@ REDACTED = "[redacted: unreleased text]"
 
 
 class StopInfo(Protocol):
-    """What relays read from a stream (``windows.StreamTally``): was it stopped by us, and what
+    """What relays read from a stream (``chunks.StreamTally``): was it stopped by us, and what
     did it use up to then."""
 
     stopped: bool

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping
 from contextlib import aclosing
-from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Literal, cast
 
 from langchain_core.callbacks import AsyncCallbackManager, AsyncCallbackManagerForChainRun
 from langchain_core.language_models import BaseLLM, LanguageModelInput
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
-from langchain_core.messages.ai import add_ai_message_chunks
 from langchain_core.runnables import (
     Runnable,
-    RunnableBinding,
     RunnableConfig,
     RunnableSerializable,
 )
@@ -33,14 +30,23 @@ from typing_extensions import override
 from . import _bridge
 from ._events import StreamEvents
 from ._threads import SyncBacked, stream_in_threads
+from .chunks import StreamTally, passthrough
 from .config import RailsConfig
 from .engine import CallScope, Decision, RailEngine
-from .errors import ConfigError, GuardrailsViolation
+from .errors import GuardrailsViolation
 from .llm.providers.hf_wrap import wrap_pipeline_llm
 from .messages import last_user_text, replace_last_user_text, to_messages
+from .model_stream import (
+    first_step_without_hooks,
+    main_model,
+    model_name,
+    text_chunks,
+    with_stream_usage,
+)
 from .redaction import RelayPolicy, hooks_suppressed, relay_manager
+from .results import RailCheck, aggregate, violation_metadata
 from .usage import estimate_prompt_tokens
-from .windows import StreamTally, WindowPlan, WindowStream, passthrough
+from .windows import WindowPlan, WindowStream
 
 Stage = Literal["input", "output"]
 
@@ -95,7 +101,7 @@ class Guardrails(RunnableSerializable[LanguageModelInput, BaseMessage]):
         # ConfigError, not wrapped in a pydantic ValidationError.
         super().__init__(**data)
         # A LangChain HuggingFacePipeline streams per token only through our adapter.
-        llm = wrap_pipeline_llm(self.llm if self.llm is not None else _main_model(self.config))
+        llm = wrap_pipeline_llm(self.llm if self.llm is not None else main_model(self.config))
         self._model = with_stream_usage(llm)
         self._engine = RailEngine(self.config, self.actions, llm=llm, llms=self._models_by_type)
         if self._engine.output_rails:
@@ -344,7 +350,7 @@ class Guardrails(RunnableSerializable[LanguageModelInput, BaseMessage]):
         listening = bool(child.handlers)
         streaming = self.config.rails.output.streaming
         redact = plan is not None and not plan.stream_first and not streaming.audit_unreleased_text
-        tally = StreamTally(_model_name(self._model))
+        tally = StreamTally(model_name(self._model))
 
         if engine.input_rails:
             scope = CallScope(
@@ -372,9 +378,9 @@ class Guardrails(RunnableSerializable[LanguageModelInput, BaseMessage]):
         else:
             source = self._model.astream(messages, model_config, **kwargs)
         if listening:
-            source = _first_step_without_hooks(source)
+            source = first_step_without_hooks(source)
         if isinstance(self._model, BaseLLM):
-            source = _text_chunks(source)
+            source = text_chunks(source)
 
         if plan is None:
             released = passthrough(source, tally)
@@ -428,73 +434,6 @@ class Guardrails(RunnableSerializable[LanguageModelInput, BaseMessage]):
         )
 
 
-@dataclass(frozen=True, slots=True)
-class RailCheck:
-    """The result of :meth:`Guardrails.acheck`."""
-
-    status: Literal["passed", "modified", "blocked"]
-    content: str
-    """The checked text, its rewrite (``modified``), or the refusal (``blocked``)."""
-    rail: str | None = None
-    reason: str | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
-    """The violation metadata when blocked."""
-
-
-def violation_metadata(decision: Decision, stage: Stage) -> dict[str, Any]:
-    """The ``response_metadata["guardrails"]`` of a block."""
-    return {
-        "blocked": True,
-        "stage": stage,
-        "rail": decision.rail,
-        "reason": decision.reason,
-        "type": decision.kind,
-        **decision.metadata,
-    }
-
-
-def aggregate(chunks: Sequence[AIMessageChunk]) -> AIMessage:
-    """One ``AIMessage`` from a guarded stream; a blocked stream gives the refusal alone."""
-    if not chunks:
-        return AIMessage(content="")
-    last = chunks[-1]
-    guard = last.response_metadata.get("guardrails", {})
-    merged = last if guard.get("blocked") or len(chunks) == 1 else add_ai_message_chunks(*chunks)
-    data = merged.model_dump(exclude={"type", "tool_call_chunks", "chunk_position"})
-    return AIMessage(**data)
-
-
-def with_stream_usage(llm: Runnable[Any, Any]) -> Runnable[Any, Any]:
-    """A copy of ``llm`` with ``stream_usage=True`` where it has that field (also through
-    ``bind(...)`` / ``bind_tools(...)`` bindings); ``llm`` itself is never modified."""
-    if isinstance(llm, RunnableBinding):
-        bound = with_stream_usage(llm.bound)
-        return llm if bound is llm.bound else llm.model_copy(update={"bound": bound})
-    fields = getattr(type(llm), "model_fields", {})
-    if "stream_usage" in fields and getattr(llm, "stream_usage", None) is not True:
-        return cast("Runnable[Any, Any]", llm.model_copy(update={"stream_usage": True}))  # type: ignore[attr-defined]
-    return llm
-
-
-def _main_model(config: RailsConfig) -> Runnable[Any, Any]:
-    main = config.main_model
-    if main is None:
-        raise ConfigError(
-            "Guardrails needs a model: pass llm=..., or add a `models` entry with `type: main`"
-        )
-    from .llm import build_model
-
-    return build_model(main, config.config_path)
-
-
-def _model_name(llm: Runnable[Any, Any]) -> str | None:
-    for attribute in ("model_name", "model", "model_id"):
-        value = getattr(llm, attribute, None)
-        if isinstance(value, str):
-            return value
-    return None
-
-
 def _tagged(manager: AsyncCallbackManager, stage: Stage) -> AsyncCallbackManager:
     tagged = manager.copy()
     tagged.add_tags(["guardrails:rail", f"guardrails:{stage}"])
@@ -531,23 +470,3 @@ def _scheduler(
         )
 
     return schedule
-
-
-async def _first_step_without_hooks(source: AsyncIterator[Any]) -> AsyncIterator[Any]:
-    """The model configures its callbacks on the first step: our relays stand in for the
-    context-registered handlers there, so LangChain must not add the raw ones again."""
-    async with aclosing(source) as stream:  # type: ignore[type-var]
-        with hooks_suppressed():
-            try:
-                first = await stream.__anext__()
-            except StopAsyncIteration:
-                return
-        yield first
-        async for chunk in stream:
-            yield chunk
-
-
-async def _text_chunks(source: AsyncIterator[Any]) -> AsyncIterator[AIMessageChunk]:
-    async with aclosing(source) as stream:  # type: ignore[type-var]
-        async for text in stream:
-            yield AIMessageChunk(content=text) if isinstance(text, str) else text

@@ -2,7 +2,7 @@
 
 Providers such as OpenAI report usage on the *last* chunk of a stream, which a stream closed by
 a block never receives. The completion side is known (the units received count as output
-tokens, see :meth:`~langchain_guardrails.windows.StreamTally.stop_usage`); the prompt side is
+tokens, see :meth:`~langchain_guardrails.chunks.StreamTally.stop_usage`); the prompt side is
 estimated here, once per stopped stream, in this order:
 
 1. the model's ``custom_get_token_ids`` (a tokenizer the user set on the model: local code);

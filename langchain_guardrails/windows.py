@@ -17,17 +17,16 @@ window after the blocked one, and memory stays bounded by two windows.
 from __future__ import annotations
 
 import asyncio
-import difflib
 import sys
 import time
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
-from langchain_core.messages import AIMessageChunk, BaseMessage
-from langchain_core.messages.ai import UsageMetadata, add_usage
+from langchain_core.messages import AIMessageChunk
 
+from .chunks import StreamTally, content_text
 from .config import OutputStreaming
 from .engine import Decision
 
@@ -83,115 +82,6 @@ class WindowPlan:
             streaming.stream_first,
             concurrent_final=not rewrites,
         )
-
-
-class StreamTally:
-    """What one stream used and how it ended; shared with the callback relays."""
-
-    __slots__ = (
-        "blocked",
-        "estimate_input_tokens",
-        "list_content",
-        "model_name",
-        "stopped",
-        "units",
-        "usage",
-        "windows",
-    )
-
-    def __init__(self, model_name: str | None = None) -> None:
-        self.usage: UsageMetadata | None = None
-        self.units = 0
-        self.windows = 0
-        self.blocked: Decision | None = None
-        self.stopped = False
-        """True once we closed the model stream ourselves (a block)."""
-        self.list_content = False
-        self.model_name = model_name
-        self.estimate_input_tokens: Callable[[], int] | None = None
-        """Prompt tokens when a stopped stream never got the provider's count (per stream,
-        offline: see :mod:`langchain_guardrails.usage`)."""
-
-    def absorb(self, chunk: Any) -> AIMessageChunk:
-        """Take usage and the end marker off a chunk: they go on the final chunk, once."""
-        if chunk.__class__ is not AIMessageChunk:
-            chunk = as_chunk(chunk)
-        usage = chunk.usage_metadata
-        if usage is None and chunk.chunk_position is None:
-            return cast(AIMessageChunk, chunk)
-        if usage is not None:
-            self.usage = usage if self.usage is None else add_usage(self.usage, usage)
-        return cast(
-            AIMessageChunk,
-            chunk.model_copy(update={"usage_metadata": None, "chunk_position": None}),
-        )
-
-    def stop_usage(self) -> UsageMetadata | None:
-        """Usage up to a block: what the provider reported, with the completion units received
-        counted as output tokens and the prompt tokens estimated when the provider had not
-        reported them yet."""
-        usage = self.usage
-        if usage is None and self.units == 0:
-            return None
-        inputs = usage["input_tokens"] if usage else 0
-        if not inputs and self.estimate_input_tokens is not None:
-            inputs = self.estimate_input_tokens()
-        outputs = usage["output_tokens"] if usage and usage["output_tokens"] else self.units
-        self.usage = UsageMetadata(
-            input_tokens=inputs, output_tokens=outputs, total_tokens=inputs + outputs
-        )
-        return self.usage
-
-
-def as_chunk(message: Any) -> AIMessageChunk:
-    """An ``AIMessageChunk`` for whatever a model stream yields (chunk, message or string)."""
-    if isinstance(message, AIMessageChunk):
-        return message
-    if isinstance(message, str):
-        return AIMessageChunk(content=message)
-    if isinstance(message, BaseMessage):
-        data = {
-            k: v
-            for k, v in message.__dict__.items()
-            if k in AIMessageChunk.model_fields and k not in ("type", "tool_calls")
-        }
-        return AIMessageChunk(**data)
-    raise TypeError(f"model stream yielded {type(message).__name__}; expected a message chunk")
-
-
-def content_text(content: Any) -> str:
-    """Text of a message content: a string, or the text blocks of a content-block list."""
-    if isinstance(content, str):
-        return content
-    parts = []
-    for block in content:
-        if isinstance(block, str):
-            parts.append(block)
-        elif isinstance(block, dict) and block.get("type") == "text":
-            parts.append(block.get("text", ""))
-    return "".join(parts)
-
-
-async def passthrough(
-    source: AsyncIterator[Any], tally: StreamTally
-) -> AsyncGenerator[AIMessageChunk, None]:
-    """No output rails: release every chunk at once, keeping usage for the final chunk."""
-    units = 0
-    async for chunk in source:
-        content = chunk.content
-        if content.__class__ is not str:
-            tally.list_content = True
-            content = content_text(content)
-        if (
-            chunk.usage_metadata is not None
-            or chunk.__class__ is not AIMessageChunk
-            or chunk.chunk_position is not None
-        ):
-            chunk = tally.absorb(chunk)
-        if content:
-            units += 1
-        yield chunk
-    tally.units = units
 
 
 @dataclass(slots=True)
@@ -457,10 +347,11 @@ class WindowStream:
             kept = len(rewritten) - window.tail_len
             return self._replace(self._pop_to(window.release_to), rewritten[:kept])
         # A change reaches the carried units: that value may continue in the next window, so
-        # release only up to the last unchanged stretch before the carried units and carry the
-        # *original* rest, which the next window checks (and rewrites) whole.
-        cut, cut_rewritten = _aligned_cut(original, rewritten, boundary, prefix)
-        released = self._replace(self._pop_to(window.end_entry), rewritten[:cut_rewritten])
+        # release only the untouched prefix and carry the *original* rest, which the next
+        # window checks (and rewrites) whole. (Aligning later changes with a diff was tried:
+        # repeated text makes diffs align the wrong copies and duplicate released text.)
+        cut = min(boundary, prefix)
+        released = self._replace(self._pop_to(window.end_entry), rewritten[:cut])
         carried = original[cut:]
         self.texts[: window.context_units] = [carried] if carried else []
         self.deferred = bool(carried)
@@ -478,25 +369,6 @@ class WindowStream:
 
 def _has_text(chunk: AIMessageChunk) -> bool:
     return bool(content_text(chunk.content))
-
-
-_ANCHOR = 4
-"""Unchanged characters that must follow a rewrite before text up to there may be released."""
-
-
-def _aligned_cut(original: str, rewritten: str, boundary: int, prefix: int) -> tuple[int, int]:
-    """Where to cut a rewritten window whose change reaches the carried units: the end of the
-    last unchanged stretch (of at least ``_ANCHOR`` characters) before ``boundary``, as positions
-    in the original and in the rewrite. Values that end before such a stretch are complete."""
-    cut = cut_rewritten = min(boundary, prefix)
-    matcher = difflib.SequenceMatcher(None, original, rewritten, autojunk=False)
-    for start, start_rewritten, size in matcher.get_matching_blocks():
-        if size < _ANCHOR or start >= boundary:
-            continue
-        end = min(start + size, boundary)
-        if end > cut:
-            cut, cut_rewritten = end, start_rewritten + (end - start)
-    return cut, cut_rewritten
 
 
 def _common_ends(a: str, b: str) -> tuple[int, int]:

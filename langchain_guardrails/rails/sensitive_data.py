@@ -15,8 +15,9 @@ from collections.abc import Callable, Mapping
 from typing import Literal
 
 from ..actions import ActionSpec, RailResult, build_spec
-from ..config import RailsConfig, SensitiveDataDetection
+from ..config import RailsConfig
 from ..errors import ConfigError
+from ..rail_settings import SensitiveDataDetection
 from .recognizers import BUILTIN_ENTITIES, Scanner, user_recognizers
 
 Stage = Literal["input", "output"]

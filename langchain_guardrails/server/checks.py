@@ -7,7 +7,8 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage
 
-from ..runnable import Guardrails, RailCheck
+from ..results import RailCheck
+from ..runnable import Guardrails
 
 _RANK = {"passed": 0, "modified": 1, "blocked": 2}
 

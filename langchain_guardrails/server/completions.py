@@ -71,7 +71,7 @@ async def turn(
     refusal: str | None = None
     try:
         chunks = guarded.astream(messages, config, **model_kwargs)
-        async with aclosing(chunks) as stream:  # type: ignore[type-var]
+        async with aclosing(chunks) as stream:
             async for chunk in stream:
                 metadata = chunk.response_metadata
                 if metadata:
