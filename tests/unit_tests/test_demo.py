@@ -1,4 +1,4 @@
-"""`make demo` runs offline and shows a streamed answer, an input block, a mid-stream block, usage."""
+"""`make demo` runs offline: a streamed answer, an input block, a mid-stream block, usage."""
 
 from __future__ import annotations
 

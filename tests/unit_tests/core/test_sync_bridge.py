@@ -21,7 +21,9 @@ class ApiRecorder(FakeStreamingChatModel):
         self.calls.append("sync")
         return ChatResult(generations=[ChatGeneration(message=AIMessage(content="Yes"))])
 
-    async def _agenerate(self, messages: list[BaseMessage], *args: Any, **kwargs: Any) -> ChatResult:
+    async def _agenerate(
+        self, messages: list[BaseMessage], *args: Any, **kwargs: Any
+    ) -> ChatResult:
         self.calls.append("async")
         return ChatResult(generations=[ChatGeneration(message=AIMessage(content="Yes"))])
 
@@ -42,7 +44,9 @@ async def ask_the_model(llm: Any) -> bool:
 
 def make() -> tuple[Guardrails, ApiRecorder]:
     model = ApiRecorder(chunks=["fine ", "text"], calls=[])
-    config = rails_config(flows_in=["ask the model"], flows_out=["ask the model"], size=1, context=0)
+    config = rails_config(
+        flows_in=["ask the model"], flows_out=["ask the model"], size=1, context=0
+    )
     return Guardrails(llm=model, config=config, actions=[ask_the_model]), model
 
 
