@@ -161,6 +161,7 @@ class WindowStream:
                     # Before this chunk goes anywhere: a block decided meanwhile stops it.
                     released = await self._settle()
                     if released is None:
+                        units += 1 if content else 0  # received (and paid for), never shown
                         break
                     for out in released:
                         yield out
