@@ -55,13 +55,14 @@ async def drain(stream: Any) -> tuple[float, float]:
 
 
 async def paired(raw: Callable[[], Any], guarded: Callable[[], Any], reps: int) -> dict[str, float]:
-    ratios, ttft_raw, ttft_guarded, t_raw, t_guarded = [], [], [], [], []
+    ratios, extras, ttft_raw, ttft_guarded, t_raw, t_guarded = [], [], [], [], [], []
     await drain(raw())  # warm-up both paths
     await drain(guarded())
     for _ in range(reps):
         r_total, r_first = await drain(raw())
         g_total, g_first = await drain(guarded())
         ratios.append(g_total / r_total)
+        extras.append(g_total - r_total)
         t_raw.append(r_total)
         t_guarded.append(g_total)
         ttft_raw.append(r_first)
@@ -70,6 +71,7 @@ async def paired(raw: Callable[[], Any], guarded: Callable[[], Any], reps: int) 
         "raw_ms": statistics.median(t_raw) * 1e3,
         "guarded_ms": statistics.median(t_guarded) * 1e3,
         "ratio": statistics.median(ratios),
+        "extra_ms": statistics.median(extras) * 1e3,
         "ttft_raw_ms": statistics.median(ttft_raw) * 1e3,
         "ttft_guarded_ms": statistics.median(ttft_guarded) * 1e3,
     }
@@ -171,9 +173,9 @@ async def main(reps: int, units: int) -> None:
         r = await paired(
             lambda: slow_raw.astream(PROMPT),
             lambda slow=slow: slow.astream(PROMPT),  # type: ignore[misc]
-            max(3, reps // 3),
+            reps,
         )
-        extra = (r["guarded_ms"] - r["raw_ms"]) / (check_s * 1e3)
+        extra = r["extra_ms"] / (check_s * 1e3)  # median of paired differences
         label = "stream_first" if stream_first else "hold-back"
         print(f"{label:14} {r['raw_ms']:8.1f} {r['guarded_ms']:11.1f} {extra:18.2f}")
 
