@@ -145,8 +145,40 @@ class WindowStream:
         observer = self.observer
         if observer is not None:
             source = observer.timed(source)
+        pull = source.__anext__
+        waiting: asyncio.Future[Any] | None = None  # a model step raced against a check
         try:
-            async for chunk in source:
+            while True:
+                if waiting is not None or (hold and pending and not pending[0].future.done()):
+                    # Hold-back with a check running: release its units the moment it passes,
+                    # not when the next model chunk happens to arrive.
+                    if waiting is None:
+                        waiting = asyncio.ensure_future(pull())
+                    if pending and not pending[0].future.done():
+                        await asyncio.wait(
+                            (waiting, pending[0].future), return_when=asyncio.FIRST_COMPLETED
+                        )
+                    if not waiting.done():
+                        if pending:
+                            released = await self._settle()
+                            if released is None:
+                                break
+                            for out in released:
+                                yield out
+                            continue
+                        await asyncio.wait((waiting,))
+                    step, waiting = waiting, None
+                    try:
+                        chunk = step.result()
+                    except StopAsyncIteration:
+                        finished = True
+                        break
+                else:
+                    try:
+                        chunk = await pull()
+                    except StopAsyncIteration:
+                        finished = True
+                        break
                 content = chunk.content
                 if content.__class__ is not str:
                     tally.list_content = True
@@ -190,8 +222,7 @@ class WindowStream:
                         texts = self.texts
                         for out in released:
                             yield out
-            else:
-                finished = True
+            if finished:
                 tally.units = units
                 for out in await self._finish(new):
                     yield out
@@ -203,6 +234,11 @@ class WindowStream:
                 # Blocked, or the consumer stopped: stop generation now, keep the usage so far.
                 tally.stop_usage()
                 tally.stopped = True
+                if waiting is not None:
+                    waiting.cancel()  # the model step in flight; the stream closes with it
+                    await asyncio.wait((waiting,))
+                    if not waiting.cancelled():
+                        waiting.exception()  # retrieved: it ended on its own meanwhile
                 aclose = getattr(source, "aclose", None)
                 if aclose is not None:
                     await aclose()
@@ -309,15 +345,16 @@ class WindowStream:
             self._close(final=True)
             if self.observer is not None:
                 await self._observe_window()
-        while self.pending:
+        while self.pending or self.deferred:
+            if not self.pending:
+                # No new units, but a rewrite carried text that no window has passed yet.
+                self._close(final=True)
+                if self.observer is not None:
+                    await self._observe_window()
             settled = await self._settle()
             if settled is None:
                 return released
             released += settled
-            if self.deferred and not self.pending:
-                self._close(final=True)  # no new units, but the carried text was never passed
-                if self.observer is not None:
-                    await self._observe_window()
         if not self.plan.stream_first:
             released += self._pop_to(self.entries)
             if self.observer is not None:

@@ -195,7 +195,7 @@ def test_chat_through_a_server(server_url: str) -> None:
         "  usage: 6 prompt + 6 completion = 12 tokens (holdback)\n"
         "  rails: output 'regex check output' blocked x3\n"
         # A blocked stream never gets the provider's usage: the core estimates the prompt.
-        "  usage: 21 prompt + 12 completion = 33 tokens (holdback)\n"
+        "  usage: 21 prompt + 11 completion = 32 tokens (holdback)\n"
     )
 
 

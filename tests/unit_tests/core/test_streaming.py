@@ -435,3 +435,30 @@ async def test_stream_first_shows_nothing_after_a_block_is_decided() -> None:
     # Window 1 (units 1..5) is checked while unit 6 is generated; the block is decided before
     # unit 6 arrives, so unit 6 is never shown.
     assert out == [*words(5, blocked_at=2), REFUSAL]
+
+
+async def test_hold_back_releases_a_passed_window_while_the_model_pauses() -> None:
+    class Pausing(FakeStreamingChatModel):
+        """Streams like its parent, but stops for a while before the 11th chunk."""
+
+        async def _astream(self, *args: Any, **kwargs: Any) -> Any:
+            index = 0
+            async for chunk in super()._astream(*args, **kwargs):
+                if index == 10:
+                    await asyncio.sleep(0.6)
+                index += 1
+                yield chunk
+
+    guarded = Guardrails(
+        llm=Pausing(chunks=words(20), delay=0.001), config=config(size=5, context=1)
+    )
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    arrival: dict[str, float] = {}
+    async for chunk in guarded.astream("go"):
+        if chunk.content:
+            arrival[chunk.content] = loop.time() - started
+    # Window 2 (new units 6..10) is checked while the model pauses after unit 10: it passes,
+    # and units 5..9 go out during the pause (unit 10 waits as window 3's context).
+    assert max(arrival[w] for w in words(9)) < 0.4
+    assert min(arrival[w] for w in words(20)[10:]) > 0.5

@@ -76,7 +76,7 @@ async def test_explain_after_a_blocked_stream() -> None:
         pass
     (call,) = rails.explain().llm_calls
     assert call.stopped is True
-    assert call.completion_tokens == 9  # units received before the block stopped the model
+    assert call.completion_tokens == 8  # units received before the block stopped the model
     assert SECRET not in repr(rails.explain())  # hold-back: unreleased text is redacted
     assert rails.explain().activated_rails[-1].decision == "blocked"
 

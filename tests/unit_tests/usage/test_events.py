@@ -130,8 +130,9 @@ async def test_events_appear_in_astream_events_under_the_guarded_run(stream_firs
         ("blocked", "regex check output"),
     ]
     ended = next(e["data"] for e in events if e["name"] == "guardrails.stream.ended")
+    # Hold-back races the model's next step against the check: it stops one unit sooner.
     assert (ended["units"], ended["windows"], ended["blocked"], len(ended["arrivals"])) == (
-        9,
+        9 if stream_first else 8,
         2,
         True,
         3,
