@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -19,6 +20,18 @@ from langchain_guardrails.testing import FakeStreamingChatModel
 from .conftest import CONFIGS, live_server
 
 FRANCE = "What is the capital of France?"
+
+
+@pytest.fixture(autouse=True)
+def _finalize_remote_runnables() -> Iterator[None]:
+    """Collect this test's RemoteRunnables now, outside any event loop.
+
+    LangServe closes their clients in a weakref finalizer that, under a running loop, starts a
+    thread pool; run by the cyclic GC in the middle of a later test's ``executor.submit`` it
+    deadlocks on the thread pool's global lock. Collected here, it just closes the clients.
+    """
+    yield
+    gc.collect()
 
 
 @pytest.fixture(scope="module")
