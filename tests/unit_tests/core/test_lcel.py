@@ -75,14 +75,20 @@ def test_public_names() -> None:
     assert sorted(langchain_guardrails.__all__) == [
         "ConfigError",
         "Guardrails",
+        "GuardrailsCallbackHandler",
         "GuardrailsViolation",
+        "LLMRails",
         "MissingExtraError",
         "RailCheck",
         "RailResult",
         "RailsConfig",
         "action",
-    ] or {"Guardrails", "RailsConfig", "GuardrailsViolation", "action"} <= set(
-        langchain_guardrails.__all__
-    )
+    ]
     for name in langchain_guardrails.__all__:
         assert getattr(langchain_guardrails, name) is not None
+    from langchain_guardrails.llm.providers import huggingface
+    from langchain_guardrails.server import create_app
+    from langchain_guardrails.streaming import StreamingHandler
+
+    assert huggingface.HuggingFacePipelineCompatible and huggingface.AsyncTextIteratorStreamer
+    assert callable(create_app) and StreamingHandler
