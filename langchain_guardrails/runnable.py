@@ -317,13 +317,14 @@ class Guardrails(RunnableSerializable[LanguageModelInput, BaseMessage]):
             run_id=config.pop("run_id", None),
             name=config.get("run_name") or self.get_name(),
         )
-        chunks = self._guarded(input, config, run, kwargs, sync_model=sync_model)
+        guarded = self._guarded(input, config, run, kwargs, sync_model=sync_model)
+        chunks: AsyncIterator[AIMessageChunk] = guarded
         stream_handler = next(
             (h for h in run.handlers if isinstance(h, _StreamingCallbackHandler)), None
         )
         if stream_handler is not None:
             # astream_events / astream_log: emit our (released) chunks as stream events.
-            chunks = stream_handler.tap_output_aiter(run.run_id, chunks)
+            chunks = stream_handler.tap_output_aiter(run.run_id, guarded)
         keep: list[AIMessageChunk] | None = [] if run.handlers else None
         try:
             async for chunk in chunks:
@@ -333,6 +334,9 @@ class Guardrails(RunnableSerializable[LanguageModelInput, BaseMessage]):
         except BaseException as exc:
             await run.on_chain_error(exc)
             raise
+        finally:
+            # A consumer that stops early (a client gone) stops the model now, not at GC time.
+            await guarded.aclose()
         await run.on_chain_end(aggregate(keep) if keep else None)
 
     async def _guarded(
@@ -343,7 +347,7 @@ class Guardrails(RunnableSerializable[LanguageModelInput, BaseMessage]):
         kwargs: dict[str, Any],
         *,
         sync_model: bool,
-    ) -> AsyncIterator[AIMessageChunk]:
+    ) -> AsyncGenerator[AIMessageChunk, None]:
         engine, plan = self._engine, self._plan
         messages = to_messages(input)
         child = run.get_child()
