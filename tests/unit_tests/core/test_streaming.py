@@ -16,6 +16,18 @@ from tests.unit_tests.core.configs import rails_config as config
 REFUSAL = "I'm sorry, I can't respond to that."
 
 
+def window_spy() -> tuple[Any, list[str]]:
+    """An output rail named ``spy`` that lets everything pass and records each window's text."""
+    checked: list[str] = []
+
+    @action(name="spy", inline=True)
+    def spy(text: str) -> bool:
+        checked.append(text)
+        return True
+
+    return spy, checked
+
+
 def words(n: int, blocked_at: int | None = None) -> list[str]:
     return ["FORBIDDEN " if i == blocked_at else f"w{i} " for i in range(n)]
 
@@ -35,13 +47,7 @@ async def test_a_block_stops_generation_within_one_window(delay: float, stream_f
 
 
 async def test_stream_first_delivers_before_the_first_window_is_complete() -> None:
-    checked: list[str] = []
-
-    @action(name="spy", inline=True)
-    def spy(text: str) -> bool:
-        checked.append(text)
-        return True
-
+    spy, checked = window_spy()
     model = FakeStreamingChatModel(chunks=words(50), delay=0.001)
     guarded = Guardrails(
         llm=model, config=config(size=10, stream_first=True, flows_out=("spy",)), actions=[spy]
@@ -54,13 +60,7 @@ async def test_stream_first_delivers_before_the_first_window_is_complete() -> No
 
 
 async def test_hold_back_releases_only_after_the_first_window_passed() -> None:
-    checked: list[str] = []
-
-    @action(name="spy", inline=True)
-    def spy(text: str) -> bool:
-        checked.append(text)
-        return True
-
+    spy, checked = window_spy()
     model = FakeStreamingChatModel(chunks=words(50), delay=0.001)
     guarded = Guardrails(
         llm=model, config=config(size=10, context=3, flows_out=("spy",)), actions=[spy]
@@ -76,13 +76,7 @@ async def test_hold_back_releases_only_after_the_first_window_passed() -> None:
 
 
 async def test_whole_response_mode_checks_once_before_releasing_anything() -> None:
-    checked: list[str] = []
-
-    @action(name="spy", inline=True)
-    def spy(text: str) -> bool:
-        checked.append(text)
-        return True
-
+    spy, checked = window_spy()
     model = FakeStreamingChatModel(chunks=words(30), delay=0.001)
     guarded = Guardrails(llm=model, config=config(enabled=False, flows_out=("spy",)), actions=[spy])
     async for _ in guarded.astream("go"):
