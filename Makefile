@@ -39,6 +39,7 @@ format: $(FULL)
 
 bench: $(CORE)
 	$(BIN)/python benchmarks/stream_overhead.py
+	$(BIN)/python -m langchain_guardrails eval --shipped --markdown --concurrency 1
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

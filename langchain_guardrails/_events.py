@@ -157,9 +157,10 @@ class StreamEvents:
 
     async def timed(self, source: AsyncIterator[Any]) -> AsyncIterator[Any]:
         """``source`` with each unit's arrival time recorded."""
-        from .chunks import content_text
+        from .chunks import unit_text
 
         plan = self.plan
+        reasoning = plan.reasoning
         whole = plan.chunk_size == sys.maxsize  # streaming output rails off: one window
         await self._emit(
             STREAM_STARTED,
@@ -173,10 +174,7 @@ class StreamEvents:
         arrivals, clock = self.arrivals, time.perf_counter
         async with aclosing(source) as stream:  # type: ignore[type-var]
             async for chunk in stream:
-                content = chunk.content
-                if content.__class__ is not str:
-                    content = content_text(content)
-                if content:
+                if unit_text(chunk, reasoning):
                     arrivals.append(clock())
                 yield chunk
 

@@ -19,6 +19,9 @@ class ExternalTokens(Runnable[Any, Any]):
     calling ``llm``) goes to the main model.
     """
 
+    guardrails_model = True
+    """Accepted by ``Guardrails(llm=...)`` as a model (it streams message chunks)."""
+
     def __init__(self, model: Runnable[Any, Any] | None) -> None:
         self.model = model
 

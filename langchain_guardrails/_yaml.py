@@ -11,6 +11,13 @@ from .errors import ConfigError
 
 Path = tuple[str | int, ...]
 
+MAX_YAML_BYTES = 1024 * 1024
+"""Largest YAML document read (a config is a few kilobytes)."""
+MAX_YAML_NODES = 100_000
+"""Most values a document may expand to, counting each use of an alias (billion laughs)."""
+MAX_YAML_DEPTH = 64
+"""Deepest nesting of a document (an alias inside itself, ``&a [*a]``, is infinitely deep)."""
+
 
 @dataclass
 class Located:
@@ -30,6 +37,8 @@ class Located:
 
 def load_yaml(text: str, source: str) -> Located:
     """Parse ``text`` (from ``source``) into a mapping and its key locations."""
+    if len(text) > MAX_YAML_BYTES:
+        raise ConfigError(f"{source}: larger than the limit of {MAX_YAML_BYTES} bytes")
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
@@ -42,8 +51,31 @@ def load_yaml(text: str, source: str) -> Located:
         return located
     if not isinstance(node, yaml.MappingNode):
         raise ConfigError(f"{source}:{node.start_mark.line + 1}: the top level must be a mapping")
-    located.data = _convert(node, (), source, located.lines, yaml.SafeLoader(""))
+    budget = _Budget(source)
+    located.data = _convert(node, (), source, located.lines, yaml.SafeLoader(""), budget)
     return located
+
+
+class _Budget:
+    __slots__ = ("left", "source")
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.left = MAX_YAML_NODES
+
+    def spend(self, node: yaml.Node, path: Path) -> None:
+        line = node.start_mark.line + 1
+        if len(path) > MAX_YAML_DEPTH:
+            raise ConfigError(
+                f"{self.source}:{line}: nested deeper than {MAX_YAML_DEPTH} levels "
+                "(an alias used inside its own anchor?)"
+            )
+        self.left -= 1
+        if self.left < 0:
+            raise ConfigError(
+                f"{self.source}:{line}: expands to more than {MAX_YAML_NODES} values "
+                "(too many aliases)"
+            )
 
 
 def _convert(
@@ -52,7 +84,9 @@ def _convert(
     source: str,
     lines: dict[Path, tuple[str, int]],
     loader: yaml.SafeLoader,
+    budget: _Budget,
 ) -> Any:
+    budget.spend(node, path)
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
@@ -61,13 +95,13 @@ def _convert(
             if key in out:
                 raise ConfigError(f"{source}:{key_node.start_mark.line + 1}: duplicate key {key!r}")
             lines[child] = (source, key_node.start_mark.line + 1)
-            out[key] = _convert(value_node, child, source, lines, loader)
+            out[key] = _convert(value_node, child, source, lines, loader, budget)
         return out
     if isinstance(node, yaml.SequenceNode):
         items = []
         for index, item in enumerate(node.value):
             lines[(*path, index)] = (source, item.start_mark.line + 1)
-            items.append(_convert(item, (*path, index), source, lines, loader))
+            items.append(_convert(item, (*path, index), source, lines, loader, budget))
         return items
     return loader.construct_object(node, deep=True)
 

@@ -149,13 +149,20 @@ def load_actions_file(path: Path) -> list[Callable[..., Any]]:
         raise ConfigError(f"{path}: cannot import")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
+    # NeMo's `from nemoguardrails.actions import action` works while the file loads.
+    from .nemo_compat import adapted_actions, nemo_imports
+
     try:
-        spec.loader.exec_module(module)
+        with nemo_imports():
+            spec.loader.exec_module(module)
     except Exception as exc:
         sys.modules.pop(module_name, None)
         raise ConfigError(f"{path}: importing it failed: {exc!r}") from exc
-    return [
+    values = list(vars(module).values())
+    ours = [
         value
-        for value in vars(module).values()
+        for value in values
         if isinstance(getattr(value, "__guardrails_action__", None), ActionSpec)
     ]
+    taken = {id(value) for value in ours}
+    return ours + adapted_actions([v for v in values if id(v) not in taken])

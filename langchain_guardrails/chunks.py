@@ -13,6 +13,7 @@ from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.messages.ai import UsageMetadata, add_usage
 
 from .engine import Decision
+from .reasoning import block_reasoning, kwarg_reasoning
 
 
 class StreamTally:
@@ -89,17 +90,31 @@ def as_chunk(message: Any) -> AIMessageChunk:
     raise TypeError(f"model stream yielded {type(message).__name__}; expected a message chunk")
 
 
-def content_text(content: Any) -> str:
-    """Text of a message content: a string, or the text blocks of a content-block list."""
+def content_text(content: Any, reasoning: bool = False) -> str:
+    """Text of a message content: a string, or the text blocks of a content-block list (and
+    the reasoning blocks, in stream order, when ``reasoning``)."""
     if isinstance(content, str):
         return content
     parts = []
     for block in content:
         if isinstance(block, str):
             parts.append(block)
-        elif isinstance(block, dict) and block.get("type") == "text":
-            parts.append(block.get("text", ""))
+        elif isinstance(block, dict):
+            if block.get("type") == "text":
+                parts.append(block.get("text", ""))
+            elif reasoning and (thought := block_reasoning(block)) is not None:
+                parts.append(thought)
     return "".join(parts)
+
+
+def unit_text(chunk: Any, reasoning: bool) -> str:
+    """The text of one chunk that rails check: its content, and its reasoning when
+    ``reasoning`` (``rails.output.reasoning: check``)."""
+    content = chunk.content
+    text = content if content.__class__ is str else content_text(content, reasoning)
+    if reasoning and chunk.additional_kwargs:
+        text = kwarg_reasoning(chunk) + text
+    return text
 
 
 async def passthrough(

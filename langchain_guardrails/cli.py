@@ -10,6 +10,7 @@ Example:
         langchain-guardrails chat --config examples/configs/streaming --streaming --verbose
         langchain-guardrails server --config examples/configs --port 8000
         langchain-guardrails check --config examples/configs/streaming --output "The password is x"
+        langchain-guardrails check --nemo ./my_nemo_configs        # migration report
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Input and output guardrails around a chat model, with streaming.",
         epilog="Exit codes: 0 ok, 1 blocked (check), 2 usage/config error, 3 runtime failure.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     chat = commands.add_parser("chat", help="chat with a guarded model in the terminal")
@@ -106,16 +108,49 @@ def _parser() -> argparse.ArgumentParser:
         help="NeMo-style top-level error object on streamed blocks",
     )
     server.add_argument("--log-level", default="info", help="uvicorn log level")
+    server.add_argument(
+        "--log-format", choices=("text", "json"), default="text", help="server log lines"
+    )
+    server.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        help="also serve requests whose Host header is this name (repeatable; '*': any)",
+    )
+    server.add_argument(
+        "--body-timeout", type=float, default=10.0, help="seconds for a request body (408)"
+    )
+    server.add_argument(
+        "--header-timeout", type=float, default=10.0, help="seconds for request headers"
+    )
+    server.add_argument(
+        "--request-timeout", type=float, default=600.0, help="seconds a generation may take"
+    )
+    server.add_argument(
+        "--no-actions", action="store_true", help="refuse configs that carry Python code"
+    )
+    server.add_argument(
+        "--rail-threads", type=int, default=None, help="threads for sync rails (default 32)"
+    )
     server.set_defaults(run=_server)
 
     check = commands.add_parser(
         "check", help="run the rails of a config once and print the decision"
     )
-    check.add_argument("--config", required=True, help="config folder")
+    check.add_argument("--config", help="config folder")
+    check.add_argument(
+        "--nemo",
+        metavar="FOLDER",
+        help="report what of a NeMo Guardrails config folder (or folder of them) will run",
+    )
     check.add_argument("--input", help="user message to check with the input rails")
     check.add_argument("--output", help="model answer to check with the output rails")
     check.add_argument("--json", action="store_true", help="print the decision as JSON")
     check.set_defaults(run=_check)
+
+    from .eval.cli import add_eval_parser
+
+    add_eval_parser(commands)
     return parser
 
 
@@ -123,6 +158,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _check(args: argparse.Namespace) -> int:
+    if args.nemo is not None:
+        return _check_nemo(args)
+    if args.config is None:
+        raise CLIError("check needs --config PATH (or --nemo FOLDER for a migration report)")
     if args.input is None and args.output is None:
         raise CLIError("check needs --input TEXT and/or --output TEXT")
     from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
@@ -148,6 +187,23 @@ def _check(args: argparse.Namespace) -> int:
     return EXIT_BLOCKED if result["status"] == "blocked" else EXIT_OK
 
 
+def _check_nemo(args: argparse.Namespace) -> int:
+    from .nemo_check import check_folder, config_folders
+
+    root = Path(args.nemo)
+    if not root.is_dir():
+        raise CLIError(f"--nemo {root}: no such folder")
+    folders = config_folders(root)
+    if not folders:
+        raise CLIError(f"--nemo {root}: no config.yml in this folder or its sub-folders")
+    reports = [check_folder(folder) for folder in folders]
+    if args.json:
+        print(json.dumps([r.as_dict() for r in reports], indent=2, ensure_ascii=False))
+    else:
+        print("\n\n".join(r.text() for r in reports))
+    return EXIT_OK if all(r.will_run for r in reports) else EXIT_USAGE
+
+
 # -- server --------------------------------------------------------------------------------------
 
 
@@ -160,7 +216,16 @@ def _server(args: argparse.Namespace) -> int:
     folder = Path(args.config)
     if not folder.is_dir():
         raise CLIError(f"--config {folder}: no such folder")
-    _log_server_to_stderr()
+    _log_server_to_stderr(json_lines=args.log_format == "json")
+    from .server.browser import LOOPBACK_HOSTS
+    from .server.protocol import header_timeout_protocol
+
+    if args.rail_threads is not None:
+        from .rail_executor import configure_rail_executor
+
+        configure_rail_executor(args.rail_threads)
+    local = _is_loopback(args.host)
+    bound = [*LOOPBACK_HOSTS] if local else [args.host]
     app = create_app(
         folder,
         api_key=args.api_key or None,
@@ -168,6 +233,11 @@ def _server(args: argparse.Namespace) -> int:
         default_config_id=args.default_config_id,
         max_concurrency=args.max_concurrency,
         cors_origins=args.cors_origin,
+        allowed_hosts=[*bound, *args.allowed_host],
+        body_timeout=args.body_timeout,
+        request_timeout=args.request_timeout,
+        allow_actions=not args.no_actions,
+        reload_on_sighup=True,
         nemo_errors=args.nemo_errors,
         preload=True,
     )
@@ -175,16 +245,29 @@ def _server(args: argparse.Namespace) -> int:
         _error(f"warning: serving on {args.host} without an API key (set --api-key)")
     ids = ", ".join(i for i in app.state.registry.ids() if i not in app.state.config_errors)
     print(f"Serving configs {ids} on http://{args.host}:{args.port}/v1", file=sys.stderr)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        http=header_timeout_protocol(args.header_timeout),
+        access_log=False,  # the server's own access log carries request ids
+    )
     return EXIT_OK
 
 
-def _log_server_to_stderr() -> None:
-    """Show what the server logs (configs it cannot serve, failed generations) on stderr."""
+def _log_server_to_stderr(json_lines: bool = False) -> None:
+    """Show what the server logs (configs it cannot serve, failed generations, rail blocks and
+    failures, the access log) on stderr, as text or one JSON object per line."""
     server_log = logging.getLogger("langchain_guardrails.server")
     if not any(isinstance(h, _StderrHandler) for h in server_log.handlers):
         handler = _StderrHandler()
-        handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+        if json_lines:
+            from .server.access import JSONLogFormatter
+
+            handler.setFormatter(JSONLogFormatter())
+        else:
+            handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
         server_log.addHandler(handler)
     server_log.setLevel(logging.INFO)
 
@@ -197,6 +280,15 @@ class _StderrHandler(logging.Handler):
             print(self.format(record), file=sys.stderr, flush=True)
         except Exception:
             self.handleError(record)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("langchain-stream-guardrails")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def _is_loopback(host: str) -> bool:

@@ -117,6 +117,22 @@ class OutputRails(Strict):
     """Output rails, run concurrently on each window of the response."""
     streaming: OutputStreaming = Field(default_factory=OutputStreaming)
     """Window settings."""
+    reasoning: Literal["check", "strip", "pass"] = "check"
+    """The model's reasoning (``reasoning`` / ``thinking`` content blocks,
+    ``additional_kwargs["reasoning_content"]``): ``check`` runs it through the output rails in
+    the same windows and release rules as the answer; ``strip`` removes it before anyone sees
+    it; ``pass`` releases it unchecked (unsafe: reasoning can hold what the rails block)."""
+    parallel: bool | None = None
+    """Accepted for NeMo compatibility: rails of a stage always run concurrently here."""
+
+
+class ToolRails(Strict):
+    """``rails.tool_output`` (tool calls the model emits) / ``rails.tool_input`` (tool results
+    in the input), NeMo's names."""
+
+    flows: list[Flow] = Field(default_factory=list)
+    """Rails run concurrently on each tool call (``tool_output``) or tool result
+    (``tool_input``); they get ``text`` and ``tool_call`` (``{"name", "args", "id"}``)."""
     parallel: bool | None = None
     """Accepted for NeMo compatibility: rails of a stage always run concurrently here."""
 
@@ -130,6 +146,10 @@ class Refusal(Strict):
     """Refusal for input-rail blocks (default: ``message``)."""
     output: str | None = None
     """Refusal for output-rail blocks (default: ``message``)."""
+    tool_output: str | None = None
+    """Refusal for a blocked tool call (default: ``message``)."""
+    tool_input: str | None = None
+    """Refusal for a blocked tool result (default: ``message``)."""
 
 
 class Rails(Strict):
@@ -137,6 +157,8 @@ class Rails(Strict):
 
     input: InputRails = Field(default_factory=InputRails)
     output: OutputRails = Field(default_factory=OutputRails)
+    tool_output: ToolRails = Field(default_factory=ToolRails)
+    tool_input: ToolRails = Field(default_factory=ToolRails)
     config: RailSettings = Field(default_factory=RailSettings)
     refusal: Refusal = Field(default_factory=Refusal)
     timeout: float = Field(default=DEFAULT_RAIL_TIMEOUT, gt=0)
@@ -304,7 +326,10 @@ def _read(path: Path) -> str:
 
 
 def _build(located: Located, *, config_path: str | None, actions_file: Path | None) -> RailsConfig:
-    data = dict(located.data)
+    from .nemo_keys import accept_nemo_keys
+
+    # NeMo keys that change no decision load with a warning (the others stay errors).
+    data = accept_nemo_keys(located.data, located.where)
     if config_path is not None:
         data.setdefault("config_path", config_path)
     try:

@@ -8,8 +8,9 @@ the masked text. A rail that raises or times out blocks unless its flow says ``o
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 from uuid import UUID
 
@@ -21,9 +22,32 @@ from ._events import RailEvents, rail_manager
 from .actions import ActionSpec, RailResult, spec_of
 from .config import FlowSpec, RailsConfig
 from .errors import ConfigError
+from .nemo_library import refuse_unknown_nemo_flow
 from .rails import BUILTIN_RAILS
 
-Stage = Literal["input", "output"]
+Stage = Literal["input", "output", "tool_input", "tool_output"]
+"""Where a rail runs: the user turn, the model's answer, tool results in the input (they go to
+the model, like user input), or tool calls the model emits (they act on the world)."""
+
+STAGE_FAMILY: Mapping[str, Literal["input", "output"]] = {
+    "input": "input",
+    "output": "output",
+    "tool_input": "input",
+    "tool_output": "output",
+}
+"""Which built-in rails a stage accepts: tool results are checked by input-side rails, tool
+calls by output-side rails (their settings are the ones of that side)."""
+
+_NOT_FOR_TOOLS = frozenset(
+    {
+        "self check facts",
+        "self check hallucination",
+        "mask sensitive data on output",
+    }
+)
+"""Built-ins that need an answer's context, or rewrite text a tool call cannot carry."""
+
+logger = logging.getLogger("langchain_guardrails")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +91,8 @@ class CallScope:
     bind_llm: Callable[[Runnable[Any, Any], RunnableConfig], Runnable[Any, Any]]
     run_id: UUID | None = None
     """The guarded run, which rail custom events are dispatched on (when someone listens)."""
+    tool_call: Mapping[str, Any] | None = None
+    """The tool call under check (tool rails only)."""
 
 
 def parse_flow(entry: str | FlowSpec) -> tuple[str, dict[str, str], FlowSpec]:
@@ -102,6 +128,18 @@ class RailEngine:
         )
         output = tuple(self._resolve(e, "output", registered) for e in config.rails.output.flows)
         self.output_rails = output
+        self.tool_input_rails = tuple(
+            self._resolve(e, "tool_input", registered) for e in config.rails.tool_input.flows
+        )
+        self.tool_output_rails = tuple(
+            self._resolve(e, "tool_output", registered) for e in config.rails.tool_output.flows
+        )
+        masking_tools = [r.flow for r in self.tool_output_rails if r.spec.rewrites]
+        if masking_tools:
+            raise ConfigError(
+                f"rails.tool_output.flows: {masking_tools[0]!r} rewrites text; a tool call is "
+                "released whole or not at all, so tool_output rails can only block"
+            )
         streaming = config.rails.output.streaming
         rewriters = [r.flow for r in output if r.spec.rewrites]
         if rewriters and streaming.enabled and streaming.stream_first:
@@ -118,8 +156,10 @@ class RailEngine:
         if name in registered:
             action = registered[name]
         elif name in BUILTIN_RAILS:
+            _check_builtin_stage(name, stage)
             action = BUILTIN_RAILS[name](self.config, params)
         else:
+            refuse_unknown_nemo_flow(name, stage)  # NeMo's rails get a reason, not a list
             known = sorted({*BUILTIN_RAILS, *registered})
             raise ConfigError(
                 f"rails.{stage}.flows: unknown flow {name!r}; known flows: {', '.join(known)}"
@@ -140,11 +180,15 @@ class RailEngine:
         stage: Stage,
         scope: CallScope,
         window: int | None = None,
+        tool_call: Mapping[str, Any] | None = None,
     ) -> Decision:
         """Run ``rails`` on ``text``: rewriters in order, then checkers concurrently.
 
-        ``window`` is the output window's index, reported to observers.
+        ``window`` is the output window's index, reported to observers; ``tool_call``
+        (``{"name", "args", "id"}``) is what tool rails check, injected as ``tool_call``.
         """
+        if tool_call is not None:
+            scope = replace(scope, tool_call=tool_call)
         rewritten = False
         checkers = []
         for rail in rails:
@@ -228,11 +272,20 @@ class RailEngine:
             elif spec.inline:
                 result = spec.fn(**kwargs)
             else:
-                result = await asyncio.wait_for(asyncio.to_thread(spec.fn, **kwargs), rail.timeout)
+                # The package's own bounded pool: a hung rail cannot starve asyncio's default
+                # executor (config loading, other libraries) — see rail_executor.
+                from .rail_executor import run_sync_rail
+
+                result = await asyncio.wait_for(run_sync_rail(spec.fn, **kwargs), rail.timeout)
         except TimeoutError:
+            logger.warning("rail %r (%s) timed out after %gs", rail.flow, stage, rail.timeout)
             return self._failed(rail, f"timed out after {rail.timeout:g}s")
         except Exception as exc:
-            return self._failed(rail, f"raised {exc!r}")
+            # Exceptions often quote their input (window text): the details go to the log only.
+            logger.warning(
+                "rail %r (%s) failed: %s", rail.flow, stage, type(exc).__name__, exc_info=exc
+            )
+            return self._failed(rail, f"failed: {type(exc).__name__}")
         return self._decide(rail, result)
 
     def _inject(
@@ -248,6 +301,7 @@ class RailEngine:
             "config": lambda: self.config,
             "params": lambda: dict(rail.params),
             "stage": lambda: stage,
+            "tool_call": lambda: dict(scope.tool_call) if scope.tool_call is not None else None,
             "run_config": lambda: run_config,
         }
         return {name: values[name]() for name in rail.spec.wants}
@@ -285,6 +339,30 @@ class RailEngine:
             reason=f"rail {rail.flow!r} {why}",
             kind="internal_error",
             refusal=rail.refusal,
+        )
+
+
+def _check_builtin_stage(name: str, stage: Stage) -> None:
+    """Built-in rails name their side (``... input`` / ``... output``); tool stages take the
+    rails of their side, except those that cannot work on a tool call or result."""
+    family = STAGE_FAMILY[stage]
+    if stage == family:
+        return
+    side = "output" if name in ("self check facts", "self check hallucination") else None
+    if side is None:
+        side = "input" if name.endswith("input") or name.startswith("jailbreak") else "output"
+    if name in _NOT_FOR_TOOLS or side != family:
+        allowed = sorted(
+            n
+            for n in BUILTIN_RAILS
+            if n not in _NOT_FOR_TOOLS
+            and ("input" if n.endswith("input") or n.startswith("jailbreak") else "output")
+            == family
+        )
+        raise ConfigError(
+            f"rails.{stage}.flows: built-in rail {name!r} cannot run on "
+            f"{'tool calls' if stage == 'tool_output' else 'tool results'}; built-in rails "
+            f"for this stage: {', '.join(allowed)} (or any registered action)"
         )
 
 

@@ -58,3 +58,31 @@ def replace_last_user_text(messages: list[BaseMessage], text: str) -> list[BaseM
             out[index] = out[index].model_copy(update={"content": text})
             break
     return out
+
+
+def tool_results(
+    messages: Sequence[BaseMessage],
+) -> list[tuple[int, BaseMessage, dict[str, Any] | None]]:
+    """Each ``ToolMessage`` of ``messages`` with its index and the call it answers
+    (``{"name", "args", "id"}``, from the AI message that made it; None when not found)."""
+    calls: dict[str, dict[str, Any]] = {}
+    found: list[tuple[int, BaseMessage, dict[str, Any] | None]] = []
+    for index, message in enumerate(messages):
+        if message.type == "ai":
+            for call in getattr(message, "tool_calls", None) or []:
+                if call.get("id"):
+                    calls[call["id"]] = {
+                        "name": call["name"],
+                        "args": call["args"],
+                        "id": call["id"],
+                    }
+        elif message.type == "tool":
+            found.append((index, message, calls.get(getattr(message, "tool_call_id", ""))))
+    return found
+
+
+def replace_content(messages: list[BaseMessage], index: int, text: str) -> list[BaseMessage]:
+    """A copy of ``messages`` whose message at ``index`` says ``text`` (a copy of it)."""
+    out = list(messages)
+    out[index] = out[index].model_copy(update={"content": text})
+    return out

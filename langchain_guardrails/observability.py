@@ -138,6 +138,8 @@ class GuardrailsCallbackHandler(BaseCallbackHandler):
 
     def _start(self, run_id: UUID, prompt: str, metadata: dict[str, Any] | None) -> None:
         metadata = metadata or {}
+        if metadata.get("guardrails_guarded_run"):
+            return  # the guarded run: its wrapped model's run is the LLM call
         rail = metadata.get("guardrails_rail")
         call = LLMCallInfo(
             task=task_name(rail),

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from ._strict import Strict
 
@@ -88,7 +96,8 @@ class SensitiveDataOptions(Strict):
     mask_token: str = "<{entity}>"
     """Replacement for each masked value; ``{entity}`` becomes the entity name."""
     score_threshold: float | None = None
-    """Accepted for NeMo compatibility; recognizers here are deterministic, not scored."""
+    """Minimum Presidio score of a finding (default 0.2, as NeMo); the built-in recognizers
+    are deterministic and ignore it."""
 
 
 class SensitiveDataDetection(Strict):
@@ -96,6 +105,12 @@ class SensitiveDataDetection(Strict):
 
     recognizers: list[Recognizer] = Field(default_factory=list)
     """Extra entities found by user regexes or deny lists."""
+    nlp_engine: dict[str, Any] | None = None
+    """Presidio's NLP engine configuration (``nlp_engine_name``, ``models``), for entities
+    only Presidio finds (``PERSON``, ``LOCATION``, ...; ``presidio`` extra). Model folders
+    starting with ``./`` are relative to the config folder."""
+    language: str = "en"
+    """Language code of the texts, passed to Presidio."""
     input: SensitiveDataOptions = Field(default_factory=SensitiveDataOptions)
     output: SensitiveDataOptions = Field(default_factory=SensitiveDataOptions)
 
@@ -104,10 +119,11 @@ class SensitiveDataDetection(Strict):
     def _known_entities(
         cls, options: SensitiveDataOptions, info: ValidationInfo
     ) -> SensitiveDataOptions:
+        from .rails.presidio import PRESIDIO_ENTITIES
         from .rails.recognizers import BUILTIN_ENTITIES
 
         recognizers = info.data.get("recognizers", [])
-        known = [*BUILTIN_ENTITIES, *(r.supported_entity for r in recognizers)]
+        known = [*BUILTIN_ENTITIES, *(r.supported_entity for r in recognizers), *PRESIDIO_ENTITIES]
         for entity in options.entities:
             if entity not in known:
                 raise ValueError(
@@ -117,17 +133,94 @@ class SensitiveDataDetection(Strict):
 
 
 class JailbreakDetection(Strict):
-    """``rails.config.jailbreak_detection``: the perplexity heuristics (``hf`` extra)."""
+    """``rails.config.jailbreak_detection`` (NeMo Guardrails' keys).
+
+    ``jailbreak detection heuristics`` runs in-process on ``model_path`` (``hf`` extra) or, with
+    ``server_endpoint``, calls a NeMo-compatible jailbreak detection server. ``jailbreak
+    detection model`` calls ``nim_base_url`` (NemoGuard JailbreakDetect NIM) or
+    ``server_endpoint``. Every remote call fails closed: an error or an unreadable answer blocks.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     model_path: str | None = None
     """Local folder of a transformers causal LM (e.g. ``gpt2-large`` saved with
     ``save_pretrained``); relative paths start at the config folder. Nothing is downloaded."""
     device: str = "cpu"
     """Torch device for the model."""
-    length_per_perplexity_threshold: float = Field(default=89.79, gt=0)
-    """Block when ``len(text) / perplexity(text)`` reaches this value."""
-    prefix_suffix_perplexity_threshold: float = Field(default=1845.65, gt=0)
-    """Block when the perplexity of the first or last 19 words reaches this value."""
+    length_per_perplexity_threshold: float = Field(
+        default=89.79,
+        gt=0,
+        validation_alias=AliasChoices("length_per_perplexity_threshold", "lp_threshold"),
+    )
+    """Block when ``len(text) / perplexity(text)`` reaches this value (alias ``lp_threshold``,
+    the name of the server API)."""
+    prefix_suffix_perplexity_threshold: float = Field(
+        default=1845.65,
+        gt=0,
+        validation_alias=AliasChoices("prefix_suffix_perplexity_threshold", "ps_ppl_threshold"),
+    )
+    """Block when the perplexity of the first or last 19 words reaches this value (alias
+    ``ps_ppl_threshold``)."""
+    server_endpoint: str | None = None
+    """Full URL of a jailbreak detection server route: ``.../heuristics`` for ``jailbreak
+    detection heuristics``, ``.../model`` for ``jailbreak detection model``."""
+    nim_base_url: str | None = None
+    """Base URL of a NemoGuard JailbreakDetect NIM, e.g. ``http://localhost:8000/v1``."""
+    nim_server_endpoint: str = "classify"
+    """Path of the NIM's classification route, joined to ``nim_base_url``."""
+    api_key_env_var: str | None = None
+    """Environment variable holding the bearer token of the NIM (read at each call)."""
+    nim_url: str | None = None
+    """Deprecated by NeMo: host of the NIM; becomes ``http://<nim_url>:<nim_port>/v1``."""
+    nim_port: int | None = None
+    """Deprecated by NeMo: port of ``nim_url`` (default 8000)."""
+    embedding: str | None = None
+    """No longer used by NeMo; accepted and ignored."""
+    timeout: float = Field(default=30.0, gt=0)
+    """Seconds a remote check may take (then the rail fails closed)."""
+
+    @model_validator(mode="after")
+    def _migrate_nim_url(self) -> JailbreakDetection:
+        if self.nim_url and not self.nim_base_url:
+            base = f"http://{self.nim_url}:{self.nim_port or 8000}/v1"
+            object.__setattr__(self, "nim_base_url", base)  # frozen model: set once, here
+        return self
+
+
+class MultilingualRefusals(Strict):
+    """``rails.config.content_safety.multilingual`` (NeMo)."""
+
+    enabled: bool = False
+    """Refusals in the user's language. Not supported: it needs language detection."""
+    refusal_messages: dict[str, str] | None = None
+    """Refusal text per language code (used only with ``enabled``)."""
+
+    @field_validator("enabled")
+    @classmethod
+    def _not_supported(cls, enabled: bool) -> bool:
+        if enabled:
+            raise ValueError(
+                "multilingual refusals are not supported by langchain_guardrails (they need "
+                "language detection); set the refusal text with rails.refusal or a flow's "
+                "`refusal`"
+            )
+        return enabled
+
+
+class ContentSafetyReasoning(Strict):
+    """``rails.config.content_safety.reasoning`` (NeMo)."""
+
+    enabled: bool = False
+    """Passed to content-safety prompts as ``{{ reasoning_enabled }}`` (Nemotron safety
+    models switch between ``/think`` and ``/no_think`` on it)."""
+
+
+class ContentSafety(Strict):
+    """``rails.config.content_safety``: settings of ``content safety check input|output``."""
+
+    multilingual: MultilingualRefusals = Field(default_factory=MultilingualRefusals)
+    reasoning: ContentSafetyReasoning = Field(default_factory=ContentSafetyReasoning)
 
 
 class ClassifierSettings(Strict):
@@ -161,3 +254,5 @@ class RailSettings(Strict):
     """Settings of ``jailbreak detection heuristics``."""
     classifiers: dict[str, ClassifierSettings] = Field(default_factory=dict)
     """Text classifiers by name, for ``hf classifier check input|output $classifier=<name>``."""
+    content_safety: ContentSafety = Field(default_factory=ContentSafety)
+    """Settings of the content-safety rails (NeMo's keys)."""

@@ -36,6 +36,34 @@ from langchain_core.outputs import ChatGeneration, Generation, LLMResult
 
 REDACTED = "[redacted: unreleased text]"
 
+SAFE_METADATA = frozenset(
+    {
+        "model_name",
+        "model",
+        "model_provider",
+        "system_fingerprint",
+        "service_tier",
+        "finish_reason",
+        "stop_reason",
+        "done_reason",
+        "token_usage",
+        "usage",
+        "created_at",
+        "ls_provider",
+        "ls_model_name",
+    }
+)
+"""Keys of ``response_metadata`` / ``generation_info`` / ``llm_output`` that describe the call,
+not its text. Everything else (logprobs, content filter results, provider extras) may be
+derived from the text and is withheld with it."""
+
+
+def safe_metadata(metadata: Any) -> dict[str, Any]:
+    """Only the keys of ``metadata`` that cannot quote or encode unreleased text."""
+    if not metadata:
+        return {}
+    return {k: v for k, v in metadata.items() if k in SAFE_METADATA}
+
 
 class StopInfo(Protocol):
     """What relays read from a stream (``chunks.StreamTally``): was it stopped by us, and what
@@ -58,16 +86,27 @@ class RelayPolicy:
     """Set for the main model call: turns our own stop into an ``on_llm_end`` with usage."""
     guard_run_id: UUID | None = None
     """The guarded run: chain ends of its direct children (rail decisions) are not redacted."""
+    hide_tool_calls: bool = False
+    """Take tool calls off LLM results: they are released only after ``rails.tool_output``
+    passed them, as part of the guarded run's own result."""
+    strip_reasoning: bool = False
+    """Take reasoning off LLM results (``rails.output.reasoning: strip``)."""
+    drop_tokens: bool = False
+    """Drop streamed tokens only: the guarded run streams what is released, once; the wrapped
+    model's and the rails' own tokens are never answer tokens."""
 
 
 def relay_manager(manager: AsyncCallbackManager, policy: RelayPolicy) -> AsyncCallbackManager:
     """A copy of ``manager`` whose handlers are relays applying ``policy``."""
+    from langsmith import get_tracing_context
+
     relays: dict[int, BaseCallbackHandler] = {}
+    tracing = get_tracing_context().get("enabled")
 
     def wrap(handler: BaseCallbackHandler) -> BaseCallbackHandler:
         if id(handler) not in relays:
             cls = _AsyncRelay if isinstance(handler, AsyncCallbackHandler) else _SyncRelay
-            relays[id(handler)] = cls(handler, policy)
+            relays[id(handler)] = cls(handler, policy, tracing)
         return relays[id(handler)]
 
     copy = manager.copy()
@@ -78,11 +117,15 @@ def relay_manager(manager: AsyncCallbackManager, policy: RelayPolicy) -> AsyncCa
 
 @contextlib.contextmanager
 def hooks_suppressed() -> Iterator[None]:
-    """While active, LangChain does not add context-registered handlers to new runs."""
+    """While active, LangChain does not add context-registered handlers to new runs, nor the
+    handlers of the caller's context config (a ``RunnableBinding`` merges that config into
+    the one it is given, which would hand the raw handlers to the wrapped model)."""
+    from langchain_core.runnables.config import var_child_runnable_config
     from langchain_core.tracers.context import _configure_hooks, tracing_v2_callback_var
     from langsmith.run_helpers import tracing_context
 
     variables = [
+        cast("ContextVar[Any]", var_child_runnable_config),
         cast("ContextVar[Any]", tracing_v2_callback_var),
         *(cast("ContextVar[Any]", hook[0]) for hook in _configure_hooks),
     ]
@@ -95,10 +138,26 @@ def hooks_suppressed() -> Iterator[None]:
             var.reset(token)
 
 
+@contextlib.contextmanager
+def _tracing_as(enabled: Any) -> Iterator[None]:
+    """Runs start where :func:`hooks_suppressed` turned tracing off (so LangChain adds no raw
+    tracer of its own); a relayed tracer must still see the caller's setting, or it marks the
+    run disabled and never posts it."""
+    from langsmith import get_tracing_context
+    from langsmith.run_helpers import tracing_context
+
+    if get_tracing_context().get("enabled") == enabled:
+        yield
+        return
+    with tracing_context(enabled=enabled):
+        yield
+
+
 class _RelayBase:
-    def __init__(self, target: BaseCallbackHandler, policy: RelayPolicy) -> None:
+    def __init__(self, target: BaseCallbackHandler, policy: RelayPolicy, tracing: Any) -> None:
         self.target = target
         self.policy = policy
+        self.tracing = tracing
         self.raise_error = target.raise_error
         self.run_inline = target.run_inline
 
@@ -126,7 +185,12 @@ class _RelayBase:
         return self._chain_inputs(outputs)
 
     def _result(self, response: LLMResult) -> LLMResult:
-        return _redact_result(response) if self.policy.redact_outputs else response
+        policy = self.policy
+        if policy.redact_outputs:
+            return _redact_result(response)
+        if policy.hide_tool_calls or policy.strip_reasoning:
+            return _clean_result(response, policy)
+        return response
 
     def _stopped(self, error: BaseException, kwargs: dict[str, Any]) -> LLMResult | None:
         """The result to report as ``on_llm_end`` when this error is our own stop."""
@@ -139,6 +203,8 @@ class _RelayBase:
         generations = response.generations[0] if response and response.generations else []
         partial = next((g for g in generations if isinstance(g, ChatGeneration)), None)
         metadata = dict(partial.message.response_metadata) if partial else {}
+        if self.policy.redact_outputs:
+            metadata = safe_metadata(metadata)
         if stop.model_name and "model_name" not in metadata:
             metadata["model_name"] = stop.model_name
         content = partial.message.content if partial and not self.policy.redact_outputs else ""
@@ -151,6 +217,47 @@ class _RelayBase:
         return LLMResult(generations=[[ChatGeneration(message=message)]])
 
 
+def without_tool_calls(message: BaseMessage) -> BaseMessage:
+    """``message`` with no tool call left in it, in any of the forms providers use."""
+    extra = {
+        k: v
+        for k, v in message.additional_kwargs.items()
+        if k not in ("tool_calls", "function_call")
+    }
+    update: dict[str, Any] = {"additional_kwargs": extra}
+    for name in ("tool_calls", "invalid_tool_calls", "tool_call_chunks"):
+        if hasattr(message, name):
+            update[name] = []
+    if isinstance(message.content, list):
+        update["content"] = [
+            b
+            for b in message.content
+            if not (isinstance(b, dict) and b.get("type") in ("tool_use", "tool_call"))
+        ]
+    return message.model_copy(update=update)
+
+
+def _clean_result(response: LLMResult, policy: RelayPolicy) -> LLMResult:
+    from .reasoning import without_reasoning
+
+    generations: list[list[Generation]] = []
+    for batch in response.generations:
+        out: list[Generation] = []
+        for generation in batch:
+            if isinstance(generation, ChatGeneration):
+                message: Any = generation.message
+                if policy.hide_tool_calls:
+                    message = without_tool_calls(message)
+                if policy.strip_reasoning:
+                    message = without_reasoning(message)
+                generation = ChatGeneration(
+                    message=message, generation_info=generation.generation_info
+                )
+            out.append(generation)
+        generations.append(out)
+    return LLMResult(generations=generations, llm_output=response.llm_output, run=response.run)
+
+
 def _redact_result(response: LLMResult) -> LLMResult:
     generations: list[list[Generation]] = []
     for batch in response.generations:
@@ -161,16 +268,20 @@ def _redact_result(response: LLMResult) -> LLMResult:
                 redacted = AIMessage(
                     content="",
                     usage_metadata=getattr(message, "usage_metadata", None),
-                    response_metadata={**message.response_metadata, "guardrails_redacted": True},
+                    response_metadata={
+                        **safe_metadata(message.response_metadata),
+                        "guardrails_redacted": True,
+                    },
                     id=message.id,
                 )
-                out.append(
-                    ChatGeneration(message=redacted, generation_info=generation.generation_info)
-                )
+                info = safe_metadata(generation.generation_info) or None
+                out.append(ChatGeneration(message=redacted, generation_info=info))
             else:
-                out.append(Generation(text="", generation_info=generation.generation_info))
+                info = safe_metadata(generation.generation_info) or None
+                out.append(Generation(text="", generation_info=info))
         generations.append(out)
-    return LLMResult(generations=generations, llm_output=response.llm_output, run=response.run)
+    llm_output = safe_metadata(response.llm_output) or None
+    return LLMResult(generations=generations, llm_output=llm_output, run=response.run)
 
 
 _FORWARDED = (
@@ -191,13 +302,17 @@ _FORWARDED = (
 
 class _SyncRelay(_RelayBase, BaseCallbackHandler):
     def on_chat_model_start(self, serialized: Any, messages: Any, **kwargs: Any) -> Any:
-        return self.target.on_chat_model_start(serialized, self._chat_start(messages), **kwargs)
+        with _tracing_as(self.tracing):
+            return self.target.on_chat_model_start(
+                serialized, self._chat_start(messages), **kwargs
+            )
 
     def on_llm_start(self, serialized: Any, prompts: list[str], **kwargs: Any) -> Any:
-        return self.target.on_llm_start(serialized, self._llm_start(prompts), **kwargs)
+        with _tracing_as(self.tracing):
+            return self.target.on_llm_start(serialized, self._llm_start(prompts), **kwargs)
 
     def on_llm_new_token(self, token: str | list[str | dict[str, Any]], **kwargs: Any) -> Any:
-        if not self.policy.redact_outputs:
+        if not (self.policy.redact_outputs or self.policy.drop_tokens):
             return self.target.on_llm_new_token(token, **kwargs)
         return None
 
@@ -209,12 +324,13 @@ class _SyncRelay(_RelayBase, BaseCallbackHandler):
         if ended is not None:
             kwargs.pop("response", None)
             return self.target.on_llm_end(ended, **kwargs)
-        if self.policy.redact_outputs and kwargs.get("response") is not None:
-            kwargs["response"] = _redact_result(kwargs["response"])
+        if kwargs.get("response") is not None:
+            kwargs["response"] = self._result(kwargs["response"])
         return self.target.on_llm_error(error, **kwargs)
 
     def on_chain_start(self, serialized: Any, inputs: Any, **kwargs: Any) -> Any:
-        return self.target.on_chain_start(serialized, self._chain_inputs(inputs), **kwargs)
+        with _tracing_as(self.tracing):
+            return self.target.on_chain_start(serialized, self._chain_inputs(inputs), **kwargs)
 
     def on_chain_end(self, outputs: Any, **kwargs: Any) -> Any:
         return self.target.on_chain_end(self._chain_outputs(outputs, kwargs), **kwargs)
@@ -232,7 +348,7 @@ class _AsyncRelay(_RelayBase, AsyncCallbackHandler):
     async def on_llm_new_token(
         self, token: str | list[str | dict[str, Any]], **kwargs: Any
     ) -> None:
-        if not self.policy.redact_outputs:
+        if not (self.policy.redact_outputs or self.policy.drop_tokens):
             await _maybe_await(self.target.on_llm_new_token(token, **kwargs))
 
     async def on_llm_end(self, response: LLMResult, **kwargs: Any) -> None:
@@ -244,8 +360,8 @@ class _AsyncRelay(_RelayBase, AsyncCallbackHandler):
             kwargs.pop("response", None)
             await _maybe_await(self.target.on_llm_end(ended, **kwargs))
             return
-        if self.policy.redact_outputs and kwargs.get("response") is not None:
-            kwargs["response"] = _redact_result(kwargs["response"])
+        if kwargs.get("response") is not None:
+            kwargs["response"] = self._result(kwargs["response"])
         await _maybe_await(self.target.on_llm_error(error, **kwargs))
 
     async def on_chain_start(self, serialized: Any, inputs: Any, **kwargs: Any) -> None:
@@ -292,4 +408,6 @@ __all__ = [
     "StopInfo",
     "hooks_suppressed",
     "relay_manager",
+    "safe_metadata",
+    "without_tool_calls",
 ]

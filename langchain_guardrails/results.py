@@ -9,9 +9,7 @@ from typing import Any, Literal
 from langchain_core.messages import AIMessage, AIMessageChunk
 from langchain_core.messages.ai import add_ai_message_chunks
 
-from .engine import Decision
-
-Stage = Literal["input", "output"]
+from .engine import Decision, Stage
 
 
 @dataclass(frozen=True, slots=True)

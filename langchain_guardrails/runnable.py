@@ -1,29 +1,31 @@
-"""`Guardrails`: a chat-model-shaped runnable applying input and output rails while streaming."""
+"""`Guardrails`: a chat model that applies input, output and tool rails while it streams."""
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import aclosing
 from functools import partial
-from typing import Any, Literal, cast
+from typing import Any, cast
+from uuid import uuid4
 
-from langchain_core.callbacks import AsyncCallbackManager, AsyncCallbackManagerForChainRun
-from langchain_core.language_models import BaseLLM, LanguageModelInput
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
-from langchain_core.runnables import (
-    Runnable,
-    RunnableConfig,
-    RunnableSerializable,
+from langchain_core.callbacks import (
+    AsyncCallbackManager,
+    AsyncCallbackManagerForLLMRun,
+    CallbackManagerForLLMRun,
 )
+from langchain_core.language_models import BaseChatModel, BaseLLM, LanguageModelInput
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult, LLMResult
+from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import (
     ensure_config,
     get_async_callback_manager_for_config,
     patch_config,
+    run_in_executor,
 )
 from langchain_core.runnables.utils import ConfigurableFieldSpec
-from langchain_core.tracers._streaming import _StreamingCallbackHandler
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 from typing_extensions import override
 
@@ -32,10 +34,17 @@ from ._events import StreamEvents
 from ._threads import SyncBacked, stream_in_threads
 from .chunks import StreamTally, passthrough
 from .config import RailsConfig
-from .engine import CallScope, Decision, RailEngine
+from .engine import CallScope, Decision, RailEngine, Stage
 from .errors import GuardrailsViolation
 from .llm.providers.hf_wrap import wrap_pipeline_llm
-from .messages import last_user_text, replace_last_user_text, to_messages
+from .llm_parts import LLMParts, chat_model_of, rebind, split_llm
+from .messages import (
+    last_user_text,
+    replace_content,
+    replace_last_user_text,
+    to_messages,
+    tool_results,
+)
 from .model_stream import (
     first_step_without_hooks,
     main_model,
@@ -43,18 +52,29 @@ from .model_stream import (
     text_chunks,
     with_stream_usage,
 )
+from .reasoning import strip_reasoning
 from .redaction import RelayPolicy, hooks_suppressed, relay_manager
 from .results import RailCheck, aggregate, violation_metadata
+from .tool_calls import ToolCallBlocked, call_text, gate_tool_calls
 from .usage import estimate_prompt_tokens
 from .windows import WindowPlan, WindowStream
 
-Stage = Literal["input", "output"]
+GUARDED_RUN = "guardrails_guarded_run"
+"""Metadata of the guarded run itself (not inherited): handlers that count model calls skip
+it, since the wrapped model's run is the call."""
+
+NOSTREAM = "langsmith:nostream"
+"""LangGraph's tag for runs whose tokens are not answer tokens (the wrapped model's and the
+rails' own calls): the guarded run streams what is released, once."""
 
 
-class Guardrails(RunnableSerializable[LanguageModelInput, BaseMessage]):
-    """Input and output rails around a chat model, with real streaming.
+class Guardrails(BaseChatModel):
+    """Input, output and tool rails around a chat model, with real streaming.
 
-    It takes what a chat model takes (a string, messages, a ``PromptValue``, or a dict with
+    ``Guardrails`` *is* a chat model (``isinstance(guarded, BaseChatModel)``), so it goes wherever
+    one goes: LCEL chains, ``bind_tools``, ``with_structured_output``, ``create_agent``, LangGraph
+    nodes and their ``messages`` stream (which shows released text only). It takes what a chat
+    model takes (a string, messages, a ``PromptValue``, or a dict with
     ``input``) and returns what a chat model returns: ``AIMessage`` from ``invoke``,
     ``AIMessageChunk`` from ``stream`` / ``astream``. Output rails run per window while tokens
     flow (see :mod:`langchain_guardrails.windows`). On a block the model stream is closed at
@@ -82,8 +102,9 @@ class Guardrails(RunnableSerializable[LanguageModelInput, BaseMessage]):
     """
 
     llm: Runnable[Any, Any] | None = None
-    """The guarded chat model (any runnable that streams message chunks). When omitted, the
-    ``type: main`` entry of ``config.models`` is built."""
+    """The guarded model: a chat model or LLM, a binding of one (``bind``, ``bind_tools``), a
+    chain with one model in it (``prompt | model``), or a ``with_structured_output`` result.
+    When omitted, the ``type: main`` entry of ``config.models`` is built."""
     config: RailsConfig
     """The rails configuration."""
     actions: list[Callable[..., Any]] = Field(default_factory=list)
@@ -92,23 +113,52 @@ class Guardrails(RunnableSerializable[LanguageModelInput, BaseMessage]):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     _engine: RailEngine = PrivateAttr()
+    _parts: LLMParts = PrivateAttr()
     _model: Runnable[Any, Any] = PrivateAttr()
     _plan: WindowPlan | None = PrivateAttr(default=None)
     _config_llms: dict[str, Runnable[Any, Any]] | None = PrivateAttr(default=None)
+    _structured: bool = PrivateAttr(default=False)
+    """The answer is structured output: its tool call goes through the output rails too."""
+    _include_raw: bool = PrivateAttr(default=False)
 
     def __init__(self, **data: Any) -> None:
         # Built here rather than in a validator so config errors reach the caller as
         # ConfigError, not wrapped in a pydantic ValidationError.
         super().__init__(**data)
-        # A LangChain HuggingFacePipeline streams per token only through our adapter.
-        llm = wrap_pipeline_llm(self.llm if self.llm is not None else main_model(self.config))
-        self._model = with_stream_usage(llm)
-        self._engine = RailEngine(self.config, self.actions, llm=llm, llms=self._models_by_type)
+        self._use(self.llm if self.llm is not None else main_model(self.config))
+        main = chat_model_of(self._parts.model)
+        self._engine = RailEngine(self.config, self.actions, llm=main, llms=self._models_by_type)
+        output = self.config.rails.output
         if self._engine.output_rails:
             rewrites = any(r.spec.rewrites for r in self._engine.output_rails)
             self._plan = WindowPlan.from_config(
-                self.config.rails.output.streaming, rewrites=rewrites
+                output.streaming, rewrites=rewrites, reasoning=output.reasoning == "check"
             )
+        if self.profile is None:
+            self.profile = getattr(main, "profile", None)
+
+    def _use(self, llm: Any) -> None:
+        parts = split_llm(llm)
+        # A LangChain HuggingFacePipeline streams per token only through our adapter.
+        model = wrap_pipeline_llm(parts.model)
+        self._parts = LLMParts(model=model, before=parts.before, after=parts.after)
+        self._model = with_stream_usage(model)
+
+    def _with_llm(
+        self, llm: Any, *, structured: bool = False, include_raw: bool = False
+    ) -> Guardrails:
+        """A guard over ``llm`` sharing this one's rails (no per-call rebuild of the engine)."""
+        clone = self.model_copy(update={"llm": llm})
+        clone.__dict__.pop("_serialized", None)
+        before = self._parts.before
+        clone._use(llm)
+        if before is not None and clone._parts.before is None:
+            clone._parts = LLMParts(
+                model=clone._parts.model, before=before, after=clone._parts.after
+            )
+        clone._structured = structured
+        clone._include_raw = include_raw
+        return clone
 
     def _models_by_type(self) -> Mapping[str, Runnable[Any, Any]]:
         # Built on first use: building a provider model may need credentials the rails never use.
@@ -122,7 +172,31 @@ class Guardrails(RunnableSerializable[LanguageModelInput, BaseMessage]):
             }
         return self._config_llms
 
-    # -- LangChain plumbing: types and schemas come from the wrapped model -------------------
+    # -- LangChain plumbing: a chat model whose types and identity come from the wrapped one ----
+
+    @property
+    @override
+    def _llm_type(self) -> str:
+        return "guardrails"
+
+    @property
+    def model_name(self) -> str | None:
+        """The wrapped model's name (what agents and tracers read)."""
+        return model_name(chat_model_of(self._parts.model))
+
+    @property
+    @override
+    def _identifying_params(self) -> dict[str, Any]:
+        inner = chat_model_of(self._parts.model)
+        params = getattr(inner, "_identifying_params", None)
+        return dict(params) if isinstance(params, Mapping) else {}
+
+    @override
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> Any:
+        inner = chat_model_of(self._parts.model)
+        if isinstance(inner, BaseChatModel):
+            return inner._get_ls_params(stop=stop, **kwargs)
+        return super()._get_ls_params(stop=stop, **kwargs)
 
     @classmethod
     @override
@@ -137,25 +211,93 @@ class Guardrails(RunnableSerializable[LanguageModelInput, BaseMessage]):
     @property
     @override
     def InputType(self) -> Any:
-        return self._model.InputType
+        before = self._parts.before
+        return before.InputType if before is not None else self._model.InputType
 
     @property
     @override
     def OutputType(self) -> Any:
-        return self._model.OutputType
+        after = self._parts.after
+        return after.OutputType if after is not None else self._model.OutputType
 
     @override
     def get_input_schema(self, config: RunnableConfig | None = None) -> type[BaseModel]:
-        return cast("type[BaseModel]", self._model.get_input_schema(config))
+        before = self._parts.before
+        runnable = before if before is not None else self._model
+        return cast("type[BaseModel]", runnable.get_input_schema(config))
 
     @override
     def get_output_schema(self, config: RunnableConfig | None = None) -> type[BaseModel]:
-        return cast("type[BaseModel]", self._model.get_output_schema(config))
+        after = self._parts.after
+        runnable = after if after is not None else self._model
+        return cast("type[BaseModel]", runnable.get_output_schema(config))
 
     @property
     @override
     def config_specs(self) -> list[ConfigurableFieldSpec]:
         return self._model.config_specs
+
+    # -- tools and structured output ----------------------------------------------------------
+
+    @override
+    def bind_tools(
+        self,
+        tools: Sequence[Any],
+        *,
+        tool_choice: str | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """A guarded model whose wrapped model has ``tools`` bound (by its own ``bind_tools``,
+        so the provider's tool format is right). Tool calls it makes go through
+        ``rails.tool_output`` before any part of them is released.
+
+        Example:
+            .. code-block:: python
+
+                guarded_with_tools = guarded.bind_tools([get_weather])
+                message = guarded_with_tools.invoke("Weather in Paris?")
+                message.tool_calls
+        """
+        if tool_choice is not None:
+            kwargs["tool_choice"] = tool_choice
+
+        def bind(model: Any) -> Any:
+            if not hasattr(model, "bind_tools"):
+                raise TypeError(f"{type(model).__name__} has no bind_tools; it cannot call tools")
+            return model.bind_tools(tools, **kwargs)
+
+        return self._with_llm(rebind(self._parts.model, bind))
+
+    @override
+    def with_structured_output(
+        self,
+        schema: Any,
+        *,
+        include_raw: bool = False,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, Any]:
+        """A runnable whose result is parsed from an answer that passed the rails.
+
+        The wrapped model's own ``with_structured_output`` decides the method (tool call or
+        JSON text); the guard checks that answer (a structured tool call goes through the output
+        rails and ``rails.tool_output``) before the parser sees it. On a block the result is the
+        refusal ``AIMessage`` (with ``include_raw``: ``{"raw": refusal, "parsed": None,
+        "parsing_error": None}``), or :class:`GuardrailsViolation` with exceptions on; never a
+        parsed value.
+
+        Example:
+            .. code-block:: python
+
+                class Answer(BaseModel):
+                    city: str
+
+                answer = guarded.with_structured_output(Answer).invoke("Capital of France?")
+        """
+        inner = chat_model_of(self._parts.model)
+        if not hasattr(inner, "with_structured_output"):
+            raise TypeError(f"{type(inner).__name__} has no with_structured_output")
+        structured = inner.with_structured_output(schema, include_raw=False, **kwargs)
+        return self._with_llm(structured, structured=True, include_raw=include_raw)
 
     # -- public API ----------------------------------------------------------------------------
 
@@ -164,8 +306,10 @@ class Guardrails(RunnableSerializable[LanguageModelInput, BaseMessage]):
         self,
         input: LanguageModelInput,
         config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
         **kwargs: Any,
-    ) -> AsyncGenerator[AIMessageChunk, None]:
+    ) -> AsyncIterator[Any]:
         """Stream the guarded answer as ``AIMessageChunk`` objects.
 
         Example:
@@ -174,16 +318,20 @@ class Guardrails(RunnableSerializable[LanguageModelInput, BaseMessage]):
                 async for chunk in guarded.astream("What is the capital of France?"):
                     print(chunk.content, end="")
         """
+        if self._parts.after is not None:
+            return self._astream_parsed(input, config, stop, kwargs)
         # The core generator itself (one layer less per chunk than re-yielding it).
-        return self._run(input, config, kwargs, sync_model=False)
+        return self._run(input, config, stop, kwargs, sync_model=False)
 
     @override
     def stream(
         self,
         input: LanguageModelInput,
         config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
         **kwargs: Any,
-    ) -> Iterator[AIMessageChunk]:
+    ) -> Iterator[Any]:
         """Sync twin of :meth:`astream`: chunks arrive as the model produces them.
 
         Example:
@@ -192,15 +340,22 @@ class Guardrails(RunnableSerializable[LanguageModelInput, BaseMessage]):
                 for chunk in guarded.stream("Hi"):
                     print(chunk.content, end="")
         """
-        yield from _bridge.iterate_sync(lambda: self._run(input, config, kwargs, sync_model=True))
+        if self._parts.after is not None:
+            yield self.invoke(input, config, stop=stop, **kwargs)
+            return
+        yield from _bridge.iterate_sync(
+            lambda: self._run(input, config, stop, kwargs, sync_model=True)
+        )
 
     @override
     async def ainvoke(
         self,
         input: LanguageModelInput,
         config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
         **kwargs: Any,
-    ) -> AIMessage:
+    ) -> Any:
         """The whole guarded answer; on a block, the refusal alone (same metadata as streaming).
 
         Example:
@@ -209,15 +364,17 @@ class Guardrails(RunnableSerializable[LanguageModelInput, BaseMessage]):
                 message = await guarded.ainvoke("Hi")
                 message.response_metadata["guardrails"]["blocked"]
         """
-        return await self._collect(input, config, kwargs, sync_model=False)
+        return await self._collect(input, config, stop, kwargs, sync_model=False)
 
     @override
     def invoke(
         self,
         input: LanguageModelInput,
         config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
         **kwargs: Any,
-    ) -> AIMessage:
+    ) -> Any:
         """Sync twin of :meth:`ainvoke`.
 
         Example:
@@ -225,20 +382,27 @@ class Guardrails(RunnableSerializable[LanguageModelInput, BaseMessage]):
 
                 print(guarded.invoke("Hi").content)
         """
-        return _bridge.run_sync(lambda: self._collect(input, config, kwargs, sync_model=True))
+        return _bridge.run_sync(lambda: self._collect(input, config, stop, kwargs, sync_model=True))
 
     async def acheck(
         self,
         input: LanguageModelInput,
         *,
         output: str | None = None,
+        stage: Stage | None = None,
+        tool_call: Mapping[str, Any] | None = None,
         config: RunnableConfig | None = None,
     ) -> RailCheck:
-        """Run only the rails, without calling the model.
+        """Run only the rails of one stage, without calling the model.
 
-        With ``output=None`` the input rails check the last user message of ``input``; with
-        ``output="..."`` the output rails check that text as one window (for a model call made
-        elsewhere).
+        * ``stage="input"`` (the default without ``output``): the input rails check the last
+          user message of ``input``;
+        * ``stage="output"`` (the default with ``output="..."``): the output rails check that
+          text as one window (for a model call made elsewhere);
+        * ``stage="tool_output"``: ``rails.tool_output`` checks ``tool_call``
+          (``{"name", "args", "id"}``) the way it checks a call the model emits;
+        * ``stage="tool_input"``: ``rails.tool_input`` checks ``output`` as a tool result (the
+          answer to ``tool_call``, when given).
 
         Example:
             .. code-block:: python
@@ -246,13 +410,15 @@ class Guardrails(RunnableSerializable[LanguageModelInput, BaseMessage]):
                 result = await guarded.acheck("Tell me a secret", output="The secret is 42")
                 result.status  # "passed", "modified" or "blocked"
         """
-        return await self._check(input, output, config, sync=False)
+        return await self._check(input, output, stage, tool_call, config, sync=False)
 
     def check(
         self,
         input: LanguageModelInput,
         *,
         output: str | None = None,
+        stage: Stage | None = None,
+        tool_call: Mapping[str, Any] | None = None,
         config: RunnableConfig | None = None,
     ) -> RailCheck:
         """Sync twin of :meth:`acheck`.
@@ -262,28 +428,52 @@ class Guardrails(RunnableSerializable[LanguageModelInput, BaseMessage]):
 
                 guarded.check("Hello").status
         """
-        return _bridge.run_sync(lambda: self._check(input, output, config, sync=True))
+        return _bridge.run_sync(
+            lambda: self._check(input, output, stage, tool_call, config, sync=True)
+        )
 
     async def _check(
-        self, input: Any, output: str | None, config: RunnableConfig | None, *, sync: bool
+        self,
+        input: Any,
+        output: str | None,
+        stage: Stage | None,
+        tool_call: Mapping[str, Any] | None,
+        config: RunnableConfig | None,
+        *,
+        sync: bool,
     ) -> RailCheck:
         messages = to_messages(input)
         manager = get_async_callback_manager_for_config(ensure_config(config))
-        stage: Stage = "input" if output is None else "output"
-        rails = self._engine.input_rails if output is None else self._engine.output_rails
-        text = last_user_text(messages) if output is None else output
+        stage = stage or ("input" if output is None else "output")
+        engine = self._engine
+        rails = {
+            "input": engine.input_rails,
+            "output": engine.output_rails,
+            "tool_input": engine.tool_input_rails,
+            "tool_output": engine.tool_output_rails,
+        }[stage]
+        if stage == "input":
+            text = last_user_text(messages)
+        elif stage == "tool_output":
+            if tool_call is None:
+                raise ValueError("acheck(stage='tool_output') needs tool_call={name, args, id}")
+            text = call_text(tool_call.get("name"), tool_call.get("args"))
+        else:
+            if output is None:
+                raise ValueError(f"acheck(stage={stage!r}) needs output='...' (the text)")
+            text = output
         scope = CallScope(
             messages=messages,
             user_message=last_user_text(messages),
-            callbacks=_tagged(manager, stage) if manager.handlers else None,
+            callbacks=_rail_callbacks(manager, stage) if manager.handlers else None,
             bind_llm=_binder(sync),
         )
-        decision = await self._engine.check(rails, text, stage, scope)
+        with hooks_suppressed():
+            decision = await engine.check(rails, text, stage, scope, tool_call=tool_call)
         if not decision.allowed:
-            refusal = self.config.rails.refusal
             return RailCheck(
                 status="blocked",
-                content=decision.refusal or getattr(refusal, stage) or refusal.message,
+                content=self._refusal_text(decision, stage),
                 rail=decision.rail,
                 reason=decision.reason,
                 metadata=violation_metadata(decision, stage),
@@ -292,123 +482,250 @@ class Guardrails(RunnableSerializable[LanguageModelInput, BaseMessage]):
             return RailCheck(status="modified", content=decision.text)
         return RailCheck(status="passed", content=text)
 
+    # -- BaseChatModel's own paths (``generate`` / ``agenerate``) -------------------------------
+
+    @override
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        run = _async_run(run_manager)
+        return _bridge.run_sync(lambda: self._result(messages, run, stop, kwargs, sync_model=True))
+
+    @override
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        run = run_manager or _async_run(None)
+        return await self._result(messages, run, stop, kwargs, sync_model=False)
+
+    async def _result(
+        self,
+        messages: list[BaseMessage],
+        run: AsyncCallbackManagerForLLMRun,
+        stop: list[str] | None,
+        kwargs: dict[str, Any],
+        *,
+        sync_model: bool,
+    ) -> ChatResult:
+        stream = self._guarded(messages, {}, run, stop, kwargs, sync_model=sync_model)
+        chunks = [chunk async for chunk in stream]
+        return ChatResult(generations=[ChatGeneration(message=aggregate(chunks))])
+
     # -- the core ------------------------------------------------------------------------------
 
     async def _collect(
-        self, input: Any, config: RunnableConfig | None, kwargs: dict[str, Any], *, sync_model: bool
-    ) -> AIMessage:
-        chunks = [c async for c in self._run(input, config, kwargs, sync_model=sync_model)]
-        return aggregate(chunks)
+        self,
+        input: Any,
+        config: RunnableConfig | None,
+        stop: list[str] | None,
+        kwargs: dict[str, Any],
+        *,
+        sync_model: bool,
+    ) -> Any:
+        stream = self._run(input, config, stop, kwargs, sync_model=sync_model)
+        message = aggregate([c async for c in stream])
+        if self._parts.after is None:
+            return message
+        return await self._parse(message, config, sync_model=sync_model)
+
+    async def _parse(
+        self, message: AIMessage, config: RunnableConfig | None, *, sync_model: bool
+    ) -> Any:
+        """Structured output: the parser runs on a passed answer only, never on a refusal."""
+        after = self._parts.after
+        assert after is not None
+        if message.response_metadata.get("guardrails", {}).get("blocked"):
+            if self._include_raw:
+                return {"raw": message, "parsed": None, "parsing_error": None}
+            return message
+        config = patch_config(config, run_name=None) if config else None
+        if not self._include_raw:
+            if sync_model:
+                return await run_in_executor(config, after.invoke, message, config)
+            return await after.ainvoke(message, config)
+        try:
+            if sync_model:
+                parsed = await run_in_executor(config, after.invoke, message, config)
+            else:
+                parsed = await after.ainvoke(message, config)
+        except Exception as exc:
+            return {"raw": message, "parsed": None, "parsing_error": exc}
+        return {"raw": message, "parsed": parsed, "parsing_error": None}
+
+    async def _astream_parsed(
+        self,
+        input: Any,
+        config: RunnableConfig | None,
+        stop: list[str] | None,
+        kwargs: dict[str, Any],
+    ) -> AsyncGenerator[Any, None]:
+        # One parsed value, once the answer passed: a partial parse of unchecked JSON would
+        # show what the rails have not seen yet.
+        yield await self._collect(input, config, stop, kwargs, sync_model=False)
 
     async def _run(
         self,
         input: Any,
         config: RunnableConfig | None,
+        stop: list[str] | None,
         kwargs: dict[str, Any],
         *,
         sync_model: bool,
     ) -> AsyncGenerator[AIMessageChunk, None]:
-        """One guarded call: callbacks, input rails, model stream, windows, final chunk."""
+        """One guarded call as a chat-model run: start, released tokens, end (or error)."""
         config = ensure_config(config)
-        manager = get_async_callback_manager_for_config(config)
-        run = await manager.on_chain_start(
-            None,
-            input if isinstance(input, dict) else {"input": input},
-            run_id=config.pop("run_id", None),
-            name=config.get("run_name") or self.get_name(),
+        run_id = config.pop("run_id", None)
+        before = self._parts.before
+        if before is not None:
+            if sync_model:
+                input = await run_in_executor(config, before.invoke, input, config)
+            else:
+                input = await before.ainvoke(input, config)
+        messages = to_messages(input)
+        params = self._get_invocation_params(stop=stop, **kwargs)
+        options = {"stop": stop, **{key: params[key] for key in kwargs if key in params}}
+        manager = AsyncCallbackManager.configure(
+            config.get("callbacks"),
+            self.callbacks,
+            self.verbose,
+            config.get("tags"),
+            self.tags,
+            {**(config.get("metadata") or {}), **self._get_ls_params(stop=stop, **kwargs)},
+            self.metadata,
         )
-        guarded = self._guarded(input, config, run, kwargs, sync_model=sync_model)
-        chunks: AsyncIterator[AIMessageChunk] = guarded
-        stream_handler = next(
-            (h for h in run.handlers if isinstance(h, _StreamingCallbackHandler)), None
+        # Not inherited: the wrapped model's and the rails' runs are calls of their own.
+        manager.add_metadata({GUARDED_RUN: True}, inherit=False)
+        (run,) = await manager.on_chat_model_start(
+            self._serialized,
+            [messages],
+            invocation_params=params,
+            options=options,
+            name=config.get("run_name"),
+            run_id=run_id,
+            batch_size=1,
         )
-        if stream_handler is not None:
-            # astream_events / astream_log: emit our (released) chunks as stream events.
-            chunks = stream_handler.tap_output_aiter(run.run_id, guarded)
+        guarded = self._guarded(messages, config, run, stop, kwargs, sync_model=sync_model)
+        own_id = f"lc_run--{run.run_id}"
         keep: list[AIMessageChunk] | None = [] if run.handlers else None
         try:
-            async for chunk in chunks:
+            async for chunk in guarded:
+                chunk_id = chunk.id
+                if chunk_id is None or chunk_id.startswith("lc_run-"):
+                    # One id for the whole answer, refusal included (LangGraph dedupes by id).
+                    chunk.id = own_id
                 if keep is not None:
                     keep.append(chunk)
+                    await run.on_llm_new_token(
+                        cast("str", chunk.content), chunk=ChatGenerationChunk(message=chunk)
+                    )
                 yield chunk
         except BaseException as exc:
-            await run.on_chain_error(exc)
+            reported = [[ChatGeneration(message=_reported(keep))]] if keep else []
+            await run.on_llm_error(exc, response=LLMResult(generations=reported))
             raise
         finally:
             # A consumer that stops early (a client gone) stops the model now, not at GC time.
             await guarded.aclose()
-        await run.on_chain_end(aggregate(keep) if keep else None)
+        if keep is not None:
+            await run.on_llm_end(LLMResult(generations=[[ChatGeneration(message=_reported(keep))]]))
 
     async def _guarded(
         self,
-        input: Any,
+        messages: list[BaseMessage],
         config: RunnableConfig,
-        run: AsyncCallbackManagerForChainRun,
+        run: AsyncCallbackManagerForLLMRun,
+        stop: list[str] | None,
         kwargs: dict[str, Any],
         *,
         sync_model: bool,
     ) -> AsyncGenerator[AIMessageChunk, None]:
         engine, plan = self._engine, self._plan
-        messages = to_messages(input)
-        child = run.get_child()
+        child = _child_of(run)
         listening = bool(child.handlers)
-        streaming = self.config.rails.output.streaming
-        redact = plan is not None and not plan.stream_first and not streaming.audit_unreleased_text
+        output = self.config.rails.output
+        redact = (
+            plan is not None
+            and not plan.stream_first
+            and not output.streaming.audit_unreleased_text
+        )
         tally = StreamTally(model_name(self._model))
 
-        if engine.input_rails:
-            scope = CallScope(
-                messages=messages,
-                user_message=last_user_text(messages),
-                callbacks=_tagged(child, "input") if listening else None,
-                bind_llm=_binder(sync_model),
-                run_id=run.run_id,
+        if engine.input_rails or engine.tool_input_rails:
+            blocked, messages = await self._check_input(
+                messages, child if listening else None, run, sync_model
             )
-            decision = await engine.check(engine.input_rails, scope.user_message, "input", scope)
-            if not decision.allowed:
-                yield self._refusal(decision, "input", tally)
+            if blocked is not None:
+                yield self._refusal(blocked[0], blocked[1], tally)
                 return
-            if decision.text is not None:
-                messages = replace_last_user_text(messages, decision.text)
         tally.estimate_input_tokens = partial(estimate_prompt_tokens, self._model, messages)
 
+        gate_calls = bool(engine.tool_output_rails) or (
+            self._structured and bool(engine.output_rails)
+        )
         model_callbacks: AsyncCallbackManager = child
         if listening:
-            model_callbacks = relay_manager(child, RelayPolicy(redact_outputs=redact, stop=tally))
+            policy = RelayPolicy(
+                redact_outputs=redact,
+                drop_tokens=not output.streaming.audit_unreleased_text,
+                hide_tool_calls=gate_calls,
+                strip_reasoning=output.reasoning == "strip",
+                stop=tally,
+            )
+            model_callbacks = relay_manager(child, policy)
         model_config = patch_config(config, callbacks=model_callbacks, run_name=None)
         model_config.pop("run_id", None)
+        model_config["tags"] = [*model_config.get("tags", ()), NOSTREAM]
+        if stop is not None:
+            kwargs = {**kwargs, "stop": stop}
         if sync_model:
             source = stream_in_threads(self._model, messages, model_config, kwargs)
         else:
             source = self._model.astream(messages, model_config, **kwargs)
-        if listening:
-            source = first_step_without_hooks(source)
+        # Always: even with no handler of ours, the caller's context config may hold some.
+        source = first_step_without_hooks(source)
         if isinstance(self._model, BaseLLM):
             source = text_chunks(source)
+        if output.reasoning == "strip":
+            source = strip_reasoning(source)
+        scope = CallScope(
+            messages=messages,
+            user_message=last_user_text(messages),
+            callbacks=None,
+            bind_llm=_binder(sync_model),
+            run_id=run.run_id,
+        )
+        if gate_calls:
+            tool_scope = replace_scope(
+                scope,
+                _rail_callbacks(child, "tool_output", redact, run.run_id) if listening else None,
+            )
+            source = gate_tool_calls(source, self._tool_call_check(tool_scope))
 
         if plan is None:
             released = passthrough(source, tally)
         else:
-            rail_callbacks = _tagged(child, "output") if listening else None
-            if rail_callbacks is not None and redact:
-                policy = RelayPolicy(
-                    redact_inputs=True, redact_outputs=True, guard_run_id=run.run_id
-                )
-                rail_callbacks = relay_manager(rail_callbacks, policy)
-            scope = CallScope(
-                messages=messages,
-                user_message=last_user_text(messages),
-                callbacks=rail_callbacks,
-                bind_llm=_binder(sync_model),
-                run_id=run.run_id,
+            rail_scope = replace_scope(
+                scope, _rail_callbacks(child, "output", redact, run.run_id) if listening else None
             )
             observer = StreamEvents(child, run.run_id, plan) if listening else None
-            schedule = _scheduler(engine, scope, redact)
+            schedule = _scheduler(engine, rail_scope)
             released = WindowStream(plan, schedule, tally, observer).run(source)
 
-        async with aclosing(released) as stream:
-            async for chunk in stream:
-                yield chunk
+        try:
+            async with aclosing(released) as stream:
+                async for chunk in stream:
+                    yield chunk
+        except ToolCallBlocked as blocked_call:
+            yield self._refusal(blocked_call.decision, "tool_output", tally)
+            return
         if tally.blocked is not None:
             yield self._refusal(tally.blocked, "output", tally)
             return
@@ -419,9 +736,87 @@ class Guardrails(RunnableSerializable[LanguageModelInput, BaseMessage]):
             chunk_position="last",
         )
 
-    def _refusal(self, decision: Decision, stage: Stage, tally: StreamTally) -> AIMessageChunk:
+    def _tool_call_check(self, scope: CallScope) -> Callable[[str, Mapping[str, Any]], Any]:
+        engine = self._engine
+        rails = engine.tool_output_rails
+        structured = engine.output_rails if self._structured else ()
+
+        async def check(text: str, call: Mapping[str, Any]) -> Decision:
+            with hooks_suppressed():
+                decision = await engine.check(rails, text, "tool_output", scope, tool_call=call)
+                if decision.allowed and structured:
+                    # A structured answer is the answer: the output rails check it too.
+                    decision = await engine.check(structured, text, "output", scope, tool_call=call)
+            return decision
+
+        return check
+
+    async def _check_input(
+        self,
+        messages: list[BaseMessage],
+        child: AsyncCallbackManager | None,
+        run: AsyncCallbackManagerForLLMRun,
+        sync_model: bool,
+    ) -> tuple[tuple[Decision, Stage] | None, list[BaseMessage]]:
+        """Input rails on the last user message and ``rails.tool_input`` on every tool result,
+        all concurrently; the first block (in message order) wins, rewrites are applied."""
+        engine = self._engine
+        scope = CallScope(
+            messages=messages,
+            user_message=last_user_text(messages),
+            callbacks=None,
+            bind_llm=_binder(sync_model),
+            run_id=run.run_id,
+        )
+        jobs: list[tuple[Stage, int | None, Any]] = []
+        if engine.input_rails:
+            input_scope = replace_scope(scope, _rail_callbacks(child, "input") if child else None)
+            jobs.append(
+                (
+                    "input",
+                    None,
+                    engine.check(engine.input_rails, scope.user_message, "input", input_scope),
+                )
+            )
+        if engine.tool_input_rails:
+            tool_scope = replace_scope(
+                scope, _rail_callbacks(child, "tool_input") if child else None
+            )
+            for index, message, call in tool_results(messages):
+                answered = call or {
+                    "name": getattr(message, "name", None),
+                    "args": None,
+                    "id": getattr(message, "tool_call_id", None),
+                }
+                check = engine.check(
+                    engine.tool_input_rails,
+                    message.text,
+                    "tool_input",
+                    tool_scope,
+                    tool_call=answered,
+                )
+                jobs.append(("tool_input", index, check))
+        # Our relays stand in for context-registered handlers: LangChain must not add the raw
+        # ones to the rails' runs again (usage would count twice).
+        with hooks_suppressed():
+            decisions = await asyncio.gather(*(job for _, _, job in jobs))
+        for (stage, _, _), decision in zip(jobs, decisions, strict=True):
+            if not decision.allowed:
+                return (decision, stage), messages
+        for (_, at, _), decision in zip(jobs, decisions, strict=True):
+            if decision.text is None:
+                continue
+            if at is None:
+                messages = replace_last_user_text(messages, decision.text)
+            else:
+                messages = replace_content(messages, at, decision.text)
+        return None, messages
+
+    def _refusal_text(self, decision: Decision, stage: Stage) -> str:
         refusal = self.config.rails.refusal
-        text = decision.refusal or getattr(refusal, stage) or refusal.message
+        return decision.refusal or getattr(refusal, stage) or refusal.message
+
+    def _refusal(self, decision: Decision, stage: Stage, tally: StreamTally) -> AIMessageChunk:
         metadata = violation_metadata(decision, stage)
         if self.config.enable_rails_exceptions:
             raise GuardrailsViolation(
@@ -431,17 +826,74 @@ class Guardrails(RunnableSerializable[LanguageModelInput, BaseMessage]):
                 usage_metadata=tally.usage,
             )
         return AIMessageChunk(
-            content=text,
+            content=self._refusal_text(decision, stage),
             usage_metadata=tally.usage,
             response_metadata={"guardrails": metadata},
             chunk_position="last",
         )
 
 
-def _tagged(manager: AsyncCallbackManager, stage: Stage) -> AsyncCallbackManager:
+def _reported(chunks: list[AIMessageChunk]) -> AIMessage:
+    """The guarded run's result for callbacks: the released answer without usage (the wrapped
+    model's run reports it; usage handlers would count it twice)."""
+    return aggregate(chunks).model_copy(update={"usage_metadata": None})
+
+
+def _child_of(run: AsyncCallbackManagerForLLMRun) -> AsyncCallbackManager:
+    """The manager of the guarded run's children (the model and the rails); an LLM run has no
+    ``get_child``, as LangChain's LLM runs are leaves."""
+    manager = AsyncCallbackManager(handlers=[], parent_run_id=run.run_id)
+    manager.set_handlers(run.inheritable_handlers)
+    manager.add_tags(run.inheritable_tags)
+    manager.add_metadata(run.inheritable_metadata)
+    return manager
+
+
+def _async_run(
+    run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None,
+) -> AsyncCallbackManagerForLLMRun:
+    """An async run manager for the core (``generate`` hands sync ones, or none)."""
+    if isinstance(run_manager, AsyncCallbackManagerForLLMRun):
+        return run_manager
+    if run_manager is None:
+        return AsyncCallbackManagerForLLMRun(run_id=uuid4(), handlers=[], inheritable_handlers=[])
+    return AsyncCallbackManagerForLLMRun(
+        run_id=run_manager.run_id,
+        handlers=run_manager.handlers,
+        inheritable_handlers=run_manager.inheritable_handlers,
+        parent_run_id=run_manager.parent_run_id,
+        tags=run_manager.tags,
+        inheritable_tags=run_manager.inheritable_tags,
+        metadata=run_manager.metadata,
+        inheritable_metadata=run_manager.inheritable_metadata,
+    )
+
+
+def replace_scope(scope: CallScope, callbacks: AsyncCallbackManager | None) -> CallScope:
+    return CallScope(
+        messages=scope.messages,
+        user_message=scope.user_message,
+        callbacks=callbacks,
+        bind_llm=scope.bind_llm,
+        run_id=scope.run_id,
+    )
+
+
+def _rail_callbacks(
+    manager: AsyncCallbackManager,
+    stage: Stage,
+    redact: bool = False,
+    guard_run_id: Any = None,
+) -> AsyncCallbackManager:
+    """The parent of one stage's rail runs: tagged, and relayed so their LLM calls never stream
+    tokens to anyone (judge tokens are not answer tokens); in hold-back mode their inputs and
+    outputs are redacted (they hold window text)."""
     tagged = manager.copy()
-    tagged.add_tags(["guardrails:rail", f"guardrails:{stage}"])
-    return tagged
+    tagged.add_tags(["guardrails:rail", f"guardrails:{stage}", NOSTREAM])
+    policy = RelayPolicy(
+        redact_inputs=redact, redact_outputs=redact, drop_tokens=True, guard_run_id=guard_run_id
+    )
+    return relay_manager(tagged, policy)
 
 
 def _bind(llm: Runnable[Any, Any], config: RunnableConfig) -> Runnable[Any, Any]:
@@ -458,12 +910,12 @@ def _binder(sync: bool) -> Callable[[Runnable[Any, Any], RunnableConfig], Runnab
 
 
 def _scheduler(
-    engine: RailEngine, scope: CallScope, redact: bool
+    engine: RailEngine, scope: CallScope
 ) -> Callable[[str, int], asyncio.Future[Decision]]:
-    """Start each window's check as a task; redacted calls run where LangChain adds no raw
-    handlers of its own to the rails' child runs."""
+    """Start each window's check as a task, where LangChain adds no raw handlers of its own to
+    the rails' child runs (our relays stand in for them)."""
     context: contextvars.Context | None = None
-    if redact and scope.callbacks is not None:
+    if scope.callbacks is not None:
         with hooks_suppressed():
             context = contextvars.copy_context()
     rails = engine.output_rails

@@ -21,7 +21,7 @@ import re
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import Any, Literal, cast
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
@@ -218,8 +218,162 @@ class ScriptedChatModel(FakeStreamingChatModel):
         return split_units(self.default_reply)
 
 
+class FakeTurn(BaseModel):
+    """One scripted reply of a :class:`FakeToolCallingModel`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = ""
+    """Answer text, streamed in word units."""
+    reasoning: str = ""
+    """Reasoning text, streamed in word units before the answer."""
+    tool_calls: list[dict[str, Any]] = Field(default_factory=list)
+    """Tool calls ``{"name", "args", "id"}``, streamed after the text as argument fragments."""
+
+
+class FakeToolCallingModel(FakeStreamingChatModel):
+    """A chat model that plays scripted turns, with tool calls, reasoning and logprobs.
+
+    Turn *k* is played when the input holds *k* AI messages, so an agent loop walks the script
+    and the model itself keeps no state between calls. ``bind_tools`` works as a provider's
+    does (the tools reach the call as the ``tools`` keyword); the names of the tools a call got
+    are reported in the last chunk's ``response_metadata["tools"]``.
+
+    Example:
+        .. code-block:: python
+
+            model = FakeToolCallingModel(turns=[
+                FakeTurn(tool_calls=[{"name": "weather", "args": {"city": "Paris"}, "id": "c1"}]),
+                FakeTurn(text="It is sunny in Paris."),
+            ])
+    """
+
+    turns: list[FakeTurn] = Field(default_factory=list)
+    """The scripted replies, in order (the last one repeats)."""
+    reasoning_format: Literal["blocks", "kwarg"] = "blocks"
+    """Reasoning as ``{"type": "reasoning"}`` content blocks, or ``reasoning_content``."""
+    logprobs: bool = False
+    """Put per-token logprobs in each text chunk's ``response_metadata`` (as OpenAI does)."""
+    stream_usage: bool = True
+    model_name: str = "fake-tool-model"
+
+    @property
+    def _llm_type(self) -> str:
+        return "fake-tool-calling-model"
+
+    def bind_tools(self, tools: Any, *, tool_choice: Any = None, **kwargs: Any) -> Any:
+        """Bind tools the way providers do: converted, passed as ``tools=`` on each call."""
+        from langchain_core.utils.function_calling import convert_to_openai_tool
+
+        converted = [convert_to_openai_tool(t) for t in tools]
+        if tool_choice is not None:
+            kwargs["tool_choice"] = tool_choice
+        return self.bind(tools=converted, **kwargs)
+
+    def turn(self, messages: list[BaseMessage]) -> FakeTurn:
+        """The turn played for ``messages``."""
+        if not self.turns:
+            return FakeTurn(text=" ".join(self.reply_chunks(messages)))
+        index = sum(1 for m in messages if m.type == "ai")
+        return self.turns[min(index, len(self.turns) - 1)]
+
+    def _turn_chunks(self, messages: list[BaseMessage], tools: Any) -> list[AIMessageChunk]:
+        turn = self.turn(messages)
+        out: list[AIMessageChunk] = []
+        for part in split_units(turn.reasoning):
+            if self.reasoning_format == "blocks":
+                out.append(AIMessageChunk(content=[{"type": "reasoning", "reasoning": part}]))
+            else:
+                out.append(
+                    AIMessageChunk(content="", additional_kwargs={"reasoning_content": part})
+                )
+        for part in split_units(turn.text):
+            metadata: dict[str, Any] = {}
+            if self.logprobs:
+                metadata["logprobs"] = {"content": [{"token": part, "logprob": -0.25}]}
+            out.append(AIMessageChunk(content=part, response_metadata=metadata))
+        for index, call in enumerate(turn.tool_calls):
+            import json
+
+            args = json.dumps(call.get("args", {}))
+            pieces = [args[i : i + 7] for i in range(0, len(args), 7)] or [""]
+            for n, piece in enumerate(pieces):
+                out.append(
+                    AIMessageChunk(
+                        content="",
+                        tool_call_chunks=[
+                            {
+                                "name": call["name"] if n == 0 else None,
+                                "args": piece,
+                                "id": call.get("id") if n == 0 else None,
+                                "index": index,
+                                "type": "tool_call_chunk",
+                            }
+                        ],
+                    )
+                )
+        names = [t.get("function", {}).get("name") for t in tools or []]
+        usage = self._usage(self._input_tokens(messages), len(out)) if self.stream_usage else None
+        out.append(
+            AIMessageChunk(
+                content="",
+                usage_metadata=usage,
+                response_metadata={
+                    "model_name": self.model_name,
+                    "finish_reason": "tool_calls" if turn.tool_calls else "stop",
+                    "tools": names,
+                },
+            )
+        )
+        return out
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        self.stats._start()
+        for chunk in self._turn_chunks(messages, kwargs.get("tools")):
+            if self.delay:
+                time.sleep(self.delay)
+            self.stats._produced()
+            yield ChatGenerationChunk(message=chunk)
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        self.stats._start()
+        for chunk in self._turn_chunks(messages, kwargs.get("tools")):
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            self.stats._produced()
+            yield ChatGenerationChunk(message=chunk)
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        from langchain_core.messages.ai import add_ai_message_chunks
+
+        chunks = [c.message for c in self._stream(messages, stop, run_manager, **kwargs)]
+        merged = add_ai_message_chunks(*cast("list[AIMessageChunk]", chunks))
+        data = merged.model_dump(exclude={"type", "tool_call_chunks", "chunk_position"})
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(**data))])
+
+
 __all__ = [
     "FakeStreamingChatModel",
+    "FakeToolCallingModel",
+    "FakeTurn",
     "ProductionStats",
     "ScriptedChatModel",
     "ScriptedReply",

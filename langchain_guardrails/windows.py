@@ -26,9 +26,10 @@ from typing import Any, Protocol
 
 from langchain_core.messages import AIMessageChunk
 
-from .chunks import StreamTally, content_text
+from .chunks import StreamTally, content_text, unit_text
 from .config import OutputStreaming
 from .engine import Decision
+from .reasoning import kwarg_reasoning
 
 Schedule = Callable[[str, int], "asyncio.Future[Decision]"]
 """Starts the check of one window ``(text, index)`` and returns its future decision."""
@@ -69,18 +70,29 @@ class WindowPlan:
     stream_first: bool
     concurrent_final: bool = True
     """The last window may be checked while the one before it still runs (no rewriting rails)."""
+    reasoning: bool = False
+    """Reasoning text is part of each unit's text (``rails.output.reasoning: check``)."""
 
     @classmethod
-    def from_config(cls, streaming: OutputStreaming, *, rewrites: bool) -> WindowPlan:
+    def from_config(
+        cls, streaming: OutputStreaming, *, rewrites: bool, reasoning: bool = False
+    ) -> WindowPlan:
         """Windows as configured, or one hold-back window over the whole response when
         streaming output rails are disabled (nothing is released before it passed)."""
         if not streaming.enabled:
-            return cls(sys.maxsize, 0, stream_first=False, concurrent_final=not rewrites)
+            return cls(
+                sys.maxsize,
+                0,
+                stream_first=False,
+                concurrent_final=not rewrites,
+                reasoning=reasoning,
+            )
         return cls(
             streaming.chunk_size,
             streaming.context_size,
             streaming.stream_first,
             concurrent_final=not rewrites,
+            reasoning=reasoning,
         )
 
 
@@ -140,6 +152,7 @@ class WindowStream:
         size, hold = plan.chunk_size, not plan.stream_first
         context_mark = size - plan.context_size + 1  # the first unit carried into the next window
         texts, held = self.texts, self.held
+        reasoning = plan.reasoning
         new = units = 0
         finished = False
         observer = self.observer
@@ -182,7 +195,9 @@ class WindowStream:
                 content = chunk.content
                 if content.__class__ is not str:
                     tally.list_content = True
-                    content = content_text(content)
+                    content = content_text(content, reasoning)
+                if reasoning and chunk.additional_kwargs:
+                    content = kwarg_reasoning(chunk) + content
                 if (
                     chunk.usage_metadata is not None
                     or chunk.__class__ is not AIMessageChunk
@@ -313,7 +328,8 @@ class WindowStream:
     def _held_lengths(self, window: _Window) -> list[int]:
         """Text lengths of the window's held entries (observer only, before a rewrite)."""
         count = window.end_entry - self.held_base
-        return [n for c in list(self.held)[:count] if (n := len(content_text(c.content)))]
+        reasoning = self.plan.reasoning
+        return [n for c in list(self.held)[:count] if (n := len(unit_text(c, reasoning)))]
 
     def _released_after_rewrite(self, window: _Window, lengths: list[int]) -> int:
         """The first unit a rewrite kept back: the units (wholly or partly) in the text it
@@ -398,15 +414,12 @@ class WindowStream:
             self.held_base -= 1
         return released
 
-    @staticmethod
-    def _replace(popped: list[AIMessageChunk], text: str) -> list[AIMessageChunk]:
+    def _replace(self, popped: list[AIMessageChunk], text: str) -> list[AIMessageChunk]:
         """``text`` as one chunk in place of the popped units; their metadata chunks follow."""
-        metadata_only = [c for c in popped if not _has_text(c)]
+        # With reasoning checked, its text is in the rewrite (delivered as content).
+        reasoning = self.plan.reasoning
+        metadata_only = [c for c in popped if not unit_text(c, reasoning)]
         return [AIMessageChunk(content=text), *metadata_only] if text else metadata_only
-
-
-def _has_text(chunk: AIMessageChunk) -> bool:
-    return bool(content_text(chunk.content))
 
 
 def _common_ends(a: str, b: str) -> tuple[int, int]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,7 +9,8 @@ from typing import Any
 from langchain_core.runnables import Runnable
 
 from ..config import ModelConfig
-from ..errors import ConfigError, require
+from ..errors import ConfigError
+from . import engines
 
 EngineFactory = Callable[[ModelConfig], Runnable[Any, Any]]
 
@@ -21,19 +21,6 @@ def _scripted(config: ModelConfig) -> Runnable[Any, Any]:
     return ScriptedChatModel(**config.parameters)
 
 
-def _openai(config: ModelConfig) -> Runnable[Any, Any]:
-    module = require("langchain_openai", "openai")
-    kwargs = dict(config.parameters)
-    if config.model:
-        kwargs.setdefault("model", config.model)
-    if config.api_key_env_var:
-        key = os.environ.get(config.api_key_env_var)
-        if not key:
-            raise ConfigError(f"models: environment variable {config.api_key_env_var} is not set")
-        kwargs.setdefault("api_key", key)
-    return module.ChatOpenAI(**kwargs)  # type: ignore[no-any-return]
-
-
 def _huggingface_pipeline(config: ModelConfig) -> Runnable[Any, Any]:
     from .providers.huggingface import from_model_config
 
@@ -42,7 +29,10 @@ def _huggingface_pipeline(config: ModelConfig) -> Runnable[Any, Any]:
 
 _ENGINES: dict[str, EngineFactory] = {
     "scripted": _scripted,
-    "openai": _openai,
+    "openai": engines.openai,
+    "nim": engines.nim,
+    "vllm_openai": engines.vllm_openai,
+    "nvidia_ai_endpoints": engines.nvidia_ai_endpoints,
     "huggingface_pipeline": _huggingface_pipeline,
 }
 
@@ -59,8 +49,9 @@ def register_engine(name: str, factory: EngineFactory) -> None:
 
 
 def registered_engines() -> list[str]:
-    """Names usable as ``engine:``."""
-    return sorted(_ENGINES)
+    """Names usable as ``engine:``: registered engines and ``init_chat_model`` providers
+    (those need their integration package installed)."""
+    return sorted({*_ENGINES, *engines.providers(), *engines.ALIASES})
 
 
 def build_model(config: ModelConfig, base_dir: str | None = None) -> Runnable[Any, Any]:
@@ -71,7 +62,7 @@ def build_model(config: ModelConfig, base_dir: str | None = None) -> Runnable[An
     """
     if base_dir and config.model and config.model.startswith(("./", "../")):
         config = config.model_copy(update={"model": str(Path(base_dir) / config.model)})
-    factory = _ENGINES.get(config.engine)
+    factory = _ENGINES.get(config.engine) or _provider_factory(config.engine)
     if factory is None:
         raise ConfigError(
             f"models[type={config.type}]: unknown engine {config.engine!r}; "
@@ -85,3 +76,16 @@ def build_model(config: ModelConfig, base_dir: str | None = None) -> Runnable[An
         raise ConfigError(
             f"models[type={config.type}]: engine {config.engine!r} could not build the model: {exc}"
         ) from exc
+
+
+def _provider_factory(engine: str) -> EngineFactory | None:
+    name = engines.ALIASES.get(engine, engine)
+    if name in engines.providers() or name == "nvidia_ai_endpoints":
+        return _provider_model
+    return None
+
+
+def _provider_model(config: ModelConfig) -> Runnable[Any, Any]:
+    model = engines.provider_engine(config)
+    assert model is not None  # _provider_factory checked the engine
+    return model

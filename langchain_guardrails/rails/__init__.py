@@ -14,6 +14,7 @@ from ..config import RailsConfig
 from .classifier import hf_classifier_check
 from .content_safety import content_safety_check, llama_guard_check
 from .jailbreak import jailbreak_heuristics
+from .jailbreak_remote import jailbreak_model
 from .regex import regex_check
 from .self_check import (
     self_check_facts,
@@ -41,6 +42,7 @@ BUILTIN_RAILS: dict[str, RailFactory] = {
     "mask sensitive data on input": mask_sensitive_data("input"),
     "mask sensitive data on output": mask_sensitive_data("output"),
     "jailbreak detection heuristics": jailbreak_heuristics,
+    "jailbreak detection model": jailbreak_model,
     "hf classifier check input": hf_classifier_check("input"),
     "hf classifier check output": hf_classifier_check("output"),
 }

@@ -35,7 +35,10 @@ _PARSERS = (
     "nemotron_content_safety_parse_prompt_safety",
     "nemotron_content_safety_parse_response_safety",
 )
-_VARIABLES = {"input": ("user_input",), "output": ("user_input", "bot_response")}
+_VARIABLES = {
+    "input": ("user_input", "reasoning_enabled"),
+    "output": ("user_input", "bot_response", "reasoning_enabled"),
+}
 
 
 @functools.cache
@@ -96,6 +99,8 @@ def _safety_rail(
         default_model_type=default_model_type,
         model_hint=model_hint,
     )
+    # rails.config.content_safety.reasoning (NeMo): Nemotron safety prompts branch on it.
+    reasoning = config.rails.config.content_safety.reasoning.enabled
 
     async def body(
         text: str,
@@ -107,11 +112,13 @@ def _safety_rail(
     ) -> RailResult:
         if not text.strip():
             return ALLOW
+        values: dict[str, Any]
         if stage == "input":
-            values = {"user_input": text if rail_stage == "input" else user_message}
+            values = {"user_input": text if rail_stage in ("input", "tool_input") else user_message}
         else:
             values = {"user_input": user_message, "bot_response": text}
-        answer, prompt = await task.run(model, values)
+        values["reasoning_enabled"] = reasoning
+        answer, prompt = await task.run(model, values, messages)
         verdict = safety(answer, _field(prompt.output_parser, stage))
         if verdict.safe:
             return ALLOW

@@ -94,6 +94,16 @@ def jailbreak_heuristics(config: RailsConfig, params: Mapping[str, str]) -> Acti
             f"{RAIL!r} takes no $ parameters; configure it in rails.config.jailbreak_detection"
         )
     settings = config.rails.config.jailbreak_detection
+    if settings.server_endpoint:
+        from .jailbreak_remote import remote_heuristics
+
+        return remote_heuristics(config)
+    if not settings.model_path:
+        raise ConfigError(
+            f"{RAIL!r} needs rails.config.jailbreak_detection.server_endpoint (a jailbreak "
+            "detection server's /heuristics route) or model_path (a local folder with a "
+            "transformers causal LM such as gpt2-large; nothing is downloaded)"
+        )
     folder = model_folder(config, settings.model_path, "jailbreak_detection", RAIL)
     require_hf()
     worker: BatchWorker[str, float | None] = shared_worker(

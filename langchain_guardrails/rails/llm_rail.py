@@ -24,6 +24,7 @@ from .prompting import (
     choose,
     config_model_id,
     prepare,
+    prompt_context,
     runtime_model_id,
     task_key,
 )
@@ -58,11 +59,15 @@ class LlmTask:
         return chosen
 
     async def run(
-        self, llm: Runnable[Any, Any], values: Mapping[str, str]
+        self,
+        llm: Runnable[Any, Any],
+        values: Mapping[str, Any],
+        conversation: Sequence[BaseMessage] = (),
     ) -> tuple[str, TaskPrompt]:
-        """Render the prompt with ``values``, ask ``llm``; the answer text and the prompt used."""
+        """Render the prompt with ``values`` (``conversation`` fills ``{{ history }}``), ask
+        ``llm``; the answer text and the prompt used."""
         prepared = self.prompt_for(llm)
-        messages = prepared.render(values)
+        messages = prepared.render(values, conversation)
         prompt = prepared.prompt
         answer = await ask(
             llm,
@@ -118,7 +123,8 @@ def build_task(
             f"{rail!r} needs a prompt for task {task!r}: add `- task: {task}` with a `content` "
             f"using {', '.join('{{ ' + v + ' }}' for v in sorted(variables))} to `prompts`"
         )
-    prepared = tuple(prepare(p, variables, where) for p in (*defaults, *matching))
+    context = prompt_context(config)
+    prepared = tuple(prepare(p, variables, where, context=context) for p in (*defaults, *matching))
     for item in prepared:
         if item.prompt.output_parser not in parsers:
             names = ", ".join(sorted(p for p in parsers if p))

@@ -1,30 +1,132 @@
-"""Task prompts for LLM rails: a tiny ``{{ variable }}`` renderer, NeMo-style prompt choice by
-model, and the call that sends a rendered prompt to a model as a child run of the rail.
+"""Task prompts for LLM rails: sandboxed Jinja2 rendering (NeMo Guardrails' variables and
+filters), NeMo-style prompt choice by model, and the call that sends a rendered prompt to a
+model as a child run of the rail.
 
-Only Jinja's variable syntax is supported (``{{ name }}``, ``{{- name -}}``, ``{# comments #}``);
-a template with statements (``{% ... %}``) or filters is a config error, so a prompt never
-renders differently here than the author expects.
+Templates are rendered by a :class:`jinja2.sandbox.SandboxedEnvironment` with strict
+undefined variables, as NeMo Guardrails renders them: ``{% if %}``, ``{% for %}``, filters
+and expressions work. Every template is parsed when the ``Guardrails`` object is built: a
+syntax error, an unknown filter or a variable the task does not provide is a
+:class:`ConfigError` naming the prompt's task, never a surprise at the first request.
+
+Variables every task knows (besides its own, e.g. ``user_input``, ``bot_response``):
+
+* ``general_instructions``: the first ``instructions`` entry of ``type: general`` (as NeMo);
+* ``sample_conversation`` / ``sample_conversation_two_turns``: ``sample_conversation``;
+* ``history``: the conversation as NeMo events (``UserMessage`` / ``StartUtteranceBotAction``
+  / ``SystemMessage``), for the filters ``user_assistant_sequence`` and ``to_chat_messages``.
+
+Filters: Jinja's built-ins plus NeMo's ``user_assistant_sequence``, ``to_chat_messages`` and
+``indent``. NeMo's Colang filters (``colang``, ``to_messages``, ``first_turns``, ...) work on a
+Colang history, which dialog rails produce; they are refused with a message saying so.
 """
 
 from __future__ import annotations
 
-import re
+import functools
+import textwrap
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, meta, nodes
+from jinja2.sandbox import SandboxedEnvironment
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import Runnable
 
 from ..config import RailsConfig, TaskPrompt
 from ..errors import ConfigError
 
-_TAG = re.compile(r"\{\{(-?)(.*?)(-?)\}\}|\{#.*?#\}|\{%.*?%\}", re.DOTALL)
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+COMMON_VARIABLES = (
+    "general_instructions",
+    "history",
+    "sample_conversation",
+    "sample_conversation_two_turns",
+)
+"""Variables every task prompt may use (see the module docstring)."""
+
+COLANG_FILTERS = frozenset(
+    {
+        "colang",
+        "co_v2",
+        "colang_without_identifiers",
+        "remove_text_messages",
+        "first_turns",
+        "last_turns",
+        "to_messages",
+        "to_messages_v2",
+        "to_intent_messages",
+        "to_intent_messages_2",
+        "verbose_v1",
+    }
+)
+"""NeMo filters over a Colang history (dialog rails): refused with a clear message."""
+
+
+def history_events(messages: Sequence[BaseMessage]) -> list[dict[str, Any]]:
+    """The conversation as NeMo Guardrails' event dicts (what its prompt filters read).
+
+    Example:
+        .. code-block:: python
+
+            history_events([HumanMessage("hi")])  # [{"type": "UserMessage", "text": "hi"}]
+    """
+    events: list[dict[str, Any]] = []
+    for message in messages:
+        if message.type == "human":
+            events.append({"type": "UserMessage", "text": message.text})
+        elif message.type == "ai":
+            events.append({"type": "StartUtteranceBotAction", "script": message.text})
+        elif message.type == "system":
+            events.append({"type": "SystemMessage", "content": message.text})
+    return events
+
+
+def user_assistant_sequence(events: Iterable[Mapping[str, Any]]) -> str:
+    """NeMo's filter: ``User: ...`` / ``Assistant: ...`` lines."""
+    lines = []
+    for event in events:
+        if event.get("type") == "UserMessage":
+            lines.append(f"User: {event.get('text', '')}")
+        elif event.get("type") == "StartUtteranceBotAction":
+            lines.append(f"Assistant: {event.get('script', '')}")
+    return "\n".join(lines)
+
+
+def to_chat_messages(events: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """NeMo's filter: ``{"role", "content"}`` dicts for user, assistant and system events."""
+    out: list[dict[str, Any]] = []
+    for event in events:
+        kind = event.get("type")
+        if kind == "UserMessage":
+            out.append({"role": "user", "content": event.get("text", "")})
+        elif kind == "StartUtteranceBotAction":
+            out.append({"role": "assistant", "content": event.get("script", "")})
+        elif kind == "SystemMessage" and "content" in event:
+            out.append({"role": "system", "content": event["content"]})
+    return out
+
+
+def indent(text: str, n_spaces: int) -> str:
+    """NeMo's filter: indent every line by ``n_spaces``."""
+    return textwrap.indent(text, " " * n_spaces)
+
+
+@functools.cache
+def environment() -> SandboxedEnvironment:
+    """The shared sandboxed environment (stateless once built; safe to share)."""
+    env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+    env.filters["user_assistant_sequence"] = user_assistant_sequence
+    env.filters["to_chat_messages"] = to_chat_messages
+    env.filters["indent"] = indent
+    return env
+
+
+def _filters_used(tree: nodes.Template) -> set[str]:
+    return {node.name for node in tree.find_all(nodes.Filter)}
 
 
 class Template:
-    """A parsed prompt template: literal parts and variable names, rendered by joining.
+    """A prompt template, parsed and compiled once; rendering is sandboxed.
 
     Example:
         .. code-block:: python
@@ -32,47 +134,33 @@ class Template:
             Template("Is this ok? {{ user_input }}").render({"user_input": "hi"})
     """
 
-    __slots__ = ("parts", "variables")
+    __slots__ = ("source", "template", "variables")
 
     def __init__(self, source: str) -> None:
-        # Jinja drops one trailing newline (keep_trailing_newline=False); so do we, so that a
-        # YAML block scalar renders as it does in NeMo Guardrails.
-        source = source.removesuffix("\n")
-        parts: list[tuple[bool, str]] = []  # (is_variable, literal text or variable name)
-        position = 0
-        trim_next = False
-        for match in _TAG.finditer(source):
-            literal = source[position : match.start()]
-            if trim_next:
-                literal = literal.lstrip()
-            token = match.group(0)
-            if token.startswith("{%"):
-                raise ValueError(
-                    f"Jinja statements are not supported (found {token[:40]!r}); "
-                    "use only {{ variable }}"
-                )
-            if token.startswith("{#"):
-                parts.append((False, literal))
-                trim_next = False
-            else:
-                name = match.group(2).strip()
-                if not _NAME.fullmatch(name):
-                    raise ValueError(
-                        f"only plain variables are supported in prompts, not {token!r} "
-                        "(no filters or expressions)"
-                    )
-                parts.append((False, literal.rstrip() if match.group(1) else literal))
-                parts.append((True, name))
-                trim_next = bool(match.group(3))
-            position = match.end()
-        tail = source[position:]
-        parts.append((False, tail.lstrip() if trim_next else tail))
-        self.parts = tuple(p for p in parts if p[0] or p[1])
-        self.variables = frozenset(name for is_var, name in self.parts if is_var)
+        env = environment()
+        try:
+            tree = env.parse(source)
+        except TemplateSyntaxError as exc:
+            raise ValueError(f"template syntax error on line {exc.lineno}: {exc.message}") from exc
+        unknown = sorted(_filters_used(tree) - set(env.filters))
+        if unknown:
+            name = unknown[0]
+            why = (
+                "is a Colang (dialog rails) filter, which needs a Colang history"
+                if name in COLANG_FILTERS
+                else "is not a known filter"
+            )
+            raise ValueError(
+                f"filter {name!r} {why}; available NeMo filters: indent, to_chat_messages, "
+                "user_assistant_sequence (and Jinja's built-in filters)"
+            )
+        self.source = source
+        self.template = env.from_string(tree)
+        self.variables = frozenset(meta.find_undeclared_variables(tree))
 
-    def render(self, values: Mapping[str, str]) -> str:
-        """The template with each variable replaced by ``values[name]``."""
-        return "".join(values[text] if is_var else text for is_var, text in self.parts)
+    def render(self, values: Mapping[str, Any]) -> str:
+        """The rendered text; a variable without a value raises ``jinja2.UndefinedError``."""
+        return self.template.render(dict(values))
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,10 +170,31 @@ class PreparedPrompt:
     prompt: TaskPrompt
     messages: tuple[tuple[str, Template], ...]
     """``(role, template)`` pairs; a ``content`` prompt is one user message."""
+    context: Mapping[str, Any] = field(default_factory=dict)
+    """Values from the config every render gets (``general_instructions``, ...)."""
 
-    def render(self, values: Mapping[str, str]) -> list[BaseMessage]:
-        """The chat messages to send."""
-        return [_MESSAGE[role](content=t.render(values)) for role, t in self.messages]
+    @property
+    def variables(self) -> frozenset[str]:
+        """Every variable the prompt's templates use."""
+        return frozenset().union(*(t.variables for _, t in self.messages))
+
+    def render(
+        self, values: Mapping[str, Any], messages: Sequence[BaseMessage] = ()
+    ) -> list[BaseMessage]:
+        """The chat messages to send; ``messages`` (the conversation) fill ``history``.
+
+        A render error (e.g. a filter given a value it cannot take) is a ``ValueError``
+        naming the task; it never carries the values.
+        """
+        full = {**self.context, **values}
+        if "history" in self.variables and "history" not in values:
+            full["history"] = history_events(messages)
+        try:
+            return [_MESSAGE[role](content=t.render(full)) for role, t in self.messages]
+        except TemplateError as exc:
+            raise ValueError(
+                f"prompt for task {self.prompt.task!r} could not be rendered: {type(exc).__name__}"
+            ) from exc
 
 
 _MESSAGE: dict[str, type[BaseMessage]] = {
@@ -108,9 +217,31 @@ def task_key(task: str) -> tuple[str, frozenset[tuple[str, str]]]:
     return name.strip(), frozenset(params)
 
 
-def prepare(prompt: TaskPrompt, allowed: Iterable[str], where: str) -> PreparedPrompt:
-    """Parse ``prompt`` and check that it only uses ``allowed`` variables."""
-    known = sorted(allowed)
+def prompt_context(config: RailsConfig | None) -> dict[str, Any]:
+    """The config's values of :data:`COMMON_VARIABLES` (``history`` comes per call)."""
+    general = ""
+    sample = ""
+    if config is not None:
+        general = next((i.content for i in config.instructions if i.type == "general"), "")
+        sample = config.sample_conversation or ""
+    return {
+        "general_instructions": general,
+        "sample_conversation": sample,
+        "sample_conversation_two_turns": sample,
+    }
+
+
+def prepare(
+    prompt: TaskPrompt,
+    allowed: Iterable[str],
+    where: str,
+    *,
+    context: Mapping[str, Any] | None = None,
+) -> PreparedPrompt:
+    """Parse ``prompt`` and check that it only uses ``allowed`` variables (and the
+    :data:`COMMON_VARIABLES`, whose config values come in ``context``)."""
+    own = set(allowed)
+    known = sorted(own | set(COMMON_VARIABLES))
     sources: list[tuple[str, str]]
     if prompt.content is not None:
         sources = [("user", prompt.content)]
@@ -134,10 +265,11 @@ def prepare(prompt: TaskPrompt, allowed: Iterable[str], where: str) -> PreparedP
         if unknown:
             raise ConfigError(
                 f"{where}: prompt for task {prompt.task!r} uses unknown variable "
-                f"{{{{ {unknown[0]} }}}}; this task knows: {', '.join(known)}"
+                f"{{{{ {unknown[0]} }}}}; this task knows: {', '.join(sorted(own))} "
+                f"(and {', '.join(COMMON_VARIABLES)})"
             )
         prepared.append((role, template))
-    return PreparedPrompt(prompt, tuple(prepared))
+    return PreparedPrompt(prompt, tuple(prepared), dict(context or prompt_context(None)))
 
 
 def prompt_score(prompt: TaskPrompt, model_id: str | None) -> float:
@@ -221,13 +353,20 @@ async def ask(
 
 
 __all__ = [
+    "COLANG_FILTERS",
+    "COMMON_VARIABLES",
     "PreparedPrompt",
     "Template",
     "ask",
     "choose",
     "config_model_id",
+    "history_events",
+    "indent",
     "prepare",
+    "prompt_context",
     "prompt_score",
     "runtime_model_id",
     "task_key",
+    "to_chat_messages",
+    "user_assistant_sequence",
 ]

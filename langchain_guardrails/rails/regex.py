@@ -1,9 +1,16 @@
-"""``regex check input`` / ``regex check output``: block text that matches configured patterns."""
+"""``regex check input`` / ``regex check output``: block text that matches configured patterns.
+
+Patterns come from configs, and a pattern with catastrophic backtracking can take seconds on a
+short text. The rail runs inline on the event loop (it is cheap when patterns are sane), so it
+matches with the ``regex`` package's ``timeout=`` set to ``rails.timeout``: a runaway match
+raises ``TimeoutError``, which the engine reports as a timed-out rail (fail-closed).
+"""
 
 from __future__ import annotations
 
-import re
 from typing import Literal
+
+import regex as re
 
 from ..actions import ActionSpec, RailResult, build_spec
 from ..config import RailsConfig
@@ -20,13 +27,24 @@ def regex_check(config: RailsConfig, stage: Literal["input", "output"]) -> Actio
             f"'regex check {stage}' needs patterns in rails.config.regex_detection.{stage}.patterns"
         )
     flags = 0 if settings.case_sensitive else re.IGNORECASE
-    compiled = [(pattern, re.compile(pattern, flags)) for pattern in settings.patterns]
+    compiled = [(pattern, _compile(pattern, flags, stage)) for pattern in settings.patterns]
+    timeout = config.rails.timeout
 
     def check(text: str) -> RailResult:
         for pattern, regex in compiled:
-            if regex.search(text) is not None:
+            if regex.search(text, timeout=timeout) is not None:
                 # Name the pattern (config), never the matched text (user data).
                 return RailResult(allowed=False, reason=f"matched pattern {pattern!r}")
         return _ALLOW
 
     return build_spec(check, name=f"regex check {stage}", inline=True)
+
+
+def _compile(pattern: str, flags: int, stage: str) -> re.Pattern[str]:
+    try:
+        return re.compile(pattern, flags)
+    except re.error as exc:
+        raise ConfigError(
+            f"rails.config.regex_detection.{stage}.patterns: {pattern!r} is not a valid "
+            f"regular expression: {exc}"
+        ) from exc

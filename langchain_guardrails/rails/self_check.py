@@ -49,8 +49,8 @@ def self_check_input(config: RailsConfig, params: Mapping[str, str]) -> ActionSp
     ) -> RailResult:
         if not text.strip():
             return ALLOW
-        values = {"user_input": text if stage == "input" else user_message}
-        answer, prompt = await task.run(model, values)
+        values = {"user_input": text if stage in ("input", "tool_input") else user_message}
+        answer, prompt = await task.run(model, values, messages)
         return judge(task.task, answer, prompt, block_on="yes", field="User Safety")
 
     return llm_action(task, body, name="self check input")
@@ -71,7 +71,9 @@ def self_check_output(config: RailsConfig, params: Mapping[str, str]) -> ActionS
     ) -> RailResult:
         if not text.strip():
             return ALLOW
-        answer, prompt = await task.run(model, {"user_input": user_message, "bot_response": text})
+        answer, prompt = await task.run(
+            model, {"user_input": user_message, "bot_response": text}, messages
+        )
         return judge(task.task, answer, prompt, block_on="yes", field="Response Safety")
 
     return llm_action(task, body, name="self check output")
@@ -104,7 +106,7 @@ def self_check_facts(config: RailsConfig, params: Mapping[str, str]) -> ActionSp
             "bot_response": text,
             "user_input": user_message,
         }
-        answer, prompt = await task.run(model, values)
+        answer, prompt = await task.run(model, values, messages)
         return judge(task.task, answer, prompt, block_on="no")
 
     return llm_action(task, body, name="self check facts")
@@ -148,7 +150,7 @@ def self_check_hallucination(config: RailsConfig, params: Mapping[str, str]) -> 
             "bot_response": text,
             "user_input": user_message,
         }
-        answer, used = await task.run(model, values)
+        answer, used = await task.run(model, values, messages)
         return judge(task.task, answer, used, block_on="no")
 
     return llm_action(task, body, name="self check hallucination")

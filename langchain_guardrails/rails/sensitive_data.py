@@ -26,8 +26,11 @@ Factory = Callable[[RailsConfig, Mapping[str, str]], ActionSpec]
 _ALLOW = RailResult(allowed=True)
 
 
-def scanner_for(settings: SensitiveDataDetection, stage: Stage, rail: str) -> Scanner:
-    """The scanner of one stage's entities (built-in and user recognizers)."""
+def scanner_for(
+    settings: SensitiveDataDetection, stage: Stage, rail: str, base_dir: str | None = None
+) -> Scanner:
+    """The scanner of one stage's entities (built-in and user recognizers; Presidio for the
+    entities only it finds, see :mod:`~langchain_guardrails.rails.presidio`)."""
     entities = getattr(settings, stage).entities
     if not entities:
         known = ", ".join([*BUILTIN_ENTITIES, *(r.supported_entity for r in settings.recognizers)])
@@ -42,7 +45,29 @@ def scanner_for(settings: SensitiveDataDetection, stage: Stage, rail: str) -> Sc
             item.supported_entity, [p.regex for p in item.patterns], item.deny_list
         )
     ]
-    return Scanner.for_entities(entities, extra)
+    scanner = Scanner.for_entities(entities, extra)
+    own = {*BUILTIN_ENTITIES, *(r.supported_entity for r in settings.recognizers)}
+    others = [e for e in dict.fromkeys(entities) if e not in own]
+    if not others:
+        return scanner
+    from .presidio import DEFAULT_SCORE_THRESHOLD, PresidioScanner, analyzer_for
+
+    analyzer = analyzer_for(settings.nlp_engine, base_dir, rail, settings.language)
+    threshold = getattr(settings, stage).score_threshold
+    return PresidioScanner(
+        scanner.recognizers,
+        analyzer,
+        others,
+        settings.language,
+        DEFAULT_SCORE_THRESHOLD if threshold is None else threshold,
+    )
+
+
+def _inline(scanner: Scanner) -> bool:
+    # Presidio's NER costs milliseconds per window: it runs in a worker thread.
+    from .presidio import PresidioScanner
+
+    return not isinstance(scanner, PresidioScanner)
 
 
 def detect_sensitive_data(stage: Stage) -> Factory:
@@ -51,7 +76,9 @@ def detect_sensitive_data(stage: Stage) -> Factory:
 
     def factory(config: RailsConfig, params: Mapping[str, str]) -> ActionSpec:
         _no_params(rail, params)
-        scanner = scanner_for(config.rails.config.sensitive_data_detection, stage, rail)
+        scanner = scanner_for(
+            config.rails.config.sensitive_data_detection, stage, rail, config.config_path
+        )
 
         def detect(text: str) -> RailResult:
             found = scanner.find(text)
@@ -64,7 +91,7 @@ def detect_sensitive_data(stage: Stage) -> Factory:
                 metadata={"entities": entities},
             )
 
-        return build_spec(detect, name=rail, inline=True)
+        return build_spec(detect, name=rail, inline=_inline(scanner))
 
     return factory
 
@@ -76,14 +103,14 @@ def mask_sensitive_data(stage: Stage) -> Factory:
     def factory(config: RailsConfig, params: Mapping[str, str]) -> ActionSpec:
         _no_params(rail, params)
         settings = config.rails.config.sensitive_data_detection
-        scanner = scanner_for(settings, stage, rail)
+        scanner = scanner_for(settings, stage, rail, config.config_path)
         token = getattr(settings, stage).mask_token
 
         def mask(text: str) -> RailResult:
             masked, _ = scanner.mask(text, token)
             return _ALLOW if masked == text else RailResult(allowed=True, text=masked)
 
-        return build_spec(mask, name=rail, rewrites=True, inline=True)
+        return build_spec(mask, name=rail, rewrites=True, inline=_inline(scanner))
 
     return factory
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Sequence
+import signal
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from contextlib import aclosing, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,20 +18,41 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import ConfigError
+from ..rail_executor import rail_executor_status
 from ..runnable import Guardrails
+from .access import AccessLogMiddleware, request_id
 from .auth import APIKeyMiddleware
+from .browser import LOOPBACK_HOSTS, BrowserGuardMiddleware
 from .checks import run_checks
-from .completions import complete, event_stream, generation_error
+from .completions import (
+    DONE,
+    complete,
+    event,
+    event_stream,
+    generation_error,
+    json_bytes,
+    timeout_error,
+)
 from .configs import ConfigRegistry, UnknownConfigError
-from .limits import BodySizeLimitMiddleware, ConcurrencyLimitMiddleware
+from .limits import JSON_KEY, ConcurrencyLimitMiddleware, RequestBodyMiddleware
 from .openai_schema import ChatRequest, RequestError, parse_chat_request, parse_messages
 from .sse import EventStreamResponse, cancel_on_disconnect
+from .telemetry import RailObserver, ServerMetrics
 
 logger = logging.getLogger("langchain_guardrails.server")
 
 DEFAULT_MAX_CONCURRENCY = 128
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
+DEFAULT_BODY_TIMEOUT = 10.0
+DEFAULT_REQUEST_TIMEOUT = 600.0
 _LIMITED = ("/v1/chat/completions", "/v1/guardrail/checks", "/configs/")
+
+
+class _JSON(JSONResponse):
+    """JSON that survives a lone surrogate in model text (sent as U+FFFD)."""
+
+    def render(self, content: Any) -> bytes:
+        return json_bytes(content)
 
 
 def create_app(
@@ -38,8 +62,14 @@ def create_app(
     api_key: str | None = None,
     langserve: bool = False,
     cors_origins: Sequence[str] | None = None,
+    allowed_hosts: Sequence[str] = LOOPBACK_HOSTS,
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    body_timeout: float = DEFAULT_BODY_TIMEOUT,
+    request_timeout: float | None = DEFAULT_REQUEST_TIMEOUT,
+    allow_actions: bool = True,
+    metrics: bool = True,
+    reload_on_sighup: bool = False,
     cache_size: int = 16,
     nemo_errors: bool = False,
     preload: bool = False,
@@ -53,15 +83,25 @@ def create_app(
             when there is exactly one).
         api_key: when set, every route but ``/health`` needs ``Authorization: Bearer <key>``.
         langserve: mount LangServe routes for each config at ``/configs/{config_id}``.
-        cors_origins: origins allowed by CORS (CORS is off when ``None``).
+        cors_origins: origins allowed by CORS (CORS is off when ``None``); other cross-origin
+            requests get 403.
+        allowed_hosts: ``Host`` header values served (``"*"``: any); others get 403, which
+            stops DNS-rebinding pages. The default suits a server bound to localhost.
         max_concurrency: generation requests served at once; more get 503 + ``Retry-After``.
         max_body_bytes: larger request bodies get 413.
+        body_timeout: seconds a request body may take to arrive; slower ones get 408. A
+            request takes a generation slot only once its body has arrived.
+        request_timeout: seconds a generation may take (``None``: no limit); a stream then
+            ends with a ``request_timeout`` error event and ``[DONE]``, a whole answer is 504.
+        allow_actions: ``False`` refuses configs that carry Python code (``actions.py``).
+        metrics: serve Prometheus metrics at ``GET /metrics``.
+        reload_on_sighup: reload changed configs on ``SIGHUP`` (main thread servers only).
         cache_size: built configs kept in memory.
         nemo_errors: on a streamed block, also put NeMo's top-level ``error`` object in the
             final chunk (the ``openai`` SDK raises on it, so it is off by default; a request
             can ask for it with ``"guardrails": {"nemo_errors": true}``).
         preload: build every config now. Configs that fail are logged, listed in
-            ``app.state.config_errors`` and answer 500 with their error; when none can be
+            ``app.state.config_errors`` and answer 500 with a short error; when none can be
             built, :class:`ConfigError` is raised here.
 
     Example:
@@ -77,7 +117,9 @@ def create_app(
         raise ValueError(f"max_concurrency must be >= 1 (got {max_concurrency})")
     if max_body_bytes < 1:
         raise ValueError(f"max_body_bytes must be >= 1 (got {max_body_bytes})")
-    registry = ConfigRegistry(config_path, cache_size=cache_size)
+    if request_timeout is not None and not request_timeout > 0:
+        raise ValueError(f"request_timeout must be > 0 (got {request_timeout})")
+    registry = ConfigRegistry(config_path, cache_size=cache_size, allow_actions=allow_actions)
     known = registry.ids()
     if not known:
         raise ConfigError(
@@ -93,26 +135,40 @@ def create_app(
             try:
                 registry.get(config_id)
             except (ConfigError, ImportError) as exc:
-                logger.warning("config %r is not served: %s", config_id, exc)
                 config_errors[config_id] = str(exc)
         if len(config_errors) == len(known):
             raise ConfigError(
                 "no config could be loaded:\n"
                 + "\n".join(f"{cid}: {error}" for cid, error in config_errors.items())
             )
+    server_metrics = ServerMetrics() if metrics else None
 
-    app = FastAPI(title="langchain-guardrails", version="1", docs_url="/docs")
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        loop = asyncio.get_running_loop()
+        if reload_on_sighup:
+            loop.add_signal_handler(
+                signal.SIGHUP, lambda: loop.create_task(asyncio.to_thread(_reload, registry))
+            )
+        yield
+        if reload_on_sighup:
+            loop.remove_signal_handler(signal.SIGHUP)
+
+    app = FastAPI(title="langchain-guardrails", version="1", docs_url="/docs", lifespan=lifespan)
     app.state.registry = registry
     app.state.config_errors = config_errors
+    app.state.metrics = server_metrics
     app.add_exception_handler(RequestError, _request_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
 
-    async def guardrails_for(config_id: str | None, model: str | None = None) -> Guardrails:
+    async def guardrails_for(
+        config_id: str | None, model: str | None = None
+    ) -> tuple[Guardrails, str]:
         if config_id is None and model is not None:
             # Clients that can only set `model` pick a config by it.
             by_model = registry.cached(model)
             if by_model is not None:
-                return by_model
+                return by_model, model
             if model in registry.ids():
                 config_id = model
         if config_id is None:
@@ -126,9 +182,9 @@ def create_app(
             )
         cached = registry.cached(config_id)
         if cached is not None:
-            return cached
+            return cached, config_id
         try:
-            return await asyncio.to_thread(registry.get, config_id)
+            return await asyncio.to_thread(registry.get, config_id), config_id
         except UnknownConfigError as exc:
             raise RequestError(
                 str(exc),
@@ -138,37 +194,71 @@ def create_app(
                 extra={"known_config_ids": exc.known},
             ) from exc
         except (ConfigError, ImportError) as exc:
-            logger.error("config %r is broken: %s", config_id, exc)
+            # Clients get the config id and a short message; the details are in the log.
+            summary = registry.errors().get(config_id) or f"config {config_id!r} is broken"
             raise RequestError(
-                f"Config {config_id!r} could not be loaded: {exc}",
+                summary[0].upper() + summary[1:],
                 status=500,
                 type="server_error",
                 code="config_error",
             ) from exc
 
-    @app.get("/health")
-    async def health() -> dict[str, str]:
-        return {"status": "ok"}
+    def served_ids() -> list[str]:
+        broken = registry.errors()
+        return [cid for cid in registry.ids() if cid not in broken]
+
+    @app.get("/health", response_model=None)
+    async def health() -> Response:
+        # A sync-rail pool whose every thread hangs makes rails time out: not healthy.
+        rails = rail_executor_status()
+        if rails["stuck"]:
+            return _JSON({"status": "degraded", "rail_executor": rails}, status_code=503)
+        return _JSON({"status": "ok"})
+
+    if server_metrics is not None:
+
+        @app.get("/metrics", include_in_schema=False)
+        async def metrics_route() -> Response:
+            assert server_metrics is not None
+            return Response(server_metrics.render(), media_type=server_metrics.content_type)
 
     @app.get("/v1/models")
     async def models() -> dict[str, Any]:
         data = [
             {"id": cid, "object": "model", "created": 0, "owned_by": "langchain-guardrails"}
-            for cid in registry.ids()
+            for cid in served_ids()
         ]
         return {"object": "list", "data": data}
 
     @app.get("/v1/rails/configs")
     async def configs() -> list[dict[str, str]]:
-        return [{"id": cid} for cid in registry.ids()]
+        return [{"id": cid} for cid in served_ids()]
+
+    @app.post("/v1/rails/configs/reload")
+    async def reload_configs() -> dict[str, Any]:
+        report = await asyncio.to_thread(_reload, registry)
+        return {
+            "reloaded": report.reloaded,
+            "unchanged": report.unchanged,
+            "removed": report.removed,
+            "errors": report.errors,
+        }
 
     @app.post("/v1/chat/completions", response_model=None)
     async def chat_completions(request: Request) -> Response:
+        started = time.perf_counter()
         chat = parse_chat_request(await _json(request))
-        guarded = await guardrails_for(chat.config_id, chat.model)
+        guarded, config_id = await guardrails_for(chat.config_id, chat.model)
         model = chat.model or chat.config_id or default_config_id or "guardrails"
         log_rails = _log_rails(chat)
+        observer = RailObserver(config_id, request_id(request.scope), server_metrics)
         if chat.stream:
+
+            def first_content() -> None:
+                if server_metrics is not None:
+                    seconds = time.perf_counter() - started
+                    server_metrics.time_to_first_token.labels(config_id=config_id).observe(seconds)
+
             events = event_stream(
                 guarded,
                 chat.messages,
@@ -177,21 +267,44 @@ def create_app(
                 include_usage=chat.include_usage,
                 nemo_errors=nemo_errors or chat.options.get("nemo_errors") is True,
                 log_rails=log_rails,
+                observer=observer,
+                first_content=first_content,
             )
-            return EventStreamResponse(events)
+            on_deadline = event(timeout_error(request_timeout or 0)) + DONE
+            return EventStreamResponse(
+                _tracked(events, server_metrics), deadline=request_timeout, on_deadline=on_deadline
+            )
 
         async def work() -> dict[str, Any]:
-            return await complete(
-                guarded, chat.messages, chat.model_kwargs, model=model, log_rails=log_rails
-            )
+            deadline = asyncio.timeout(request_timeout)
+            try:
+                async with deadline:
+                    return await complete(
+                        guarded,
+                        chat.messages,
+                        chat.model_kwargs,
+                        model=model,
+                        log_rails=log_rails,
+                        observer=observer,
+                    )
+            except TimeoutError:
+                if deadline.expired():
+                    return timeout_error(request_timeout or 0)
+                raise
 
         try:
             gone, body = await cancel_on_disconnect(request.receive, work)
         except Exception as exc:
-            logger.exception("chat completion failed")
-            return JSONResponse(generation_error(exc), status_code=500)
-        # 499 is never seen by the client that left; it keeps access logs honest.
-        return Response(status_code=499) if gone else JSONResponse(body)
+            logger.exception(
+                "chat completion failed [request %s]",
+                request_id(request.scope),
+                extra={"request_id": request_id(request.scope), "config_id": config_id},
+            )
+            return _JSON(generation_error(exc), status_code=500)
+        if gone:
+            # 499 is never seen by the client that left; it keeps access logs honest.
+            return Response(status_code=499)
+        return _JSON(body, status_code=504 if body and "error" in body else 200)
 
     @app.post("/v1/guardrail/checks", response_model=None)
     async def guardrail_checks(request: Request) -> Response:
@@ -210,27 +323,38 @@ def create_app(
             raise RequestError(
                 'rails must be a non-empty array of "input" and/or "output"', param="rails"
             )
-        guarded = await guardrails_for(config_id, model)
+        guarded, _ = await guardrails_for(config_id, model)
         try:
             gone, result = await cancel_on_disconnect(
                 request.receive, lambda: run_checks(guarded, messages, stages)
             )
         except ValueError as exc:
             raise RequestError(str(exc), param="messages") from exc
-        return Response(status_code=499) if gone else JSONResponse(result)
+        return Response(status_code=499) if gone else _JSON(result)
 
     if langserve:
-        from .langserve_routes import add_config_routes
+        from .langserve_routes import LangServeInputMiddleware, add_config_routes
 
         for config_id in known:
             if config_id not in config_errors:
                 add_config_routes(app, registry.get(config_id), config_id)
-    # Each middleware added wraps the ones before it. Outermost first: CORS (so errors carry
-    # CORS headers), the API key, the concurrency limit, the body size limit.
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes)
-    app.add_middleware(ConcurrencyLimitMiddleware, limit=max_concurrency, prefixes=_LIMITED)
+        app.add_middleware(LangServeInputMiddleware)
+    # Each middleware added wraps the ones before it. Outermost first: the access log (request
+    # ids), CORS (so errors carry CORS headers), Host/Origin/Content-Type checks, the API key,
+    # the request body (read whole, in time), then the concurrency limit: a request takes a
+    # slot only once its body is in.
+    app.add_middleware(
+        ConcurrencyLimitMiddleware,
+        limit=max_concurrency,
+        prefixes=_LIMITED,
+        on_busy=server_metrics.busy.inc if server_metrics is not None else None,
+    )
+    app.add_middleware(RequestBodyMiddleware, max_bytes=max_body_bytes, timeout=body_timeout)
     if api_key:
         app.add_middleware(APIKeyMiddleware, api_key=api_key)
+    app.add_middleware(
+        BrowserGuardMiddleware, allowed_hosts=allowed_hosts, cors_origins=cors_origins or ()
+    )
     if cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 
@@ -240,15 +364,48 @@ def create_app(
             allow_methods=["GET", "POST", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type"],
         )
+    app.add_middleware(AccessLogMiddleware, metrics=server_metrics)
     return app
 
 
+def _reload(registry: ConfigRegistry) -> Any:
+    report = registry.reload()
+    for error in report.errors.values():
+        logger.warning("reload: %s (the previous version keeps serving)", error)
+    if report.reloaded:
+        logger.info("reloaded configs: %s", ", ".join(report.reloaded))
+    return report
+
+
+async def _tracked(
+    events: AsyncGenerator[bytes, None], metrics: ServerMetrics | None
+) -> AsyncGenerator[bytes, None]:
+    if metrics is None:
+        async with aclosing(events):
+            async for data in events:
+                yield data
+        return
+    metrics.active_streams.inc()
+    try:
+        async with aclosing(events):
+            async for data in events:
+                yield data
+    finally:
+        metrics.active_streams.dec()
+
+
 async def _json(request: Request) -> Any:
+    if JSON_KEY in request.scope:
+        return request.scope[JSON_KEY]  # decoded once, by RequestBodyMiddleware
     raw = await request.body()
     if not raw.strip():
         raise RequestError("The request body is empty; expected a JSON object", code="invalid_json")
     try:
         return json.loads(raw)
+    except RecursionError as exc:
+        raise RequestError(
+            "The request body is nested too deeply (JSON)", code="invalid_json"
+        ) from exc
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise RequestError(
             f"The request body is not valid JSON: {exc}", code="invalid_json"

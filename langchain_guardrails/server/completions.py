@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
+from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.runnables import RunnableConfig
@@ -27,6 +28,7 @@ from .openai_schema import (
     completion_id,
     usage_body,
     violation_error,
+    without_surrogates,
 )
 
 logger = logging.getLogger("langchain_guardrails.server")
@@ -58,20 +60,23 @@ async def turn(
     model_kwargs: Mapping[str, Any],
     *,
     log_rails: bool = False,
+    observer: BaseCallbackHandler | None = None,
 ) -> AsyncGenerator[str | TurnEnd, None]:
     """Released text pieces of one guarded call, then its :class:`TurnEnd`.
 
     The refusal of a block is not a released piece: it comes in ``TurnEnd.refusal``.
+    ``observer`` (e.g. the server's ``RailObserver``) receives the call's callback events.
     """
     activity = RailActivity() if log_rails else None
-    config: RunnableConfig = {"callbacks": [activity]} if activity is not None else {}
+    handlers = [h for h in (activity, observer) if h is not None]
+    config: RunnableConfig = {"callbacks": handlers} if handlers else {}
     finish = "stop"
     usage: UsageMetadata | None = None
     guard: dict[str, Any] = {}
     refusal: str | None = None
     try:
-        chunks = guarded.astream(messages, config, **model_kwargs)
-        async with aclosing(chunks) as stream:
+        stream = guarded.astream(messages, config, **model_kwargs)
+        try:
             async for chunk in stream:
                 metadata = chunk.response_metadata
                 if metadata:
@@ -86,6 +91,11 @@ async def turn(
                     refusal = text
                 elif text:
                     yield text
+        finally:
+            # Closed at once when the consumer stops (client gone): the model stream closes too.
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                await aclose()
     except GuardrailsViolation as exc:
         # enable_rails_exceptions: the HTTP answer is the same block, without refusal text.
         guard, usage = dict(exc.metadata), exc.usage_metadata
@@ -103,11 +113,13 @@ async def complete(
     *,
     model: str,
     log_rails: bool = False,
+    observer: BaseCallbackHandler | None = None,
 ) -> dict[str, Any]:
     """The whole ``chat.completion`` body of one guarded call."""
     parts: list[str] = []
     end: TurnEnd | None = None
-    async with aclosing(turn(guarded, messages, model_kwargs, log_rails=log_rails)) as items:
+    items = turn(guarded, messages, model_kwargs, log_rails=log_rails, observer=observer)
+    async with aclosing(items):
         async for item in items:
             if isinstance(item, str):
                 parts.append(item)
@@ -128,17 +140,26 @@ async def event_stream(
     include_usage: bool = False,
     nemo_errors: bool = False,
     log_rails: bool = False,
+    observer: BaseCallbackHandler | None = None,
+    first_content: Callable[[], None] | None = None,
 ) -> AsyncGenerator[bytes, None]:
-    """The SSE body of one streamed completion; ``data: [DONE]`` always comes last."""
+    """The SSE body of one streamed completion; ``data: [DONE]`` always comes last.
+
+    ``first_content`` is called once, when the first released text is about to be sent.
+    """
     cid, created = completion_id(), int(time.time())
     extra: dict[str, Any] = {"usage": None} if include_usage else {}
     yield event(chunk_body(cid, model, created, {"role": "assistant", "content": ""}, **extra))
     try:
         end: TurnEnd | None = None
         # Closed at once when the response stops (client gone): the model stream closes too.
-        async with aclosing(turn(guarded, messages, model_kwargs, log_rails=log_rails)) as items:
+        items = turn(guarded, messages, model_kwargs, log_rails=log_rails, observer=observer)
+        async with aclosing(items):
             async for item in items:
                 if isinstance(item, str):
+                    if first_content is not None:
+                        first_content()
+                        first_content = None
                     yield event(chunk_body(cid, model, created, {"content": item}, **extra))
                 else:
                     end = item
@@ -171,8 +192,27 @@ def generation_error(exc: BaseException) -> dict[str, Any]:
     }
 
 
+def timeout_error(seconds: float) -> dict[str, Any]:
+    """The error body of a generation stopped by the request deadline."""
+    return {
+        "error": {
+            "message": f"The generation did not finish within the request timeout of {seconds:g} s",
+            "type": "server_error",
+            "param": None,
+            "code": "request_timeout",
+        }
+    }
+
+
 def event(data: Mapping[str, Any]) -> bytes:
     """One SSE ``data:`` event. JSON never contains a raw newline, so one line is enough."""
-    return (
-        b"data: " + json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
-    )
+    return b"data: " + json_bytes(data) + b"\n\n"
+
+
+def json_bytes(data: Any) -> bytes:
+    """Compact UTF-8 JSON; a lone surrogate in model text becomes U+FFFD instead of an error."""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return without_surrogates(text).encode()

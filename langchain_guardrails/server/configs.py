@@ -7,14 +7,18 @@ the configs path, e.g. through a symlink, are not served.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import CONFIG_FILE_NAMES, RailsConfig
 from ..errors import ConfigError
 from ..runnable import Guardrails
+
+logger = logging.getLogger("langchain_guardrails.server")
 
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _LOADED_FILES = ("*.yml", "*.yaml", "actions.py")
@@ -45,7 +49,9 @@ class ConfigRegistry:
             guarded = registry.get("streaming")
     """
 
-    def __init__(self, path: str | Path, *, cache_size: int = 16) -> None:
+    def __init__(
+        self, path: str | Path, *, cache_size: int = 16, allow_actions: bool = True
+    ) -> None:
         root = Path(path)
         if not root.is_dir():
             raise ConfigError(f"{root}: no such config folder")
@@ -54,7 +60,10 @@ class ConfigRegistry:
         self.root = root.resolve()
         self.single = _config_file(self.root) is not None
         self.cache_size = cache_size
+        self.allow_actions = allow_actions
+        """``False`` refuses config folders that carry Python code (``actions.py``)."""
         self._cache: OrderedDict[str, Guardrails | _Broken] = OrderedDict()
+        self._stamps: dict[str, tuple[tuple[str, int, int], ...]] = {}
         self._lock = threading.Lock()
         self._load_locks: dict[str, threading.Lock] = {}
 
@@ -98,17 +107,87 @@ class ConfigRegistry:
                 # Another request may have built it while this one waited.
                 entry = self._lookup(config_id)
                 if entry is None:
-                    try:
-                        entry = Guardrails(config=RailsConfig.from_path(folder))
-                    except (ConfigError, ImportError) as exc:
-                        entry = _Broken(exc)
-                    with self._lock:
-                        self._cache[config_id] = entry
-                        while len(self._cache) > self.cache_size:
-                            self._cache.popitem(last=False)
+                    stamp = _stamp(folder)
+                    entry = self._build(config_id, folder)
+                    self._store(config_id, entry, stamp)
         if isinstance(entry, _Broken):
             raise entry.error
         return entry
+
+    def errors(self) -> dict[str, str]:
+        """Short errors (no paths) of the configs known to be broken, by config id."""
+        with self._lock:
+            entries = list(self._cache.items())
+        return {cid: e.summary for cid, e in entries if isinstance(e, _Broken)}
+
+    def reload(self) -> ReloadReport:
+        """Rebuild the configs whose files changed since they were built (blocking).
+
+        A config whose new version is broken keeps serving its old version (the error is
+        reported); a config that was broken and is now fixed serves again.
+
+        Example:
+            .. code-block:: python
+
+                report = registry.reload()
+                report.reloaded, report.errors
+        """
+        report = ReloadReport()
+        known = set(self.ids())
+        with self._lock:
+            cached = sorted(self._cache.items(), key=lambda item: item[0])
+        for config_id, old in cached:
+            if config_id not in known:
+                with self._lock:
+                    self._cache.pop(config_id, None)
+                    self._stamps.pop(config_id, None)
+                report.removed.append(config_id)
+                continue
+            folder = self.folder(config_id)
+            stamp = _stamp(folder)
+            with self._loading(config_id):
+                if stamp == self._stamps.get(config_id):
+                    report.unchanged.append(config_id)
+                    continue
+                new = self._build(config_id, folder)
+                if isinstance(new, _Broken) and isinstance(old, Guardrails):
+                    report.errors[config_id] = new.summary
+                    continue  # the old version keeps serving
+                self._store(config_id, new, stamp)
+                if isinstance(new, _Broken):
+                    report.errors[config_id] = new.summary
+                else:
+                    report.reloaded.append(config_id)
+        return report
+
+    def _build(self, config_id: str, folder: Path) -> Guardrails | _Broken:
+        """Build one config; every failure (even ``SystemExit`` from its code) is its own."""
+        try:
+            if not self.allow_actions and (folder / "actions.py").exists():
+                raise ConfigError(
+                    f"config {config_id!r} carries Python code (actions.py) and the server "
+                    "runs with --no-actions"
+                )
+            return Guardrails(config=RailsConfig.from_path(folder))
+        except (Exception, SystemExit) as exc:
+            logger.warning("config %r cannot be loaded: %s: %s", config_id, type(exc).__name__, exc)
+            if isinstance(exc, ConfigError | ImportError):
+                error: Exception = exc
+            else:
+                error = ConfigError(f"config {config_id!r} failed to load: {type(exc).__name__}")
+                error.__cause__ = exc
+            return _Broken(error, config_id)
+
+    def _store(
+        self, config_id: str, entry: Guardrails | _Broken, stamp: tuple[tuple[str, int, int], ...]
+    ) -> None:
+        with self._lock:
+            self._cache[config_id] = entry
+            self._stamps[config_id] = stamp
+            self._cache.move_to_end(config_id)
+            while len(self._cache) > self.cache_size:
+                evicted, _ = self._cache.popitem(last=False)
+                self._stamps.pop(evicted, None)
 
     def cached(self, config_id: str) -> Guardrails | None:
         """The already built ``Guardrails`` of ``config_id``, if cached (never loads)."""
@@ -147,11 +226,38 @@ class ConfigRegistry:
         return True
 
 
-class _Broken:
-    __slots__ = ("error",)
+@dataclass
+class ReloadReport:
+    """What :meth:`ConfigRegistry.reload` did."""
 
-    def __init__(self, error: Exception) -> None:
+    reloaded: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+    """Short errors of configs whose new version is broken (their old version still serves)."""
+
+
+class _Broken:
+    __slots__ = ("error", "summary")
+
+    def __init__(self, error: Exception, config_id: str) -> None:
         self.error = error
+        # Clients see this: the config id and the kind of failure, never paths or config text.
+        kind = "a missing extra" if isinstance(error, ImportError) else type(error).__name__
+        self.summary = f"config {config_id!r} could not be loaded ({kind}); see the server log"
+
+
+def _stamp(folder: Path) -> tuple[tuple[str, int, int], ...]:
+    """Name, size and mtime of each file a config is built from (to notice changes)."""
+    stamps = []
+    for pattern in _LOADED_FILES:
+        for file in sorted(folder.glob(pattern)):
+            try:
+                stat = file.stat()
+            except OSError:
+                continue
+            stamps.append((file.name, stat.st_size, stat.st_mtime_ns))
+    return tuple(stamps)
 
 
 def _config_file(folder: Path) -> Path | None:

@@ -6,6 +6,8 @@ OpenAI-style 4xx error naming the offending field (``messages[1].role``), never 
 
 from __future__ import annotations
 
+import math
+import re
 import time
 import uuid
 from collections.abc import Mapping
@@ -16,19 +18,39 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.messages.ai import UsageMetadata
 
 ROLES = ("system", "developer", "user", "assistant")
-_MODEL_PARAMS = {
-    "max_tokens": int,
-    "max_completion_tokens": int,
-    "temperature": float,
-    "top_p": float,
-    "presence_penalty": float,
-    "frequency_penalty": float,
-    "seed": int,
+_MAX_TOKENS = 1_000_000
+_MODEL_PARAMS: dict[str, tuple[type, int, int]] = {
+    "max_tokens": (int, 1, _MAX_TOKENS),
+    "max_completion_tokens": (int, 1, _MAX_TOKENS),
+    "temperature": (float, 0, 2),
+    "top_p": (float, 0, 1),
+    "presence_penalty": (float, -2, 2),
+    "frequency_penalty": (float, -2, 2),
+    "seed": (int, -(2**63), 2**63 - 1),
 }
-_UNSUPPORTED = {
-    "tools": "tools are not supported by the guardrails server",
-    "functions": "functions are not supported by the guardrails server",
+"""Generation parameters passed to the model: kind and inclusive range (as OpenAI's API)."""
+_UNSUPPORTED = (
+    "tools",
+    "tool_choice",
+    "functions",
+    "function_call",
+    "parallel_tool_calls",
+    "response_format",
+    "logprobs",
+    "top_logprobs",
+    "logit_bias",
+    "audio",
+    "prediction",
+)
+"""Request fields the server does not implement: rejected when set, never silently ignored."""
+_NEUTRAL: dict[str, Any] = {
+    "logprobs": False,
+    "response_format": {"type": "text"},
+    "tool_choice": "none",
+    "parallel_tool_calls": True,
 }
+"""Values of unsupported fields that ask for nothing (accepted: they change nothing)."""
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class RequestError(Exception):
@@ -93,11 +115,16 @@ def parse_chat_request(body: Any) -> ChatRequest:
     model = body.get("model")
     if model is not None and not isinstance(model, str):
         raise RequestError("model must be a string", param="model")
-    for key, message in _UNSUPPORTED.items():
-        if body.get(key):
-            raise RequestError(message, param=key, code="unsupported_parameter")
+    for key in _UNSUPPORTED:
+        value = body.get(key)
+        if value is not None and value != [] and value != {} and value != _NEUTRAL.get(key):
+            raise RequestError(
+                f"{key} is not supported by the guardrails server",
+                param=key,
+                code="unsupported_parameter",
+            )
     n = body.get("n", 1)
-    if n not in (1, None):
+    if n is not None and (type(n) is not int or n != 1):
         raise RequestError("only n=1 is supported", param="n", code="unsupported_value")
     stream = _bool(body, "stream")
     stream_options = _object(body, "stream_options")
@@ -146,7 +173,7 @@ def parse_messages(value: Any, param: str = "messages") -> list[BaseMessage]:
 
 def _content(value: Any, where: str, *, optional: bool) -> str:
     if isinstance(value, str):
-        return value
+        return _text(value, where)
     if value is None and optional:
         return ""
     if isinstance(value, list):
@@ -162,9 +189,24 @@ def _content(value: Any, where: str, *, optional: bool) -> str:
                 raise RequestError(
                     f"{where}[{index}].text must be a string", param=f"{where}[{index}].text"
                 )
-            parts.append(text)
+            parts.append(_text(text, f"{where}[{index}].text"))
         return "".join(parts)
     raise RequestError(f"{where} must be a string or an array of text parts", param=where)
+
+
+def _text(value: str, where: str) -> str:
+    # JSON may escape a lone surrogate ("\\ud800"); no model or rail can take that text.
+    if not value.isascii() and _SURROGATE.search(value):
+        raise RequestError(
+            f"{where} holds a lone surrogate (\\ud800-\\udfff), which is not valid text",
+            param=where,
+        )
+    return value
+
+
+def without_surrogates(text: str) -> str:
+    """``text`` with each lone surrogate replaced by U+FFFD, so it can be encoded as UTF-8."""
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def _object(body: Mapping[str, Any], key: str) -> dict[str, Any]:
@@ -187,7 +229,7 @@ def _bool(body: Mapping[str, Any], key: str, *, where: str = "") -> bool:
 
 def _model_kwargs(body: Mapping[str, Any]) -> dict[str, Any]:
     kwargs: dict[str, Any] = {}
-    for key, kind in _MODEL_PARAMS.items():
+    for key, (kind, low, high) in _MODEL_PARAMS.items():
         value = body.get(key)
         if value is None:
             continue
@@ -196,6 +238,9 @@ def _model_kwargs(body: Mapping[str, Any]) -> dict[str, Any]:
             raise RequestError(
                 f"{key} must be a{'n integer' if kind is int else ' number'}", param=key
             )
+        finite = not isinstance(value, float) or math.isfinite(value)
+        if not (finite and low <= value <= high):
+            raise RequestError(f"{key} must be between {low} and {high} (got {value!r})", param=key)
         kwargs[key] = value
     stop = body.get("stop")
     if stop is not None:

@@ -8,8 +8,9 @@ stream (and the model stream under it) is closed as soon as the client leaves.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from contextlib import aclosing
+from contextlib import aclosing, nullcontext
 from typing import TypeVar
 
 import anyio
@@ -22,14 +23,27 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 class EventStreamResponse(Response):
-    """``text/event-stream`` body from an async iterator of already encoded events."""
+    """``text/event-stream`` body from an async iterator of already encoded events.
+
+    With ``deadline`` (seconds), a stream still running then is stopped (its generator closed)
+    and ends with the ``on_deadline`` bytes (an error event and ``[DONE]``).
+    """
 
     media_type = "text/event-stream"
 
-    def __init__(self, events: AsyncGenerator[bytes, None], status_code: int = 200) -> None:
+    def __init__(
+        self,
+        events: AsyncGenerator[bytes, None],
+        status_code: int = 200,
+        *,
+        deadline: float | None = None,
+        on_deadline: bytes = b"",
+    ) -> None:
         self.events = events
         self.status_code = status_code
         self.background = None
+        self.deadline = deadline
+        self.on_deadline = on_deadline
         self.init_headers(SSE_HEADERS)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -44,8 +58,22 @@ class EventStreamResponse(Response):
                     }
                 )
                 try:
-                    async for data in events:
-                        await send({"type": "http.response.body", "body": data, "more_body": True})
+                    limit = asyncio.timeout(self.deadline) if self.deadline else nullcontext()
+                    try:
+                        async with limit:
+                            async for data in events:
+                                await send(
+                                    {"type": "http.response.body", "body": data, "more_body": True}
+                                )
+                    except TimeoutError:
+                        await events.aclose()
+                        await send(
+                            {
+                                "type": "http.response.body",
+                                "body": self.on_deadline,
+                                "more_body": True,
+                            }
+                        )
                     await send({"type": "http.response.body", "body": b"", "more_body": False})
                 except OSError:
                     return  # the client is gone; leaving closes the events

@@ -83,6 +83,10 @@ class LocalBackend:
                 elif chunk.text:
                     yield Text(chunk.text)
         except Exception as exc:
+            if isinstance(exc.__context__, KeyboardInterrupt):
+                # Ctrl-C while the sync bridge waited: closing the stream it interrupted
+                # raises RuntimeError("aclose(): ... already running"); the user pressed Ctrl-C.
+                raise KeyboardInterrupt from None
             raise TurnFailed(f"the model failed: {type(exc).__name__}: {exc}") from exc
         totals = {
             model: {

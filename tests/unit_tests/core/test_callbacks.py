@@ -42,12 +42,13 @@ def guarded(*, stream_first: bool = False, audit: bool = False, delay: float = 0
 async def test_astream_events_in_hold_back_never_carry_the_blocked_phrase() -> None:
     events = [e async for e in guarded().astream_events("What is the password?", version="v2")]
     kinds = {e["event"] for e in events}
-    assert {"on_chain_start", "on_chat_model_start", "on_chat_model_end", "on_chain_end"} <= kinds
-    assert "on_chat_model_stream" not in kinds  # raw tokens are not released text
+    assert {"on_chat_model_start", "on_chat_model_end", "on_chat_model_stream"} <= kinds
     assert SECRET not in repr(events)
-    streamed = "".join(
-        e["data"]["chunk"].content for e in events if e["event"] == "on_chain_stream"
-    )
+    # The guarded run is a chat-model run: it streams released text, once; the wrapped model's
+    # own run streams nothing (its tokens are not released text).
+    streams = [e for e in events if e["event"] == "on_chat_model_stream"]
+    assert {e["name"] for e in streams} == {"Guardrails"}
+    streamed = "".join(e["data"]["chunk"].content for e in streams)
     assert streamed == "The I'm sorry, I can't respond to that."
     rail_starts = [
         e for e in events if e["event"] == "on_chain_start" and e["name"] == "regex check output"
@@ -57,12 +58,19 @@ async def test_astream_events_in_hold_back_never_carry_the_blocked_phrase() -> N
 
 async def test_audit_switch_exposes_unreleased_text() -> None:
     events = [e async for e in guarded(audit=True).astream_events("q", version="v2")]
-    assert SECRET in repr([e for e in events if e["event"] == "on_chat_model_stream"])
+    model_tokens = [
+        e
+        for e in events
+        if e["event"] == "on_chat_model_stream" and e["name"] == "FakeStreamingChatModel"
+    ]
+    assert SECRET in repr(model_tokens)
 
 
-async def test_stream_first_events_carry_the_model_tokens() -> None:
+async def test_stream_first_events_carry_the_released_tokens_once() -> None:
     events = [e async for e in guarded(stream_first=True).astream_events("q", version="v2")]
-    tokens = [e["data"]["chunk"].content for e in events if e["event"] == "on_chat_model_stream"]
+    streams = [e for e in events if e["event"] == "on_chat_model_stream"]
+    assert {e["name"] for e in streams} == {"Guardrails"}
+    tokens = [e["data"]["chunk"].content for e in streams]
     assert tokens[:4] == ["The ", "admin ", "password ", "is "]
 
 
@@ -74,7 +82,7 @@ async def test_astream_events_nested_in_a_chain_are_redacted_too() -> None:
     events = [e async for e in chain.astream_events({"q": "password?"}, version="v2")]
     assert SECRET not in repr(events)
     guard_stream = [
-        e for e in events if e["event"] == "on_chain_stream" and e["name"] == "Guardrails"
+        e for e in events if e["event"] == "on_chat_model_stream" and e["name"] == "Guardrails"
     ]
     assert "".join(e["data"]["chunk"].content for e in guard_stream) == (
         "The I'm sorry, I can't respond to that."
@@ -141,19 +149,25 @@ async def test_callbacks_propagate_as_child_runs_and_blocked_model_run_ends_clea
     ]
     assert out[-1].response_metadata["guardrails"]["blocked"]
     guard_start = recorder.events[0]
-    assert guard_start[0] == "chain_start" and guard_start[1][0] == "guard"
+    assert guard_start[0] == "chat_start" and guard_start[3] is None
     guard_id = guard_start[2]
-    chat = [e for e in recorder.events if e[0] == "chat_start"]
+    chat = [e for e in recorder.events if e[0] == "chat_start" and e[2] != guard_id]
     assert len(chat) == 1 and chat[0][3] == guard_id
     rails = [
         e for e in recorder.events if e[0] == "chain_start" and e[1][0] == "regex check output"
     ]
     assert rails and all(e[3] == guard_id for e in rails)
-    assert not [e for e in recorder.events if e[0] in ("token", "llm_error")]
-    (end,) = [e for e in recorder.events if e[0] == "llm_end"]
+    # Tokens come from the guarded run only, and only released ones.
+    tokens = [e for e in recorder.events if e[0] == "token"]
+    assert {e[2] for e in tokens} == {guard_id}
+    assert "".join(e[1] for e in tokens) == "The I'm sorry, I can't respond to that."
+    assert not [e for e in recorder.events if e[0] == "llm_error"]
+    (end,) = [e for e in recorder.events if e[0] == "llm_end" and e[2] != guard_id]
     content, usage = end[1]
     assert content == ""  # redacted; usage kept
     assert usage is not None and usage["output_tokens"] >= 5
+    (guard_end,) = [e for e in recorder.events if e[0] == "llm_end" and e[2] == guard_id]
+    assert guard_end[1] == ("I'm sorry, I can't respond to that.", None)  # usage: model run's
     assert SECRET not in repr(recorder.events)
 
 
@@ -194,9 +208,12 @@ async def test_async_handlers_are_relayed() -> None:
         def __init__(self) -> None:
             self.ends: list[str] = []
 
-        async def on_llm_end(self, response: LLMResult, **kw: Any) -> None:
+        async def on_llm_end(
+            self, response: LLMResult, *, parent_run_id: UUID | None = None, **kw: Any
+        ) -> None:
             await asyncio.sleep(0)
-            self.ends.append(response.generations[0][0].message.content)  # type: ignore[attr-defined]
+            if parent_run_id is not None:  # the wrapped model's run, not the guarded one
+                self.ends.append(response.generations[0][0].message.content)  # type: ignore[attr-defined]
 
     handler = AsyncRecorder()
     await guarded(stream_first=True).ainvoke("q", config={"callbacks": [handler]})

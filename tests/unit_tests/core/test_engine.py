@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import threading
 from typing import Any
@@ -189,20 +190,29 @@ async def test_rails_of_a_stage_run_concurrently() -> None:
     assert peak == 2
 
 
-async def test_raising_rail_blocks_fail_closed() -> None:
+async def test_raising_rail_blocks_fail_closed_and_its_error_never_carries_text(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     @action(name="broken")
     def broken(text: str) -> bool:
-        raise ValueError("kaput")
+        # Ordinary exceptions quote their input: that text must reach the log only.
+        raise ValueError(f"could not parse {text!r}")
 
-    message = await guard(flows_in=["broken"], actions=[broken]).ainvoke("hi")
+    with caplog.at_level(logging.WARNING, logger="langchain_guardrails"):
+        message = await guard(flows_in=["broken"], actions=[broken]).ainvoke("my PIN is 4411")
     assert message.response_metadata["guardrails"] == {
         "blocked": True,
         "stage": "input",
         "rail": "broken",
-        "reason": "rail 'broken' raised ValueError('kaput')",
+        "reason": "rail 'broken' failed: ValueError",
         "type": "internal_error",
     }
     assert message.content == "I'm sorry, I can't respond to that."
+    assert "4411" not in repr(message)
+    (record,) = [r for r in caplog.records if r.name == "langchain_guardrails"]
+    assert record.levelno == logging.WARNING
+    assert record.getMessage() == "rail 'broken' (input) failed: ValueError"
+    assert record.exc_info is not None and "4411" in str(record.exc_info[1])
 
 
 async def test_timeout_blocks_and_on_error_allow_opts_out() -> None:

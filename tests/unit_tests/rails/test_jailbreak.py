@@ -123,8 +123,10 @@ def test_a_missing_model_path_is_a_clear_error(tmp_path: Path) -> None:
     cases = [
         (
             None,
-            "'jailbreak detection heuristics' needs rails.config.jailbreak_detection.model_path: "
-            "a local folder with a transformers model (nothing is downloaded)",
+            "'jailbreak detection heuristics' needs rails.config.jailbreak_detection."
+            "server_endpoint (a jailbreak detection server's /heuristics route) or model_path "
+            "(a local folder with a transformers causal LM such as gpt2-large; nothing is "
+            "downloaded)",
         ),
         (
             tmp_path / "nowhere",

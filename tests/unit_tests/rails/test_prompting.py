@@ -29,28 +29,19 @@ def test_template_renders_variables_like_jinja(source: str, rendered: str) -> No
 
 
 @pytest.mark.parametrize(
-    ("source", "message"),
+    ("source", "rendered"),
     [
-        (
-            "{% if x %}a{% endif %}",
-            "Jinja statements are not supported (found '{% if x %}'); use only {{ variable }}",
-        ),
-        (
-            "{{ name | upper }}",
-            "only plain variables are supported in prompts, not '{{ name | upper }}' "
-            "(no filters or expressions)",
-        ),
-        (
-            "{{ a.b }}",
-            "only plain variables are supported in prompts, not '{{ a.b }}' "
-            "(no filters or expressions)",
-        ),
+        ("{% if name %}Hi {{ name }}{% endif %}", "Hi Ann"),
+        ("{{ name | upper }}", "ANN"),
+        ("{{ name ~ '!' }}", "Ann!"),
+        ("{% for c in name %}{{ c }}.{% endfor %}", "A.n.n."),
     ],
 )
-def test_template_rejects_what_it_cannot_render_faithfully(source: str, message: str) -> None:
-    with pytest.raises(ValueError) as error:
-        Template(source)
-    assert str(error.value) == message
+def test_template_renders_jinja_statements_filters_and_expressions(
+    source: str, rendered: str
+) -> None:
+    # These were rejected before prompts were rendered by (sandboxed) Jinja2.
+    assert Template(source).render({"name": "Ann"}) == rendered
 
 
 def prompt(models: list[str] | None = None, content: str = "x") -> TaskPrompt:
@@ -180,13 +171,15 @@ def build(yaml_content: str) -> Guardrails:
             "rails: {input: {flows: [self check input]}}\n"
             "prompts: [{task: self_check_input, content: 'Is {{ bot_response }} ok?'}]",
             "'self check input': prompt for task 'self_check_input' uses unknown variable "
-            "{{ bot_response }}; this task knows: user_input",
+            "{{ bot_response }}; this task knows: user_input (and general_instructions, history, "
+            "sample_conversation, sample_conversation_two_turns)",
         ),
         (
             "rails: {input: {flows: [self check input]}}\n"
             "prompts: [{task: self_check_input, content: '{% for m in x %}{% endfor %}'}]",
-            "'self check input': prompt for task 'self_check_input': Jinja statements are not "
-            "supported (found '{% for m in x %}'); use only {{ variable }}",
+            "'self check input': prompt for task 'self_check_input' uses unknown variable "
+            "{{ x }}; this task knows: user_input (and general_instructions, history, "
+            "sample_conversation, sample_conversation_two_turns)",
         ),
         (
             "rails: {input: {flows: [self check input]}}\n"

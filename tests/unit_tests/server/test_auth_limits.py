@@ -15,10 +15,11 @@ from langchain_guardrails.server import create_app
 from .conftest import CONFIGS, live_server
 
 USER = [{"role": "user", "content": "What is the capital of France?"}]
+JSON_TYPE = {"content-type": "application/json"}
 
 
 def client(app: Any) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost")
 
 
 @pytest.fixture(scope="module")
@@ -80,9 +81,9 @@ async def test_openai_sdk_with_api_key(secured: Any) -> None:
 
     transport = httpx2.ASGITransport(app=secured)
     for key, ok in [("s3cret", True), ("wrong", False)]:
-        http = httpx2.AsyncClient(transport=transport, base_url="http://test")
+        http = httpx2.AsyncClient(transport=transport, base_url="http://localhost")
         async with openai.AsyncOpenAI(
-            base_url="http://test/v1", api_key=key, http_client=http, max_retries=0
+            base_url="http://localhost/v1", api_key=key, http_client=http, max_retries=0
         ) as sdk:
             if ok:
                 response = await sdk.chat.completions.create(model="plain", messages=USER)  # type: ignore[arg-type]
@@ -142,7 +143,7 @@ async def test_oversized_bodies_get_413() -> None:
 
     async with client(app) as http:
         announced = await http.post("/v1/chat/completions", json=big)
-        streamed = await http.post("/v1/chat/completions", content=chunked())
+        streamed = await http.post("/v1/chat/completions", content=chunked(), headers=JSON_TYPE)
         small = await http.post(
             "/v1/chat/completions", json={"config_id": "plain", "messages": USER}
         )

@@ -23,7 +23,7 @@ USER = [{"role": "user", "content": "What is the capital of France?"}]
 @pytest.fixture
 async def http(app: Any) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
         yield client
 
 
@@ -347,7 +347,7 @@ ERRORS = [
     ),
     (
         body(tools=[{"type": "function"}]),
-        "tools are not supported by the guardrails server",
+        "tools is not supported by the guardrails server",
         "tools",
     ),
     (

@@ -97,6 +97,7 @@ async def test_remote_astream_events_in_stream_first_mode(base_url: str) -> None
     assert streamed == "The capital of France is Paris."
 
 
+@pytest.mark.filterwarnings("ignore:astream_log is deprecated")
 def test_schemas_and_playground(base_url: str) -> None:
     with httpx.Client(base_url=base_url, timeout=30) as http:
         input_schema = http.get("/configs/plain/input_schema").json()
@@ -107,7 +108,8 @@ def test_schemas_and_playground(base_url: str) -> None:
     assert "title" in output_schema
     assert playground.status_code == 200
     assert playground.headers["content-type"].startswith("text/html")
-    assert stream_log.status_code == 404  # not mounted: it shows every inner run
+    # The playground posts here (issue 13 item 16); see test_small_defects for what it shows.
+    assert stream_log.status_code == 200
 
 
 @pytest.mark.parametrize(

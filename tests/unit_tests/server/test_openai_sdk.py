@@ -37,8 +37,10 @@ def client(base_url: str) -> Iterator[OpenAI]:
 @pytest.fixture(params=["asgi", "uvicorn"])
 async def aclient(request: pytest.FixtureRequest, app: Any) -> AsyncIterator[AsyncOpenAI]:
     if request.param == "asgi":
-        http = httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://asgi")
-        url = "http://asgi/v1"
+        http = httpx2.AsyncClient(
+            transport=httpx2.ASGITransport(app=app), base_url="http://localhost"
+        )
+        url = "http://localhost/v1"
     else:
         http = httpx2.AsyncClient()
         url = f"{request.getfixturevalue('base_url')}/v1"

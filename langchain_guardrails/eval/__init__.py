@@ -1,0 +1,50 @@
+"""Measure how well a config's rails judge: quality (confusion matrix, precision, recall, F1,
+FPR, per-category recall), cost (latency percentiles, LLM tokens per check), ROC sweeps of
+scoring rails, and streaming-vs-whole-text agreement with leak before block.
+
+The command line is ``langchain-guardrails eval``; the same is available from Python.
+
+Example:
+    .. code-block:: python
+
+        import asyncio
+        from langchain_guardrails import RailsConfig
+        from langchain_guardrails.eval import evaluate, load_dataset
+
+        result = asyncio.run(evaluate(RailsConfig.from_path("cfg"), load_dataset("set.jsonl")))
+        print(result.as_dict()["reports"][0]["f1"])
+"""
+
+from __future__ import annotations
+
+from .dataset import DatasetError, Example, load_dataset, parse_lines
+from .metrics import Confusion, percentile, roc_auc, threshold_at_fpr
+from .replay import ReplayResult, replay, token_units
+from .runner import OVERALL, EvalResult, Outcome, RailReport, evaluate
+from .stages import NOT_SUPPORTED, check_example
+from .sweep import Scorer, Sweep, register_scorer, sweep
+
+__all__ = [
+    "NOT_SUPPORTED",
+    "OVERALL",
+    "Confusion",
+    "DatasetError",
+    "EvalResult",
+    "Example",
+    "Outcome",
+    "RailReport",
+    "ReplayResult",
+    "Scorer",
+    "Sweep",
+    "check_example",
+    "evaluate",
+    "load_dataset",
+    "parse_lines",
+    "percentile",
+    "register_scorer",
+    "replay",
+    "roc_auc",
+    "sweep",
+    "threshold_at_fpr",
+    "token_units",
+]

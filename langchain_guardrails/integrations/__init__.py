@@ -1,0 +1,1 @@
+"""Drop-in counterparts of NeMo Guardrails' integrations (``langchain``: ``RunnableRails``)."""

@@ -1,0 +1,66 @@
+"""The README's quality tables are what ``make bench``'s command prints (latency aside)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from langchain_guardrails.cli import main
+from langchain_guardrails.eval.cli import DATA
+
+README = Path(__file__).resolve().parents[3] / "README.md"
+QUALITY_COLUMNS = 12  # dataset .. FPR; latency and tokens/check depend on the machine and races
+
+
+def readme_rows(start: str, end: str) -> list[list[str]]:
+    text = README.read_text(encoding="utf-8")
+    block = text[text.index(start) + len(start) : text.index(end, text.index(start))]
+    return [cells(line) for line in block.strip().splitlines() if line.startswith("|")]
+
+
+def cells(line: str) -> list[str]:
+    return [c.strip() for c in line.strip().strip("|").split("|")]
+
+
+def printed_rows(capsys: pytest.CaptureFixture[str], *argv: str) -> list[list[str]]:
+    assert main(["eval", *argv]) == 0
+    out = capsys.readouterr().out
+    table = out.split("\n\n")[0]
+    return [cells(line) for line in table.splitlines()]
+
+
+def test_shipped_table_matches_the_command(capsys: pytest.CaptureFixture[str]) -> None:
+    printed = printed_rows(capsys, "--shipped", "--markdown", "--concurrency", "1")
+    published = readme_rows("<!-- eval-table:start -->", "<!-- eval-table:end -->")
+    assert [r[:QUALITY_COLUMNS] for r in published] == [r[:QUALITY_COLUMNS] for r in printed]
+    assert "langchain-guardrails eval --shipped --markdown --concurrency 1" in README.read_text()
+    makefile = (README.parent / "Makefile").read_text()
+    assert "-m langchain_guardrails eval --shipped --markdown --concurrency 1" in makefile
+
+
+def test_presidio_table_matches_the_command(capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("presidio_analyzer")
+    printed = printed_rows(
+        capsys,
+        "--config", str(DATA / "configs" / "pii"),
+        "--dataset", str(DATA / "pii.jsonl"),
+        "--reference", "presidio", "--markdown",
+    )  # fmt: skip
+    text = README.read_text(encoding="utf-8")
+    anchor = text.index("--reference presidio`, quality columns):")
+    published = readme_rows("--reference presidio`, quality columns):", "\n\nPresidio finds")
+    assert anchor > 0
+    wanted = [r[:11] for r in printed if r[1] != "(all rails)"]
+    assert [r[:11] for r in published] == wanted
+
+
+def test_shipped_dataset_has_every_builtin_entity() -> None:
+    from langchain_guardrails.eval import load_dataset
+    from langchain_guardrails.rails.recognizers import BUILTIN_ENTITIES
+
+    categories = {e.category for e in load_dataset(DATA / "pii.jsonl")}
+    assert set(BUILTIN_ENTITIES) <= categories
+    assert any(c and c.startswith("hard negative") for c in categories)
+    assert re.search(r"^## Measuring the rails", README.read_text(), re.MULTILINE)
