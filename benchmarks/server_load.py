@@ -8,6 +8,11 @@ usage chunk, ``[DONE]`` last). Reported: status codes, time to first token (firs
 delta) p50/p99, total time p50/p99, throughput, and ratios against the baseline of the same
 run (medians). A last phase sends more requests than ``--max-concurrency`` to show the 503s.
 
+Then the same kind of burst against a fake OpenAI-compatible upstream on 127.0.0.1 (a second
+process that streams the same answer at the same pace): once directly, once through our server
+with no rails (``engine: openai`` with ``base_url`` set to the upstream), in the same run, so
+the time to first token our server adds over a direct connection is measured.
+
     python benchmarks/server_load.py                 # 200 streams x 3 rounds
     python benchmarks/server_load.py --concurrency 50 --rounds 1
 """
@@ -26,6 +31,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -108,6 +114,81 @@ def write_configs(root: Path, units: int, delay: float) -> str:
     return reply
 
 
+UPSTREAM_CONFIG = """\
+models:
+  - type: main
+    engine: openai
+    model: fake-upstream
+    parameters: {{base_url: "{url}/v1", api_key: unused, max_retries: 0, timeout: 120}}
+"""
+
+
+def upstream_app(reply: str, delay: float) -> Any:
+    """A fake OpenAI-compatible chat-completions server that streams ``reply`` word by word."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response, StreamingResponse
+    from starlette.routing import Route
+
+    units = [w + " " for w in reply.split(" ")[:-1]] + [reply.split(" ")[-1]]
+
+    def chunk(delta: dict[str, Any] | None, finish: str | None = None, **extra: Any) -> bytes:
+        choices = [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish}]
+        body = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0,
+                "model": "fake-upstream", "choices": choices, **extra}  # fmt: skip
+        return b"data: " + json.dumps(body).encode() + b"\n\n"
+
+    async def completions(request: Request) -> Response:
+        body = await request.json()
+        usage = (body.get("stream_options") or {}).get("include_usage")
+
+        async def events() -> Any:
+            yield chunk({"role": "assistant", "content": ""})
+            for unit in units:
+                await asyncio.sleep(delay)
+                yield chunk({"content": unit})
+            yield chunk({}, "stop")
+            if usage:
+                counts = {"prompt_tokens": 4, "completion_tokens": len(units),
+                          "total_tokens": 4 + len(units)}  # fmt: skip
+                yield chunk(None, usage=counts)
+            yield b"data: [DONE]\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    return Starlette(
+        routes=[
+            Route("/v1/chat/completions", completions, methods=["POST"]),
+            Route("/health", health),
+        ]
+    )
+
+
+def start_upstream(port: int, units: int, delay: float) -> subprocess.Popen[str]:
+    command = [sys.executable, __file__, "--serve-upstream", str(port), "--units", str(units),
+               "--delay", str(delay)]  # fmt: skip
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    wait_healthy(process, port)
+    return process
+
+
+def wait_healthy(process: subprocess.Popen[str], port: int) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"process exited: {process.communicate()[1]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("server did not start within 60 s")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -116,7 +197,7 @@ def free_port() -> int:
 
 
 async def one_stream(client: httpx.AsyncClient, config: str, expected: str) -> Result:
-    body = {
+    body: dict[str, Any] = {
         "model": config,
         "messages": [{"role": "user", "content": "Tell me the words."}],
         "stream": True,
@@ -188,17 +269,8 @@ def start_server(configs: Path, port: int, max_concurrency: int) -> subprocess.P
     ]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if k != "LANGCHAIN_GUARDRAILS_API_KEY"}
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited: {process.communicate()[1]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return process
-        except httpx.TransportError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("server did not start within 60 s")
+    wait_healthy(process, port)
+    return process
 
 
 def summarize(phases: list[Phase], units: int) -> dict[str, dict[str, float]]:
@@ -231,11 +303,24 @@ def main() -> None:
     parser.add_argument("--units", type=int, default=40, help="chunks per answer")
     parser.add_argument("--delay", type=float, default=0.01, help="seconds between chunks")
     parser.add_argument("--max-concurrency", type=int, default=256, help="server limit")
+    parser.add_argument("--serve-upstream", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve_upstream:
+        import uvicorn
+
+        reply = " ".join(WORDS[i % len(WORDS)] for i in range(args.units)) + "."
+        app = upstream_app(reply, args.delay)
+        uvicorn.run(app, host="127.0.0.1", port=args.serve_upstream, log_level="warning")
+        return
 
     with tempfile.TemporaryDirectory() as tmp:
         configs = Path(tmp)
         expected = write_configs(configs, args.units, args.delay)
+        upstream_port = free_port()
+        upstream_url = f"http://127.0.0.1:{upstream_port}"
+        (configs / "upstream").mkdir()
+        (configs / "upstream" / "config.yml").write_text(UPSTREAM_CONFIG.format(url=upstream_url))
+        upstream = start_upstream(upstream_port, args.units, args.delay)
         port = free_port()
         server = start_server(configs, port, args.max_concurrency)
         url = f"http://127.0.0.1:{port}"
@@ -246,9 +331,19 @@ def main() -> None:
                 for config in ("passthrough", "stream_first", "holdback"):
                     phases.append(asyncio.run(burst(url, config, args.concurrency, expected)))
             over = asyncio.run(burst(url, "stream_first", args.max_concurrency + 50, expected))
+            asyncio.run(burst(upstream_url, "direct", 5, expected))  # warm up
+            asyncio.run(burst(url, "upstream", 5, expected))
+            direct, proxied = [], []
+            for _ in range(args.rounds):
+                direct.append(
+                    asyncio.run(burst(upstream_url, "direct", args.concurrency, expected))
+                )
+                proxied.append(asyncio.run(burst(url, "upstream", args.concurrency, expected)))
         finally:
             server.terminate()
             server.wait(timeout=30)
+            upstream.terminate()
+            upstream.wait(timeout=30)
 
     table = summarize(phases, args.units)
     print(
@@ -284,10 +379,22 @@ def main() -> None:
         f"{busy} answered 503 + Retry-After, "
         f"{sum(r.status >= 500 and r.status != 503 for r in over.results)} other 5xx"
     )
+    print("\nagainst a fake OpenAI-compatible upstream on 127.0.0.1 (same run):")
+    for label, runs in (("direct", direct), ("our server, no rails", proxied)):
+        results = [r for p in runs for r in p.results]
+        ttfts = [t for p in runs for t in p.ttfts]
+        print(
+            f"  {label:<21} {sum(r.ok for r in results):>4}/{len(results):<4} ok, "
+            f"{sum(500 <= r.status < 600 for r in results)} 5xx, "
+            f"ttft p50 {1000 * percentile(ttfts, 50):.1f} ms, "
+            f"p99 {1000 * percentile(ttfts, 99):.1f} ms"
+        )
+    phases += direct + proxied
     problems = sorted({r.problem for p in phases for r in p.results if r.problem})
     for problem in problems[:5]:
         print("problem:", problem)
     failed = any(row["complete_and_correct"] != row["requests"] for row in table.values())
+    failed = failed or any(not r.ok for p in direct + proxied for r in p.results)
     sys.exit(1 if failed else 0)
 
 

@@ -16,10 +16,24 @@ import tracemalloc
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from langchain_core.tracers.base import BaseTracer
+
 from langchain_guardrails import Guardrails, RailsConfig, action
 from langchain_guardrails.testing import FakeStreamingChatModel
 
 PROMPT = "Tell me a long story."
+
+
+class KeepingTracer(BaseTracer):
+    """Builds every run (inputs, outputs, streamed-token events) like LangChainTracer, and keeps
+    finished root runs in memory instead of posting them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.finished: list[Any] = []
+
+    def _persist_run(self, run: Any) -> None:
+        self.finished.append(run)
 
 
 def rails_config(
@@ -133,6 +147,29 @@ async def main(reps: int, units: int) -> None:
     )
     rows.append(
         ("regex C=200 K=50 hold-back", await paired(raw, lambda: regex_hold.astream(PROMPT), reps))
+    )
+
+    # A LangSmith-style tracer on both sides: every run is built and kept as LangChainTracer
+    # does, without posting (no network here).
+    rows.append(
+        (
+            "passthrough + tracer",
+            await paired(
+                lambda: raw_model.astream(PROMPT, config={"callbacks": [KeepingTracer()]}),
+                lambda: no_rails.astream(PROMPT, config={"callbacks": [KeepingTracer()]}),
+                reps,
+            ),
+        )
+    )
+    rows.append(
+        (
+            "regex hold-back + tracer",
+            await paired(
+                lambda: raw_model.astream(PROMPT, config={"callbacks": [KeepingTracer()]}),
+                lambda: regex_hold.astream(PROMPT, config={"callbacks": [KeepingTracer()]}),
+                reps,
+            ),
+        )
     )
 
     print(f"\n{units}-unit stream, {reps} paired repetitions, medians")

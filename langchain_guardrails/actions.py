@@ -17,7 +17,8 @@ from typing import Any, TypeVar, overload
 from .errors import ConfigError
 
 INJECTABLE: dict[str, str] = {
-    "text": "the text under check (user message for input rails, window text for output rails)",
+    "text": "the text under check (user message for input rails, window text for output rails, "
+    "tool result for tool_input rails, `name(json args)` for tool_output rails)",
     "user_message": "the last user message",
     "bot_message": "the window text (output rails) or None (input rails)",
     "messages": "the conversation as LangChain messages",
@@ -25,8 +26,9 @@ INJECTABLE: dict[str, str] = {
     "llms": "config models by `type`, bound to this rail's child run",
     "config": "the RailsConfig",
     "params": "the `$key=value` parameters of the flow",
-    "stage": '"input" or "output"',
+    "stage": '"input", "output", "tool_input" or "tool_output"',
     "run_config": "the RunnableConfig of this rail's child run",
+    "tool_call": 'the tool call `{"name", "args", "id"}` under check (tool rails; else None)',
 }
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -137,8 +137,9 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser(
         "check", help="run the rails of a config once and print the decision"
     )
-    check.add_argument("--config", help="config folder")
-    check.add_argument(
+    source = check.add_mutually_exclusive_group(required=True)
+    source.add_argument("--config", help="config folder")
+    source.add_argument(
         "--nemo",
         metavar="FOLDER",
         help="report what of a NeMo Guardrails config folder (or folder of them) will run",
@@ -160,8 +161,6 @@ def _parser() -> argparse.ArgumentParser:
 def _check(args: argparse.Namespace) -> int:
     if args.nemo is not None:
         return _check_nemo(args)
-    if args.config is None:
-        raise CLIError("check needs --config PATH (or --nemo FOLDER for a migration report)")
     if args.input is None and args.output is None:
         raise CLIError("check needs --input TEXT and/or --output TEXT")
     from langchain_core.messages import AIMessage, BaseMessage, HumanMessage

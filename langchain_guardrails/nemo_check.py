@@ -68,9 +68,7 @@ def config_folders(root: Path) -> list[Path]:
     """``root`` if it holds a config, else its sub-folders that do (sorted)."""
     if any((root / name).is_file() for name in CONFIG_FILE_NAMES):
         return [root]
-    return sorted(
-        d for d in root.iterdir() if any((d / n).is_file() for n in CONFIG_FILE_NAMES)
-    )
+    return sorted(d for d in root.iterdir() if any((d / n).is_file() for n in CONFIG_FILE_NAMES))
 
 
 def _raw(folder: Path) -> dict[str, Any]:
@@ -144,9 +142,7 @@ def check_folder(folder: Path) -> FolderReport:
     report = FolderReport(str(folder))
     colang = sorted(p.relative_to(folder) for p in folder.rglob("*.co"))
     if colang:
-        report.unsupported.append(
-            f"Colang files (dialog rails): {', '.join(map(str, colang))}"
-        )
+        report.unsupported.append(f"Colang files (dialog rails): {', '.join(map(str, colang))}")
     data = _raw(folder)
     _models(report, data)
     _flows(report, data, folder)
@@ -154,7 +150,7 @@ def check_folder(folder: Path) -> FolderReport:
     if any(isinstance(i, dict) and i.get("type") == "general" for i in instructions):
         report.maps.append("instructions (type general) -> system message of main-model calls")
     if data.get("prompts"):
-        report.runs.append(f"{len(data['prompts'])} prompts (sandboxed Jinja2)")
+        report.runs.append(f"task prompts ({len(data['prompts'])}), rendered by sandboxed Jinja2")
     report.error = _build_error(folder, report)
     return report
 
@@ -172,13 +168,15 @@ def _build_error(folder: Path, report: FolderReport) -> str | None:
             llm = None if config.main_model else FakeStreamingChatModel(text="")
             Guardrails(llm=llm, config=config)
         except (ConfigError, MissingExtraError) as exc:
-            return str(exc)
+            error: str | None = str(exc)
+        else:
+            error = None
     for warning in caught:
         if issubclass(warning.category, NemoKeyWarning):
             text = str(warning.message)
             if "cache" not in text:
                 report.maps.append(text.split(": ", 1)[1] + " (warning)")
-    return None
+    return error
 
 
 __all__ = ["FolderReport", "check_folder", "config_folders"]

@@ -81,8 +81,8 @@ SURVEY: tuple[NemoRail, ...] = (
     NemoRail(
         "topic_safety",
         ("topic safety check input",),
-        "refused",
-        "not implemented yet; `self check input` with a topic prompt does the same job",
+        "runs",
+        "$model=<type>; the task prompt is the system message, as in NeMo; off-topic blocks",
     ),
     NemoRail(
         "gliner",

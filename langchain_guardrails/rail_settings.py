@@ -123,11 +123,12 @@ class SensitiveDataDetection(Strict):
         from .rails.recognizers import BUILTIN_ENTITIES
 
         recognizers = info.data.get("recognizers", [])
-        known = [*BUILTIN_ENTITIES, *(r.supported_entity for r in recognizers), *PRESIDIO_ENTITIES]
+        known = [*BUILTIN_ENTITIES, *(r.supported_entity for r in recognizers)]
         for entity in options.entities:
-            if entity not in known:
+            if entity not in known and entity not in PRESIDIO_ENTITIES:
                 raise ValueError(
                     f"unknown entity {entity!r}; known entities: {', '.join(dict.fromkeys(known))}"
+                    f"; with the presidio extra: {', '.join(PRESIDIO_ENTITIES)}"
                 )
         return options
 

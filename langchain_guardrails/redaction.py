@@ -143,14 +143,14 @@ def _tracing_as(enabled: Any) -> Iterator[None]:
     """Runs start where :func:`hooks_suppressed` turned tracing off (so LangChain adds no raw
     tracer of its own); a relayed tracer must still see the caller's setting, or it marks the
     run disabled and never posts it."""
-    from langsmith import get_tracing_context
-    from langsmith.run_helpers import tracing_context
+    from langsmith.run_helpers import _TRACING_ENABLED
 
-    if get_tracing_context().get("enabled") == enabled:
+    # Set the variable itself: ``tracing_context(enabled=None)`` would keep the ``False``.
+    token = _TRACING_ENABLED.set(enabled)
+    try:
         yield
-        return
-    with tracing_context(enabled=enabled):
-        yield
+    finally:
+        _TRACING_ENABLED.reset(token)
 
 
 class _RelayBase:

@@ -126,6 +126,9 @@ class Guardrails(BaseChatModel):
         # ConfigError, not wrapped in a pydantic ValidationError.
         super().__init__(**data)
         self._use(self.llm if self.llm is not None else main_model(self.config))
+        # Steps after the model parse its answer: that answer (a tool call, often) is the
+        # structured output, which the output rails check too.
+        self._structured = self._parts.after is not None
         main = chat_model_of(self._parts.model)
         self._engine = RailEngine(self.config, self.actions, llm=main, llms=self._models_by_type)
         output = self.config.rails.output
@@ -703,9 +706,10 @@ class Guardrails(BaseChatModel):
             run_id=run.run_id,
         )
         if gate_calls:
+            # A tool call is unreleased until it passed, in both modes: rail inputs redacted.
             tool_scope = replace_scope(
                 scope,
-                _rail_callbacks(child, "tool_output", redact, run.run_id) if listening else None,
+                _rail_callbacks(child, "tool_output", True, run.run_id) if listening else None,
             )
             source = gate_tool_calls(source, self._tool_call_check(tool_scope))
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from langchain_core.language_models import BaseLanguageModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
-from langchain_core.prompt_values import PromptValue, StringPromptValue
+from langchain_core.prompt_values import StringPromptValue
 from langchain_core.runnables import Runnable, RunnableBinding, RunnableConfig, RunnableSerializable
 from pydantic import ConfigDict, PrivateAttr
 from typing_extensions import override
@@ -219,7 +219,9 @@ class RunnableRails(RunnableSerializable[Any, Any]):
         chunks = context.run(guard.stream, messages, config, **kwargs)
         try:
             while (chunk := context.run(next, chunks, None)) is not None:
-                yield self._chunk(input, chunk)
+                shaped = self._chunk(input, chunk)
+                if shaped is not None:
+                    yield shaped
         finally:
             close = getattr(chunks, "close", None)
             if close is not None:
@@ -246,22 +248,25 @@ class RunnableRails(RunnableSerializable[Any, Any]):
                 chunk = await step
                 if chunk is None:
                     return
-                yield self._chunk(input, chunk)
+                shaped = self._chunk(input, chunk)
+                if shaped is not None:
+                    yield shaped
         finally:
             await asyncio.create_task(_close(chunks), context=context)
 
     def _chunk(self, input: Any, chunk: AIMessageChunk) -> Any:
+        """The chunk in NeMo's streaming shape; ``None`` for an empty text-only chunk (the
+        final chunk's usage and metadata have no place in a string or a dict)."""
         if isinstance(input, StringPromptValue):
-            return chunk.text
+            return chunk.text or None
         if isinstance(input, dict):
             user = input.get(self.input_key)
             if isinstance(user, list) and user and all(isinstance(m, dict) for m in user):
-                return {self.output_key: {"role": "assistant", "content": chunk.text}}
+                text = chunk.text
+                return {self.output_key: {"role": "assistant", "content": text}} if text else None
             if isinstance(user, str) or self.runnable is not None:
-                return {self.output_key: chunk.text}
+                return {self.output_key: chunk.text} if chunk.text else None
             return {self.output_key: chunk}
-        if isinstance(input, str | PromptValue | list | BaseMessage):
-            return chunk
         return chunk
 
 

@@ -23,6 +23,7 @@ from .self_check import (
     self_check_output,
 )
 from .sensitive_data import detect_sensitive_data, mask_sensitive_data
+from .topic_safety import topic_safety_check_input
 
 RailFactory = Callable[[RailsConfig, Mapping[str, str]], ActionSpec]
 
@@ -43,6 +44,7 @@ BUILTIN_RAILS: dict[str, RailFactory] = {
     "mask sensitive data on output": mask_sensitive_data("output"),
     "jailbreak detection heuristics": jailbreak_heuristics,
     "jailbreak detection model": jailbreak_model,
+    "topic safety check input": topic_safety_check_input,
     "hf classifier check input": hf_classifier_check("input"),
     "hf classifier check output": hf_classifier_check("output"),
 }

@@ -35,7 +35,10 @@ def config_of(**model: Any) -> RailsConfig:
 async def test_nim_folder_runs_end_to_end_with_its_content_safety_model(
     server: FakeServer, corpus: Callable[[str], Path]
 ) -> None:
-    server.replies = {MAIN: ["Paris ", "is the ", "capital."], GUARD: ['{"User Safety": "safe", "Response Safety": "safe"}']}
+    server.replies = {
+        MAIN: ["Paris ", "is the ", "capital."],
+        GUARD: ['{"User Safety": "safe", "Response Safety": "safe"}'],
+    }
     server.rules = {GUARD: [("bomb", '{"User Safety": "unsafe", "Safety Categories": "S9"}')]}
     guarded = Guardrails(config=RailsConfig.from_path(corpus("engines_nim")))
 
@@ -130,7 +133,10 @@ def test_api_key_env_var_is_sent_as_the_bearer_token(
     monkeypatch.setenv("MY_NIM_KEY", "nim-secret")
     server.replies = {"m": ["ok"]}
     config = config_of(
-        engine="nim", model="m", api_key_env_var="MY_NIM_KEY", parameters={"base_url": server.base_url}
+        engine="nim",
+        model="m",
+        api_key_env_var="MY_NIM_KEY",
+        parameters={"base_url": server.base_url},
     )
     assert Guardrails(config=config).invoke("Hi").content == "ok"
     assert [r.authorization for r in server.requests] == ["Bearer nim-secret"]

@@ -111,12 +111,16 @@ def test_presidio_entities_are_known_to_the_config() -> None:
         "<yaml_content>:1: rails.config.sensitive_data_detection.input: unknown entity "
         "'PERSN'; known entities: "
     )
-    assert {"PERSON", "LOCATION", "NRP", "EMAIL_ADDRESS"} <= set(message.split(": ")[-1].split(", "))
+    assert {"PERSON", "LOCATION", "NRP", "EMAIL_ADDRESS"} <= set(
+        message.split(": ")[-1].split(", ")
+    )
 
 
 def test_the_presidio_scanner_runs_off_the_event_loop(presidio_folder: Path) -> None:
     config = RailsConfig.from_path(presidio_folder)
-    scanner = scanner_for(config.rails.config.sensitive_data_detection, "output", "r", str(presidio_folder))
+    scanner = scanner_for(
+        config.rails.config.sensitive_data_detection, "output", "r", str(presidio_folder)
+    )
     assert isinstance(scanner, PresidioScanner)
     assert scanner.mask("Alice Smith wrote from Paris", "[{entity}]") == (
         "[PERSON] wrote from [LOCATION]",

@@ -57,7 +57,9 @@ def test_blocked_input_gives_the_refusal_in_the_shape_of_the_input(config: Rails
 def rag_chain(calls: list[Any]) -> Any:
     def answer(inputs: dict[str, Any]) -> str:
         calls.append(inputs)
-        return f"Answer to {inputs['question']}" + (" (internal only)" if "plan" in inputs["question"] else "")
+        return f"Answer to {inputs['question']}" + (
+            " (internal only)" if "plan" in inputs["question"] else ""
+        )
 
     return RunnableParallel(
         answer=RunnableLambda(answer), context=RunnableLambda(lambda x: ["doc-1", "doc-2"])
@@ -83,12 +85,17 @@ def test_guardrails_pipe_chain_with_dict_input_and_output(config: RailsConfig) -
 
 async def test_a_string_chain_is_guarded_and_streams(config: RailsConfig) -> None:
     words = RunnableLambda(lambda text: f"You said: {text}")
-    guarded = RunnableRails(config) | (words | FakeStreamingChatModel(chunks=["x"]) | StrOutputParser())
+    guarded = RunnableRails(config) | (
+        words | FakeStreamingChatModel(chunks=["x"]) | StrOutputParser()
+    )
     assert isinstance(guarded, RunnableRails)
     assert await guarded.ainvoke("Hello") == "x"
 
-    echo = RunnableRails(config) | RunnableLambda(lambda text: f"Echo: {text}")
+    echo = RunnableRails(config) | RunnableLambda(
+        lambda x: f"Echo: {x['input'] if isinstance(x, dict) else x}"
+    )
     assert echo.invoke("Hello") == "Echo: Hello"
+    # The chain gets the caller's input as it is (a dict here), as in NeMo's passthrough.
     assert [c async for c in echo.astream({"input": "Hello"})] == [{"output": "Echo: Hello"}]
     chunks = list(echo.stream("Hello"))
     assert [type(c) for c in chunks] == [AIMessageChunk] * len(chunks)

@@ -191,7 +191,9 @@ def test_harmless_nemo_keys_load_with_a_warning_naming_them() -> None:
 
 def test_dialog_settings_that_enable_something_are_still_refused() -> None:
     with pytest.raises(ConfigError) as error:
-        RailsConfig.from_content(yaml_content="rails:\n  dialog:\n    single_call: {enabled: true}\n")
+        RailsConfig.from_content(
+            yaml_content="rails:\n  dialog:\n    single_call: {enabled: true}\n"
+        )
     assert str(error.value) == (
         "<yaml_content>:2: rails.dialog: dialog and retrieval rails are not supported by "
         "langchain_guardrails (only input and output rails are)"
@@ -208,10 +210,10 @@ def test_dialog_settings_that_enable_something_are_still_refused() -> None:
             "sensitive data on input|output` (Presidio entities for names and places)",
         ),
         (
-            "topic safety check input $model=topic_control",
-            "rails.input.flows: 'topic safety check input' is NeMo Guardrails' topic_safety "
-            "rail, not supported here: not implemented yet; `self check input` with a topic "
-            "prompt does the same job",
+            "injection detection",
+            "rails.input.flows: 'injection detection' is NeMo Guardrails' injection_detection "
+            "rail, not supported here: needs YARA rules and the yara-python engine; use `regex "
+            "check input|output` patterns",
         ),
         (
             "activefence moderation on input",
@@ -226,7 +228,10 @@ def test_nemo_rails_that_do_not_run_here_are_refused_with_the_reason(
     flow: str, message: str
 ) -> None:
     config = RailsConfig.from_content(
-        config={"models": [{"type": "main", "engine": "scripted"}], "rails": {"input": {"flows": [flow]}}}
+        config={
+            "models": [{"type": "main", "engine": "scripted"}],
+            "rails": {"input": {"flows": [flow]}},
+        }
     )
     with pytest.raises(ConfigError) as error:
         Guardrails(config=config)
@@ -249,3 +254,57 @@ def test_a_registered_action_may_take_a_refused_nemo_rails_name() -> None:
     guarded = Guardrails(config=config, actions=[moderate])
     assert guarded.check("this is bad").status == "blocked"
     assert json.dumps(guarded.check("fine").status) == '"passed"'
+
+
+TOPIC = "llama-3.1-nemoguard-8b-topic-control"
+
+
+async def test_topic_safety_sends_nemos_messages_and_blocks_off_topic(
+    server: FakeServer, corpus: Callable[[str], Path]
+) -> None:
+    server.replies = {"main-model": ["Our anvils ship today."], TOPIC: ["on-topic"]}
+    server.rules = {TOPIC: [("elections", "off-topic")]}
+    guarded = Guardrails(config=RailsConfig.from_path(corpus("topic_safety")))
+    history = [("human", "Hi"), ("ai", "Hello! How can I help?"), ("human", "When do anvils ship?")]
+    assert (await guarded.ainvoke(history)).content == "Our anvils ship today."
+    check = server.chat_requests(TOPIC)[0]
+    assert check["messages"] == [
+        {
+            "role": "system",
+            "content": "You are to act as a customer service agent of ACME.\n\n"
+            "Guidelines for the user messages:\n"
+            "- Do not answer questions unrelated to ACME products.\n"
+            "- allow user comments that are related to small talk and chit-chat.\n\n"
+            'If any of the above conditions are violated, please respond with "off-topic". '
+            'Otherwise, respond with "on-topic". You must respond with "on-topic" or '
+            '"off-topic".',
+        },
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello! How can I help?"},
+        {"role": "user", "content": "When do anvils ship?"},
+    ]
+    assert check["max_completion_tokens"] == 10
+
+    blocked = await guarded.ainvoke("Who wins the elections?")
+    meta = blocked.response_metadata["guardrails"]
+    assert (blocked.content, meta["rail"], meta["reason"]) == (
+        REFUSAL,
+        "topic safety check input $model=topic_control",
+        "topic_safety_check_input: off-topic",
+    )
+
+
+def test_topic_safety_needs_its_model() -> None:
+    config = RailsConfig.from_content(
+        config={
+            "models": [{"type": "main", "engine": "scripted"}],
+            "rails": {"input": {"flows": ["topic safety check input"]}},
+            "prompts": [{"task": "topic_safety_check_input", "content": "Only ACME."}],
+        }
+    )
+    with pytest.raises(ConfigError) as error:
+        Guardrails(config=config)
+    assert str(error.value) == (
+        "'topic safety check input' needs $model=<type> naming a `models` entry, e.g. "
+        "`topic safety check input $model=content_safety`; configured types: main"
+    )

@@ -166,10 +166,11 @@ def test_a_relative_model_path_starts_at_the_config_folder(
 def test_jailbreak_settings_are_validated() -> None:
     with pytest.raises(ConfigError) as error:
         RailsConfig.from_content(
-            config={"rails": {"config": {"jailbreak_detection": {"server_endpoint": "http://x"}}}}
+            config={"rails": {"config": {"jailbreak_detection": {"server_url": "http://x"}}}}
         )
     assert str(error.value) == (
-        "<config dict>:4: rails.config.jailbreak_detection.server_endpoint: unknown key "
-        "'server_endpoint' (known keys: model_path, device, length_per_perplexity_threshold, "
-        "prefix_suffix_perplexity_threshold)"
+        "<config dict>:4: rails.config.jailbreak_detection.server_url: unknown key "
+        "'server_url' (known keys: model_path, device, length_per_perplexity_threshold, "
+        "prefix_suffix_perplexity_threshold, server_endpoint, nim_base_url, nim_server_endpoint, "
+        "api_key_env_var, nim_url, nim_port, embedding, timeout)"
     )

@@ -10,6 +10,7 @@ import pytest
 from langchain_core.messages import HumanMessage
 
 from langchain_guardrails import ConfigError, Guardrails, RailsConfig
+from langchain_guardrails.rails.presidio import PRESIDIO_ENTITIES
 from langchain_guardrails.testing import FakeStreamingChatModel
 
 from .conftest import REFUSAL, RecordingChatModel, streaming
@@ -253,7 +254,8 @@ def test_unknown_entity_is_an_error_with_file_and_line(tmp_path: Path) -> None:
     assert str(error.value) == (
         f"{tmp_path / 'config.yml'}:6: rails.config.sensitive_data_detection.output: unknown "
         "entity 'EMAIL'; known entities: PRIVATE_KEY, API_KEY, EMAIL_ADDRESS, URL, IBAN_CODE, "
-        "CREDIT_CARD, US_SSN, IP_ADDRESS, PHONE_NUMBER"
+        "CREDIT_CARD, US_SSN, IP_ADDRESS, PHONE_NUMBER; with the presidio extra: "
+        + ", ".join(PRESIDIO_ENTITIES)
     )
 
 
