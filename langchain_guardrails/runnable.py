@@ -36,6 +36,7 @@ from .chunks import StreamTally, passthrough
 from .config import RailsConfig
 from .engine import CallScope, Decision, RailEngine, Stage
 from .errors import GuardrailsViolation
+from .instructions import apply_instructions
 from .llm.providers.hf_wrap import wrap_pipeline_llm
 from .llm_parts import LLMParts, chat_model_of, rebind, split_llm
 from .messages import (
@@ -55,7 +56,7 @@ from .model_stream import (
 from .reasoning import strip_reasoning
 from .redaction import RelayPolicy, hooks_suppressed, relay_manager
 from .results import RailCheck, aggregate, violation_metadata
-from .tool_calls import ToolCallBlocked, call_text, gate_tool_calls
+from .tool_calls import CheckCall, ToolCallBlocked, call_text, gate_tool_calls
 from .usage import estimate_prompt_tokens
 from .windows import WindowPlan, WindowStream
 
@@ -63,8 +64,8 @@ GUARDED_RUN = "guardrails_guarded_run"
 """Metadata of the guarded run itself (not inherited): handlers that count model calls skip
 it, since the wrapped model's run is the call."""
 
-NOSTREAM = "langsmith:nostream"
-"""LangGraph's tag for runs whose tokens are not answer tokens (the wrapped model's and the
+NOSTREAM = "nostream"
+"""LangGraph's tag (``TAG_NOSTREAM``) for runs whose tokens are not answer tokens (the wrapped model's and the
 rails' own calls): the guarded run streams what is released, once."""
 
 
@@ -668,6 +669,8 @@ class Guardrails(BaseChatModel):
             if blocked is not None:
                 yield self._refusal(blocked[0], blocked[1], tally)
                 return
+        if self.config.instructions:
+            messages = apply_instructions(self.config, messages)
         tally.estimate_input_tokens = partial(estimate_prompt_tokens, self._model, messages)
 
         gate_calls = bool(engine.tool_output_rails) or (
@@ -728,7 +731,8 @@ class Guardrails(BaseChatModel):
                 async for chunk in stream:
                     yield chunk
         except ToolCallBlocked as blocked_call:
-            yield self._refusal(blocked_call.decision, "tool_output", tally)
+            stage = cast("Stage", blocked_call.stage)
+            yield self._refusal(blocked_call.decision, stage, tally)
             return
         if tally.blocked is not None:
             yield self._refusal(tally.blocked, "output", tally)
@@ -740,18 +744,19 @@ class Guardrails(BaseChatModel):
             chunk_position="last",
         )
 
-    def _tool_call_check(self, scope: CallScope) -> Callable[[str, Mapping[str, Any]], Any]:
+    def _tool_call_check(self, scope: CallScope) -> CheckCall:
         engine = self._engine
         rails = engine.tool_output_rails
         structured = engine.output_rails if self._structured else ()
 
-        async def check(text: str, call: Mapping[str, Any]) -> Decision:
+        async def check(text: str, call: Mapping[str, Any]) -> tuple[Decision, Stage]:
             with hooks_suppressed():
                 decision = await engine.check(rails, text, "tool_output", scope, tool_call=call)
                 if decision.allowed and structured:
                     # A structured answer is the answer: the output rails check it too.
                     decision = await engine.check(structured, text, "output", scope, tool_call=call)
-            return decision
+                    return decision, "output"
+            return decision, "tool_output"
 
         return check
 

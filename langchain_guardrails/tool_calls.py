@@ -18,8 +18,8 @@ from langchain_core.messages import AIMessageChunk, BaseMessage
 
 from .engine import Decision
 
-CheckCall = Callable[[str, Mapping[str, Any]], Awaitable[Decision]]
-"""Checks one tool call: ``(text, {"name", "args", "id"}) -> Decision``."""
+CheckCall = Callable[[str, Mapping[str, Any]], Awaitable[tuple[Decision, str]]]
+"""Checks one tool call: ``(text, {"name", "args", "id"}) -> (decision, stage that decided)``."""
 
 _RAW_TOOL_KEYS = ("tool_calls", "function_call")
 """Provider-format copies of tool calls in ``additional_kwargs``: held with the calls."""
@@ -28,9 +28,10 @@ _RAW_TOOL_KEYS = ("tool_calls", "function_call")
 class ToolCallBlocked(Exception):
     """Raised into the guarded stream when a tool call was blocked."""
 
-    def __init__(self, decision: Decision) -> None:
+    def __init__(self, decision: Decision, stage: str = "tool_output") -> None:
         super().__init__(f"tool call blocked by rail {decision.rail!r}")
         self.decision = decision
+        self.stage = stage
 
 
 class _Call:
@@ -83,9 +84,9 @@ async def gate_tool_calls(
             for c in ordered
         )
     )
-    for decision in decisions:
+    for decision, stage in decisions:
         if not decision.allowed:
-            raise ToolCallBlocked(decision)
+            raise ToolCallBlocked(decision, stage)
     yield AIMessageChunk(
         content="",
         tool_call_chunks=[

@@ -135,9 +135,11 @@ md(
     after the rail. Below: the rail events, the model's start and end, and what the chain
     streamed to the user.
 
-    Note what is *not* there: no `on_chat_model_stream` events. In hold-back mode the raw model
-    tokens are unreleased text, and no observer (callbacks, tracing, `astream_events`,
-    LangServe's `/stream_events`) sees text the user may not see.
+    `Guardrails` is a chat model, so its own run streams `on_chat_model_stream` events: exactly
+    the released chunks, once. Note what is *not* there: no stream event of the wrapped model
+    (`ScriptedChatModel`), and no `hunter2`. In hold-back mode the raw model tokens are
+    unreleased text, and no observer (callbacks, tracing, `astream_events`, LangServe's
+    `/stream_events`, LangGraph's `messages` stream) sees text the user may not see.
     """
 )
 code(
@@ -148,8 +150,10 @@ code(
             fields = ("rail", "stage", "window", "decision", "first_unit", "end_unit")
             shown = {k: data[k] for k in fields if data.get(k) is not None}
             return f"{name:<28} {shown}"
-        if kind in ("on_chat_model_start", "on_chat_model_end", "on_chat_model_stream"):
+        if kind in ("on_chat_model_start", "on_chat_model_end"):
             return f"{kind:<28} {name}"
+        if kind == "on_chat_model_stream":
+            return f"{kind:<28} {name}: {data['chunk'].content!r}"
         if kind == "on_chain_stream" and not event["parent_ids"]:  # the chain's own output
             return f"{kind:<28} {data['chunk']!r}"
         return None

@@ -11,10 +11,12 @@ pytest.importorskip("langchain.agents")
 
 from langchain.agents import create_agent
 from langchain.agents.middleware import wrap_model_call, wrap_tool_call
+from langchain.agents.structured_output import ToolStrategy
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.tools import InjectedToolCallId, tool
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
+from pydantic import BaseModel
 
 from langchain_guardrails import ConfigError, RailsConfig
 from langchain_guardrails.middleware import GuardrailsMiddleware
@@ -402,3 +404,39 @@ def test_model_guards_are_built_once_per_model_and_bounded() -> None:
     assert cache.get(a) is not first
     assert [m.model_name for m in built] == ["a", "b", "c", "a"]
     assert first.llm is a
+
+
+# -- structured output -----------------------------------------------------------------------
+
+
+class Contact(BaseModel):
+    name: str
+    email: str
+
+
+@pytest.mark.parametrize(
+    ("email", "parsed"),
+    [("ann@example.com", Contact(name="Ann", email="ann@example.com")), ("rm -rf /", None)],
+)
+def test_structured_response_is_parsed_only_from_a_passed_answer(
+    email: str, parsed: Contact | None
+) -> None:
+    model = FakeToolCallingModel(
+        turns=[
+            FakeTurn(
+                tool_calls=[{"name": "Contact", "args": {"name": "Ann", "email": email}, "id": "s"}]
+            )
+        ]
+    )
+    agent = create_agent(
+        model=model,
+        response_format=ToolStrategy(Contact),
+        middleware=[GuardrailsMiddleware(config=agent_config())],
+    )
+    result = agent.invoke({"messages": [("user", "Ann's contact?")]})
+
+    assert result.get("structured_response") == parsed
+    assert model.stats.calls == 1
+    if parsed is None:
+        assert summary(result["messages"]) == [("human", "Ann's contact?"), ("ai", REFUSAL)]
+        assert guardrails_of(result["messages"][-1])["stage"] == "tool_output"

@@ -16,7 +16,7 @@ from langchain_core.messages import AIMessage
 from langchain_guardrails import RailsConfig, action
 from langchain_guardrails.middleware import GuardrailsMiddleware
 from langchain_guardrails.testing import FakeStreamingChatModel, FakeToolCallingModel, FakeTurn
-from tests.unit_tests.agents.helpers import REFUSAL, Recorder, call
+from tests.unit_tests.agents.helpers import REFUSAL, Recorder, agent_config, call
 
 JUDGE_CONFIG = {
     "models": [
@@ -130,3 +130,18 @@ async def test_llm_rail_in_a_hook_without_a_model_fails_closed() -> None:
         "reason": "rail 'judge' failed: RuntimeError",
         "type": "internal_error",
     }
+
+
+def test_usage_up_to_an_output_block_reaches_the_handler() -> None:
+    model = FakeToolCallingModel(
+        turns=[FakeTurn(text="Sure, the admin password is hunter2 so log in now please")]
+    )
+    agent = create_agent(model=model, middleware=[GuardrailsMiddleware(config=agent_config())])
+    with get_usage_metadata_callback() as usage:
+        result = agent.invoke({"messages": [("user", "Password please?")]})
+
+    refusal = result["messages"][-1]
+    assert refusal.text == REFUSAL
+    assert refusal.usage_metadata is not None
+    assert refusal.usage_metadata["output_tokens"] >= 1
+    assert usage.usage_metadata == {"fake-tool-model": refusal.usage_metadata}

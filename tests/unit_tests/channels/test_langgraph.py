@@ -101,3 +101,29 @@ async def test_messages_stream_is_the_released_stream(
     else:
         assert blocked_text.count("password") <= 1  # no duplicates
     assert not [r for r in caplog.records if "callback" in r.getMessage()]
+
+
+@pytest.mark.parametrize("stream_first", [False, True])
+async def test_a_blocked_tool_call_streams_one_message_and_no_model_leftovers(
+    stream_first: bool,
+) -> None:
+    model = FakeToolCallingModel(
+        turns=[
+            FakeTurn(
+                text="Looking.",
+                tool_calls=[{"name": "lookup", "args": {"city": SECRET}, "id": "c1"}],
+            )
+        ]
+    )
+    guarded = Guardrails(
+        llm=model, config=config(stream_first=stream_first, tool_output=["regex check output"])
+    ).bind_tools([lookup])
+    streamed = await streamed_of(graph(guarded, "invoke", sync=False))
+    assert len({m.id for m in streamed}) == 1  # the guarded run's message only
+    assert not any(getattr(m, "tool_call_chunks", None) for m in streamed)
+    assert "".join(m.content for m in streamed).endswith(REFUSAL)
+    assert SECRET not in repr(streamed)
+
+
+async def streamed_of(app: Any) -> list[Any]:
+    return await streamed(app, sync=False)

@@ -128,7 +128,7 @@ async def test_a_whole_message_with_tool_calls_is_gated_too() -> None:
     async def check(text: str, call: Any) -> Any:
         from langchain_guardrails.engine import PASS, Decision
 
-        return Decision(allowed=False, rail="r") if SECRET in text else PASS
+        return (Decision(allowed=False, rail="r") if SECRET in text else PASS), "tool_output"
 
     from langchain_guardrails.tool_calls import ToolCallBlocked
 

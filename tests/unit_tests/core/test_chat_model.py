@@ -91,7 +91,8 @@ async def test_structured_output_that_a_rail_blocks_is_the_refusal(include_raw: 
     message = result["raw"] if include_raw else result
     assert isinstance(message, AIMessage)
     assert message.content == REFUSAL and not message.tool_calls
-    assert message.response_metadata["guardrails"]["stage"] == "tool_output"
+    # Only output rails are configured: they are the ones that blocked the structured answer.
+    assert message.response_metadata["guardrails"]["stage"] == "output"
     if include_raw:
         assert (result["parsed"], result["parsing_error"]) == (None, None)
     streamed = [c async for c in guarded.with_structured_output(Person).astream("who?")]
@@ -102,7 +103,7 @@ def test_structured_output_block_raises_with_exceptions_on() -> None:
     guarded = Guardrails(llm=person_model("hunter2"), config=rails(exceptions=True))
     with pytest.raises(GuardrailsViolation) as error:
         guarded.with_structured_output(Person).invoke("who?")
-    assert error.value.stage == "tool_output"
+    assert error.value.stage == "output"
     assert "hunter2" not in str(error.value)
 
 

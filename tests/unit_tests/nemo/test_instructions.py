@@ -71,9 +71,6 @@ def test_the_first_general_instruction_is_used_as_in_nemo() -> None:
 
 
 @pytest.mark.requires("langchain_openai")
-@pytest.mark.xfail(
-    strict=True, reason="runnable.py (the lead's) does not call apply_instructions yet"
-)
 def test_the_main_model_receives_the_instructions_end_to_end(
     server: FakeServer, corpus: Callable[[str], Path]
 ) -> None:

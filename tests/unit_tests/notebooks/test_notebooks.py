@@ -24,11 +24,16 @@ NAMES = [
     "02_lcel_and_langserve",
     "03_usage_and_explain",
     "04_huggingface_pipeline",
+    "05_agents",
 ]
 NOTEBOOK_TIMEOUT = 240.0
 """Seconds a whole notebook may take (each runs in a few seconds; this catches hangs)."""
 CELL_TIMEOUT = 120
-NEEDS = {"02_lcel_and_langserve": ("langserve", "uvicorn"), "04_huggingface_pipeline": ("torch",)}
+NEEDS = {
+    "02_lcel_and_langserve": ("langserve", "uvicorn"),
+    "04_huggingface_pipeline": ("torch",),
+    "05_agents": ("langchain.agents",),
+}
 """Optional extras a notebook needs besides the test extra (``make test`` installs them all)."""
 
 OFFLINE = "Offline run: set GUARDRAILS_NOTEBOOK_MODEL=openai or =local to try a real model."
@@ -50,6 +55,7 @@ EXPECTED: dict[str, list[str]] = {
         "guardrails.rail.blocked      {'rail': 'regex check output', 'stage': 'output', "
         "'window': 1, 'decision': 'blocked'}",
         "on_chain_stream              \"I'm sorry, I can't share that.\"",
+        "on_chat_model_stream         Guardrails: 'Sure! '",
         '["I can\'t help with attempts to override my instructions.", '
         "\"I'm sorry, I can't share that.\"]",
         "guardrails.rail.blocked    regex check output   output  window=1",
@@ -82,10 +88,29 @@ EXPECTED: dict[str, list[str]] = {
         "{'blocked': False, 'windows': ",
         "Offline run: set GUARDRAILS_NOTEBOOK_MODEL to a model folder, =local or =openai.",
     ],
+    "05_agents": [
+        "[model] Let |me |list |the |files |first.|",
+        "[tools] $ ls /srv: ok, owner is ops@example.com|",
+        "[tools] $ ls /srv: ok, owner is <EMAIL_ADDRESS>|",
+        "tools executed: ['ls /srv']",
+        "{'blocked': True, 'stage': 'tool_output', 'rail': 'regex check output', "
+        "'reason': \"matched pattern 'rm -rf'\", 'type': 'guardrails_violation'}",
+        "tool   '$ ls /srv: ok, owner is <EMAIL_ADDRESS>'",
+        "tool   '[blocked by guardrails]'",
+        "model calls: 1",
+        OFFLINE,
+    ],
 }
 """Text each notebook must print, in a fresh run and in the committed outputs (only what does
 not depend on timing: e.g. how far a stream got before a block was seen is left out)."""
-UNEXPECTED = {"02_lcel_and_langserve": ["on_chat_model_stream"]}
+UNEXPECTED = {
+    "02_lcel_and_langserve": [
+        "ScriptedChatModel: ",
+        "Guardrails: 'password ",
+        "Guardrails: 'hunter2",
+    ],
+    "05_agents": ["'rm -rf /srv'", "sk-live1234"],
+}
 """Text a notebook must not print (hold-back mode hides raw model tokens from events)."""
 IMAGES = {"01_streaming_quickstart": 2}
 """Figures a notebook must show (the streaming timelines of notebook 01)."""

@@ -72,11 +72,12 @@ async def test_remote_astream_events_never_show_unreleased_text(base_url: str) -
     remote: Any = RemoteRunnable(f"{base_url}/configs/holdback")
     events = [event async for event in remote.astream_events("Anything classified?", version="v2")]
     kinds = [e["event"] for e in events]
-    assert kinds[0] == "on_chain_start" and kinds[-1] == "on_chain_end"
+    # The guarded model is a chat model: its run streams the released chunks.
+    assert kinds[0] == "on_chat_model_start" and kinds[-1] == "on_chat_model_end"
     streamed = [
         e["data"]["chunk"].text
         for e in events
-        if e["event"] == "on_chain_stream" and e["name"] == "/configs/holdback"
+        if e["event"] == "on_chat_model_stream" and e["name"] == "/configs/holdback"
     ]
     assert streamed == ["Sure, ", "here ", "it ", "is: ", "I can't share that."]
     everything = json.dumps([repr(e) for e in events])
@@ -92,7 +93,7 @@ async def test_remote_astream_events_in_stream_first_mode(base_url: str) -> None
     streamed = "".join(
         e["data"]["chunk"].text
         for e in events
-        if e["event"] == "on_chain_stream" and e["name"] == "/configs/guarded"
+        if e["event"] == "on_chat_model_stream" and e["name"] == "/configs/guarded"
     )
     assert streamed == "The capital of France is Paris."
 

@@ -76,8 +76,8 @@ async def test_events_appear_in_astream_events_under_the_guarded_run(stream_firs
     ]
     rail_tags = {tuple(e["tags"]) for e in events if ".rail." in e["name"]}
     assert rail_tags == {
-        ("guardrails:rail", "guardrails:input", "langsmith:nostream", "regex check input"),
-        ("guardrails:rail", "guardrails:output", "langsmith:nostream", "regex check output"),
+        ("guardrails:rail", "guardrails:input", "nostream", "regex check input"),
+        ("guardrails:rail", "guardrails:output", "nostream", "regex check output"),
     }
     windows = [
         (e["name"], e["data"].get("window"), e["data"].get("first_unit"), e["data"].get("end_unit"))
