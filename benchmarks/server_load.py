@@ -170,7 +170,8 @@ def upstream_app(reply: str, delay: float) -> Any:
 def start_upstream(port: int, units: int, delay: float) -> subprocess.Popen[str]:
     command = [sys.executable, __file__, "--serve-upstream", str(port), "--units", str(units),
                "--delay", str(delay)]  # fmt: skip
-    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    log = open(Path(tempfile.gettempdir()) / f"upstream-{port}.log", "w")  # noqa: SIM115
+    process = subprocess.Popen(command, stderr=log, text=True)
     wait_healthy(process, port)
     return process
 
@@ -179,7 +180,7 @@ def wait_healthy(process: subprocess.Popen[str], port: int) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"process exited: {process.communicate()[1]}")
+            raise RuntimeError(f"process exited with {process.returncode}; see its log")
         try:
             if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
                 return
@@ -268,7 +269,10 @@ def start_server(configs: Path, port: int, max_concurrency: int) -> subprocess.P
         "--port", str(port), "--max-concurrency", str(max_concurrency), "--log-level", "warning",
     ]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if k != "LANGCHAIN_GUARDRAILS_API_KEY"}
-    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
+    # A file, not a pipe nobody reads: the access log (a line per request) would fill a pipe
+    # and block the server.
+    log = open(configs / "server.log", "w")  # noqa: SIM115
+    process = subprocess.Popen(command, stderr=log, text=True, env=env)
     wait_healthy(process, port)
     return process
 

@@ -28,6 +28,8 @@ class KeepingTracer(BaseTracer):
     """Builds every run (inputs, outputs, streamed-token events) like LangChainTracer, and keeps
     finished root runs in memory instead of posting them."""
 
+    run_inline = True  # as LangChainTracer: no executor hop per event
+
     def __init__(self) -> None:
         super().__init__()
         self.finished: list[Any] = []

@@ -78,10 +78,12 @@ def iterate_sync(make: Callable[[], AsyncIterator[T]]) -> Iterator[T]:
     """
     ctx = contextvars.copy_context()
     iterator: AsyncIterator[T] | None = None
+    stepping: asyncio.Task[Any] | None = None
     done = object()
 
     async def step() -> Any:
-        nonlocal iterator
+        nonlocal iterator, stepping
+        stepping = asyncio.current_task()
         if iterator is None:
             iterator = make()
         try:
@@ -90,6 +92,11 @@ def iterate_sync(make: Callable[[], AsyncIterator[T]]) -> Iterator[T]:
             return done
 
     async def close() -> None:
+        # Interrupted while a step ran (Ctrl-C in the sync caller): that step still runs the
+        # generator, which cannot be closed before it stops.
+        if stepping is not None and not stepping.done():
+            stepping.cancel()
+            await asyncio.wait((stepping,))
         aclose = getattr(iterator, "aclose", None)
         if aclose is not None:
             await aclose()

@@ -17,7 +17,8 @@ event name                              payload
 ``guardrails.rail.blocked``             ... + decision "blocked", kind, stop
 ``guardrails.rail.error``               ... + decision "error", stop: the rail raised or timed out
 ``guardrails.rail.cancelled``           ... + decision "cancelled" (another rail decided first)
-``guardrails.stream.started``           t, chunk_size, context_size, stream_first
+``guardrails.stream.started``           t, chunk_size, context_size, first_chunk_size,
+                                        stream_first
 ``guardrails.window.started``           window, first_unit, new_first_unit, end_unit, final, t,
                                         arrivals (arrival time of each new unit)
 ``guardrails.window.checked``           window, decision, rail (when blocked), started_at,
@@ -151,8 +152,30 @@ class StreamEvents:
         """Arrival times of units ``[base, base + len(arrivals))`` not yet reported."""
         self.base = 0
         self.released_to = 0
+        self._held: list[tuple[str, dict[str, Any]]] | None = None
+        self._silent = False
+
+    def hold(self) -> None:
+        """Speculative generation: keep events until the input decision (see
+        :mod:`langchain_guardrails.speculative`)."""
+        self._held = []
+
+    async def flush(self) -> None:
+        """The input passed: send the held events, then send as they come."""
+        held, self._held = self._held or [], None
+        for name, data in held:
+            await self.manager.on_custom_event(name, data, run_id=self.run_id)
+
+    def discard(self) -> None:
+        """The input was blocked: this stream never was, for observers."""
+        self._held, self._silent = None, True
 
     async def _emit(self, name: str, data: dict[str, Any]) -> None:
+        if self._silent:
+            return
+        if self._held is not None:
+            self._held.append((name, data))
+            return
         await self.manager.on_custom_event(name, data, run_id=self.run_id)
 
     async def timed(self, source: AsyncIterator[Any]) -> AsyncIterator[Any]:
@@ -168,6 +191,7 @@ class StreamEvents:
                 "t": time.perf_counter(),
                 "chunk_size": None if whole else plan.chunk_size,
                 "context_size": plan.context_size,
+                "first_chunk_size": None if whole else plan.first_chunk_size or plan.chunk_size,
                 "stream_first": plan.stream_first,
             },
         )

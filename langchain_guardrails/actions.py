@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, overload
@@ -33,6 +33,9 @@ INJECTABLE: dict[str, str] = {
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+Span = tuple[int, int, str]
+"""``(start, end, replacement)``: a rewriting rail replaced ``text[start:end]``."""
+
 
 @dataclass(frozen=True, slots=True)
 class RailResult:
@@ -43,12 +46,40 @@ class RailResult:
         text: a rewrite of the text (masking); only for actions declared ``rewrites=True``.
         reason: why it blocked, shown in the violation metadata.
         metadata: extra facts for the violation metadata (e.g. categories), never secrets.
+        spans: with ``text``, the ``(start, end, replacement)`` changes it made to its input
+            (sorted, disjoint): a streamed answer is then released up to the last change
+            instead of the first one. Ignored unless applying them gives ``text`` exactly.
+
+    Example:
+        .. code-block:: python
+
+            RailResult(allowed=True, text="mail <EMAIL>", spans=[(5, 12, "<EMAIL>")])
     """
 
     allowed: bool
     text: str | None = None
     reason: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    spans: Sequence[Span] | None = None
+
+
+def apply_spans(text: str, spans: Sequence[Span]) -> str:
+    """``text`` with each ``(start, end, replacement)`` span replaced (spans sorted, disjoint).
+
+    Example:
+        .. code-block:: python
+
+            apply_spans("mail a@b.c now", [(5, 10, "<EMAIL>")])  # "mail <EMAIL> now"
+    """
+    parts: list[str] = []
+    position = 0
+    for start, end, replacement in spans:
+        parts.append(text[position:start])
+        parts.append(replacement)
+        position = end
+    parts.append(text[position:])
+    return "".join(parts)
+
 
 
 @dataclass(frozen=True, slots=True)

@@ -132,6 +132,11 @@ def _parser() -> argparse.ArgumentParser:
     server.add_argument(
         "--rail-threads", type=int, default=None, help="threads for sync rails (default 32)"
     )
+    server.add_argument(
+        "--rail-metrics",
+        action="store_true",
+        help="time every rail run in /metrics (costs some throughput)",
+    )
     server.set_defaults(run=_server)
 
     check = commands.add_parser(
@@ -236,12 +241,18 @@ def _server(args: argparse.Namespace) -> int:
         body_timeout=args.body_timeout,
         request_timeout=args.request_timeout,
         allow_actions=not args.no_actions,
+        rail_metrics=args.rail_metrics,
         reload_on_sighup=True,
         nemo_errors=args.nemo_errors,
         preload=True,
     )
     if not args.api_key and not _is_loopback(args.host):
         _error(f"warning: serving on {args.host} without an API key (set --api-key)")
+    if not local and not args.allowed_host:
+        _error(
+            f"warning: only requests with Host {args.host} are served; pass --allowed-host NAME "
+            "for each name clients use (or '*')"
+        )
     ids = ", ".join(i for i in app.state.registry.ids() if i not in app.state.config_errors)
     print(f"Serving configs {ids} on http://{args.host}:{args.port}/v1", file=sys.stderr)
     uvicorn.run(

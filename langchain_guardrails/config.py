@@ -69,6 +69,11 @@ class InputRails(Strict):
     """Input rails, all run concurrently on the last user message."""
     parallel: bool | None = None
     """Accepted for NeMo compatibility: rails of a stage always run concurrently here."""
+    speculative_generation: bool = False
+    """Start the model at once, concurrently with the input (and tool_input) rails. Nothing it
+    produces is released or shown to any observer before they all passed; on an input block
+    its stream is closed and the tokens it produced are reported as usage. Not possible with
+    a rail that rewrites the input (masking): such a config is an error."""
 
 
 class OutputStreaming(Strict):
@@ -81,6 +86,9 @@ class OutputStreaming(Strict):
     """New units (model chunks) per window."""
     context_size: int = 50
     """Units of the previous window carried into the next one as context."""
+    first_chunk_size: int | None = None
+    """New units of the first window; each later window doubles it until ``chunk_size``
+    (default: ``chunk_size``, every window the same size). Small values release sooner."""
     stream_first: bool = True
     """Release units as they arrive (true) or hold them back until checked (false)."""
     audit_unreleased_text: bool = False
@@ -107,6 +115,12 @@ class OutputStreaming(Strict):
                 f"context_size ({self.context_size}) must be smaller than chunk_size "
                 f"({self.chunk_size}): a window needs at least one new unit"
             )
+        first = self.first_chunk_size
+        if first is not None and not 1 <= first <= self.chunk_size:
+            raise ValueError(
+                f"first_chunk_size must be between 1 and chunk_size ({self.chunk_size}) "
+                f"(got {first})"
+            )
         return self
 
 
@@ -124,6 +138,16 @@ class OutputRails(Strict):
     it; ``pass`` releases it unchecked (unsafe: reasoning can hold what the rails block)."""
     parallel: bool | None = None
     """Accepted for NeMo compatibility: rails of a stage always run concurrently here."""
+    max_tokens: int | None = None
+    """The most completion tokens one request may ask for (the server answers 400 above it
+    and uses it when a request sets none): bounds each answer's length and cost."""
+
+    @field_validator("max_tokens")
+    @classmethod
+    def _max_tokens(cls, value: int | None) -> int | None:
+        if value is not None and value < 1:
+            raise ValueError(f"max_tokens must be >= 1 (got {value})")
+        return value
 
 
 class ToolRails(Strict):
@@ -150,6 +174,8 @@ class Refusal(Strict):
     """Refusal for a blocked tool call (default: ``message``)."""
     tool_input: str | None = None
     """Refusal for a blocked tool result (default: ``message``)."""
+    separator: str = "\n\n"
+    """Put between text already released and a refusal after it (the server's streams)."""
 
 
 class Rails(Strict):

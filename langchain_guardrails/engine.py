@@ -75,6 +75,8 @@ class Decision:
     kind: Literal["guardrails_violation", "internal_error"] = "guardrails_violation"
     refusal: str | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    spans: tuple[tuple[int, int, str], ...] | None = None
+    """``(start, end, replacement)`` of each change in ``text``, when the rail reported them."""
 
 
 PASS = Decision(allowed=True)
@@ -190,6 +192,7 @@ class RailEngine:
         if tool_call is not None:
             scope = replace(scope, tool_call=tool_call)
         rewritten = False
+        spans: tuple[tuple[int, int, str], ...] | None = None
         checkers = []
         for rail in rails:
             if not rail.spec.rewrites:
@@ -199,6 +202,9 @@ class RailEngine:
             if not decision.allowed:
                 return decision
             if decision.text is not None and decision.text != text:
+                # Spans are positions in this rail's input: the original text for the first
+                # rewrite only.
+                spans = None if rewritten else decision.spans
                 text, rewritten = decision.text, True
         if len(checkers) == 1:
             decision = await self._run(checkers[0], text, stage, scope, window)
@@ -219,7 +225,7 @@ class RailEngine:
                 if scope.callbacks is not None:
                     # Cancelled rails report it; those events belong inside the guarded run.
                     await asyncio.wait(tasks)
-        return Decision(allowed=True, text=text) if rewritten else PASS
+        return Decision(allowed=True, text=text, spans=spans) if rewritten else PASS
 
     async def _run(
         self, rail: Rail, text: str, stage: Stage, scope: CallScope, window: int | None
@@ -318,7 +324,10 @@ class RailEngine:
                     "returned a rewrite but is not declared @action(rewrites=True)",
                 )
             if result.allowed:
-                return PASS if result.text is None else Decision(allowed=True, text=result.text)
+                if result.text is None:
+                    return PASS
+                spans = tuple(result.spans) if result.spans is not None else None
+                return Decision(allowed=True, text=result.text, spans=spans)
             return Decision(
                 allowed=False,
                 rail=rail.flow,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import aclosing
 from typing import Any, cast
 
@@ -45,18 +45,40 @@ def model_name(llm: Runnable[Any, Any]) -> str | None:
     return None
 
 
-async def first_step_without_hooks(source: AsyncIterator[Any]) -> AsyncIterator[Any]:
+def first_step_without_hooks(source: AsyncIterator[Any]) -> AsyncIterator[Any]:
     """The model configures its callbacks on the first step: our relays stand in for the
-    context-registered handlers there, so LangChain must not add the raw ones again."""
-    async with aclosing(source) as stream:  # type: ignore[type-var]
+    context-registered handlers there, so LangChain must not add the raw ones again (nor the
+    handlers of the caller's context config). Later steps go straight to ``source``."""
+    return _FirstStepIsolated(source)
+
+
+class _FirstStepIsolated:
+    """An iterator over ``source`` whose first step runs with hooks suppressed; every later
+    ``__anext__`` is the source's own awaitable (no extra frame per chunk)."""
+
+    __slots__ = ("_first", "_source")
+
+    def __init__(self, source: AsyncIterator[Any]) -> None:
+        self._source = source
+        self._first = True
+
+    def __aiter__(self) -> _FirstStepIsolated:
+        return self
+
+    def __anext__(self) -> Awaitable[Any]:
+        if self._first:
+            self._first = False
+            return self._first_step()
+        return self._source.__anext__()
+
+    async def _first_step(self) -> Any:
         with hooks_suppressed():
-            try:
-                first = await stream.__anext__()
-            except StopAsyncIteration:
-                return
-        yield first
-        async for chunk in stream:
-            yield chunk
+            return await self._source.__anext__()
+
+    async def aclose(self) -> None:
+        aclose = getattr(self._source, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 async def text_chunks(source: AsyncIterator[Any]) -> AsyncIterator[AIMessageChunk]:

@@ -159,7 +159,9 @@ class _RelayBase:
         self.policy = policy
         self.tracing = tracing
         self.raise_error = target.raise_error
-        self.run_inline = target.run_inline
+        # A relay that drops tokens answers them at once: no executor hop per token (the
+        # few other events it forwards are per call, not per token).
+        self.run_inline = target.run_inline or policy.drop_tokens or policy.redact_outputs
 
     def __getattr__(self, name: str) -> Any:
         # ignore_* flags and any handler-specific attribute come from the target.
@@ -303,9 +305,7 @@ _FORWARDED = (
 class _SyncRelay(_RelayBase, BaseCallbackHandler):
     def on_chat_model_start(self, serialized: Any, messages: Any, **kwargs: Any) -> Any:
         with _tracing_as(self.tracing):
-            return self.target.on_chat_model_start(
-                serialized, self._chat_start(messages), **kwargs
-            )
+            return self.target.on_chat_model_start(serialized, self._chat_start(messages), **kwargs)
 
     def on_llm_start(self, serialized: Any, prompts: list[str], **kwargs: Any) -> Any:
         with _tracing_as(self.tracing):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterator, Mapping, Sequence
 from contextlib import aclosing
 from functools import partial
 from typing import Any, cast
@@ -34,6 +34,7 @@ from ._events import StreamEvents
 from ._threads import SyncBacked, stream_in_threads
 from .chunks import StreamTally, passthrough
 from .config import RailsConfig
+from .direct_stream import direct_astream
 from .engine import CallScope, Decision, RailEngine, Stage
 from .errors import GuardrailsViolation
 from .instructions import apply_instructions
@@ -54,6 +55,8 @@ from .model_stream import (
     with_stream_usage,
 )
 from .reasoning import strip_reasoning
+from .speculative import InputBlocked, InputOutcome, UnitCount, after_input, counted
+from .speculative import refuse_rewriting_input
 from .redaction import RelayPolicy, hooks_suppressed, relay_manager
 from .results import RailCheck, aggregate, violation_metadata
 from .tool_calls import CheckCall, ToolCallBlocked, call_text, gate_tool_calls
@@ -65,8 +68,8 @@ GUARDED_RUN = "guardrails_guarded_run"
 it, since the wrapped model's run is the call."""
 
 NOSTREAM = "nostream"
-"""LangGraph's tag (``TAG_NOSTREAM``) for runs whose tokens are not answer tokens (the wrapped model's and the
-rails' own calls): the guarded run streams what is released, once."""
+"""LangGraph's tag (``TAG_NOSTREAM``) for runs whose tokens are not answer tokens (the wrapped
+model's and the rails' own calls): the guarded run streams what is released, once."""
 
 
 class Guardrails(BaseChatModel):
@@ -132,6 +135,8 @@ class Guardrails(BaseChatModel):
         self._structured = self._parts.after is not None
         main = chat_model_of(self._parts.model)
         self._engine = RailEngine(self.config, self.actions, llm=main, llms=self._models_by_type)
+        if self.config.rails.input.speculative_generation:
+            refuse_rewriting_input(self._engine)
         output = self.config.rails.output
         if self._engine.output_rails:
             rewrites = any(r.spec.rewrites for r in self._engine.output_rails)
@@ -313,7 +318,7 @@ class Guardrails(BaseChatModel):
         *,
         stop: list[str] | None = None,
         **kwargs: Any,
-    ) -> AsyncIterator[Any]:
+    ) -> AsyncGenerator[Any, None]:
         """Stream the guarded answer as ``AIMessageChunk`` objects.
 
         Example:
@@ -621,11 +626,12 @@ class Guardrails(BaseChatModel):
         keep: list[AIMessageChunk] | None = [] if run.handlers else None
         try:
             async for chunk in guarded:
-                chunk_id = chunk.id
-                if chunk_id is None or chunk_id.startswith("lc_run-"):
-                    # One id for the whole answer, refusal included (LangGraph dedupes by id).
-                    chunk.id = own_id
                 if keep is not None:
+                    chunk_id = chunk.id
+                    if chunk_id is None or chunk_id.startswith("lc_run-"):
+                        # One id for the whole answer, refusal included (LangGraph dedupes
+                        # messages by id).
+                        chunk.id = own_id
                     keep.append(chunk)
                     await run.on_llm_new_token(
                         cast("str", chunk.content), chunk=ChatGenerationChunk(message=chunk)
@@ -655,14 +661,23 @@ class Guardrails(BaseChatModel):
         child = _child_of(run)
         listening = bool(child.handlers)
         output = self.config.rails.output
-        redact = (
+        checks_input = bool(engine.input_rails or engine.tool_input_rails)
+        # Speculative: the model runs before the input passed, so its run is redacted (as in
+        # hold-back mode) whatever the output mode.
+        speculative = checks_input and self.config.rails.input.speculative_generation
+        redact = speculative or (
             plan is not None
             and not plan.stream_first
             and not output.streaming.audit_unreleased_text
         )
         tally = StreamTally(model_name(self._model))
 
-        if engine.input_rails or engine.tool_input_rails:
+        input_check: asyncio.Future[InputOutcome] | None = None
+        if speculative:
+            input_check = asyncio.ensure_future(
+                self._input_outcome(messages, child if listening else None, run, sync_model)
+            )
+        elif checks_input:
             blocked, messages = await self._check_input(
                 messages, child if listening else None, run, sync_model
             )
@@ -680,7 +695,7 @@ class Guardrails(BaseChatModel):
         if listening:
             policy = RelayPolicy(
                 redact_outputs=redact,
-                drop_tokens=not output.streaming.audit_unreleased_text,
+                drop_tokens=speculative or not output.streaming.audit_unreleased_text,
                 hide_tool_calls=gate_calls,
                 strip_reasoning=output.reasoning == "strip",
                 stop=tally,
@@ -691,7 +706,11 @@ class Guardrails(BaseChatModel):
         model_config["tags"] = [*model_config.get("tags", ()), NOSTREAM]
         if stop is not None:
             kwargs = {**kwargs, "stop": stop}
-        if sync_model:
+        direct = None if sync_model or listening else direct_astream(self._model, messages, kwargs)
+        if direct is not None:
+            # Nobody listens: skip astream's run bookkeeping (it keeps every chunk).
+            source = direct
+        elif sync_model:
             source = stream_in_threads(self._model, messages, model_config, kwargs)
         else:
             source = self._model.astream(messages, model_config, **kwargs)
@@ -701,6 +720,9 @@ class Guardrails(BaseChatModel):
             source = text_chunks(source)
         if output.reasoning == "strip":
             source = strip_reasoning(source)
+        count = UnitCount()
+        if input_check is not None:
+            source = counted(source, count)
         scope = CallScope(
             messages=messages,
             user_message=last_user_text(messages),
@@ -716,6 +738,7 @@ class Guardrails(BaseChatModel):
             )
             source = gate_tool_calls(source, self._tool_call_check(tool_scope))
 
+        observer: StreamEvents | None = None
         if plan is None:
             released = passthrough(source, tally)
         else:
@@ -723,8 +746,12 @@ class Guardrails(BaseChatModel):
                 scope, _rail_callbacks(child, "output", redact, run.run_id) if listening else None
             )
             observer = StreamEvents(child, run.run_id, plan) if listening else None
+            if observer is not None and input_check is not None:
+                observer.hold()
             schedule = _scheduler(engine, rail_scope)
             released = WindowStream(plan, schedule, tally, observer).run(source)
+        if input_check is not None:
+            released = after_input(released, input_check, tally, count, observer)
 
         try:
             async with aclosing(released) as stream:
@@ -733,6 +760,9 @@ class Guardrails(BaseChatModel):
         except ToolCallBlocked as blocked_call:
             stage = cast("Stage", blocked_call.stage)
             yield self._refusal(blocked_call.decision, stage, tally)
+            return
+        except InputBlocked as blocked_input:
+            yield self._refusal(blocked_input.decision, blocked_input.stage, tally)
             return
         if tally.blocked is not None:
             yield self._refusal(tally.blocked, "output", tally)
@@ -759,6 +789,18 @@ class Guardrails(BaseChatModel):
             return decision, "tool_output"
 
         return check
+
+    async def _input_outcome(
+        self,
+        messages: list[BaseMessage],
+        child: AsyncCallbackManager | None,
+        run: AsyncCallbackManagerForLLMRun,
+        sync_model: bool,
+    ) -> InputOutcome:
+        """The input check of a speculative call (its rails cannot rewrite: see
+        :func:`~langchain_guardrails.speculative.refuse_rewriting_input`)."""
+        blocked, _ = await self._check_input(messages, child, run, sync_model)
+        return blocked
 
     async def _check_input(
         self,

@@ -20,12 +20,13 @@ import asyncio
 import sys
 import time
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from langchain_core.messages import AIMessageChunk
 
+from .actions import Span, apply_spans
 from .chunks import StreamTally, content_text, unit_text
 from .config import OutputStreaming
 from .engine import Decision
@@ -72,6 +73,23 @@ class WindowPlan:
     """The last window may be checked while the one before it still runs (no rewriting rails)."""
     reasoning: bool = False
     """Reasoning text is part of each unit's text (``rails.output.reasoning: check``)."""
+    first_chunk_size: int = 0
+    """New units of window 1; each later window doubles it up to ``chunk_size`` (0: the same
+    as ``chunk_size``)."""
+
+    def sizes(self) -> Iterator[int]:
+        """New units of windows 1, 2, ... (the last window may hold fewer).
+
+        Example:
+            .. code-block:: python
+
+                plan = WindowPlan(200, 50, stream_first=False, first_chunk_size=10)
+                list(itertools.islice(plan.sizes(), 6))  # [10, 20, 40, 80, 160, 200]
+        """
+        size = self.first_chunk_size or self.chunk_size
+        while True:
+            yield size
+            size = min(size * 2, self.chunk_size)
 
     @classmethod
     def from_config(
@@ -93,6 +111,7 @@ class WindowPlan:
             streaming.stream_first,
             concurrent_final=not rewrites,
             reasoning=reasoning,
+            first_chunk_size=streaming.first_chunk_size or streaming.chunk_size,
         )
 
 
@@ -135,10 +154,11 @@ class WindowStream:
         self.tally = tally
         self.observer = observer
         self.texts: list[str] = []
+        self.marks: list[int] = []
+        """Hold-back: the held entry of each of ``texts`` (where a carried context starts)."""
         self.held: deque[AIMessageChunk] = deque()
         self.held_base = 0
         self.entries = 0
-        self.ctx_entry = 0
         self.pending: deque[_Window] = deque()
         self.index = 0
         self.deferred = False
@@ -149,9 +169,10 @@ class WindowStream:
     async def run(self, source: AsyncIterator[Any]) -> AsyncGenerator[AIMessageChunk, None]:
         """Consume ``source``; yield chunks as the release rules allow."""
         plan, tally, pending = self.plan, self.tally, self.pending
-        size, hold = plan.chunk_size, not plan.stream_first
-        context_mark = size - plan.context_size + 1  # the first unit carried into the next window
-        texts, held = self.texts, self.held
+        hold = not plan.stream_first
+        sizes = plan.sizes()
+        size = next(sizes)
+        texts, held, marks = self.texts, self.held, self.marks
         reasoning = plan.reasoning
         new = units = 0
         finished = False
@@ -219,12 +240,13 @@ class WindowStream:
                     yield chunk
                 if content:
                     texts.append(content)
+                    if hold:
+                        marks.append(self.entries - 1)
                     new += 1
                     units += 1
-                    if new == context_mark:
-                        self.ctx_entry = self.entries - 1
                     if new == size:
                         new = 0
+                        size = next(sizes)
                         tally.units = units
                         # Settle the previous window before starting this one: generation
                         # never runs more than one window past a check.
@@ -234,7 +256,7 @@ class WindowStream:
                         self._close(final=False)
                         if observer is not None:
                             await self._observe_window()
-                        texts = self.texts
+                        texts, marks = self.texts, self.marks
                         for out in released:
                             yield out
             if finished:
@@ -264,16 +286,18 @@ class WindowStream:
         """Start checking the window that just filled (or the last, partial one)."""
         texts = self.texts
         text = "".join(texts)
-        keep = 0 if final else self.plan.context_size
-        carried = texts[len(texts) - keep :] if keep else []
+        keep = 0 if final else min(self.plan.context_size, len(texts))
+        first_carried = len(texts) - keep
+        carried = texts[first_carried:] if keep else []
         entries = self.entries
+        marks = self.marks
         self.pending.append(
             _Window(
                 index=self.index,
                 future=self.schedule(text, self.index),
                 text=text,
                 end_entry=entries,
-                release_to=self.ctx_entry if keep else entries,
+                release_to=marks[first_carried] if keep and marks else entries,
                 tail_len=sum(map(len, carried)),
                 context_units=len(carried),
                 final=final,
@@ -282,6 +306,7 @@ class WindowStream:
         self.index += 1
         self.tally.windows = self.index
         self.texts = carried
+        self.marks = marks[first_carried:] if keep and marks else []
         self.deferred = False
 
     async def _settle(self) -> list[AIMessageChunk] | None:
@@ -302,10 +327,10 @@ class WindowStream:
             released = self._pop_to(window.release_to)
             if observer is not None:
                 kept = 0 if window.final else self.plan.context_size
-                await observer.released(window.end_unit - kept, window.index)
+                await observer.released(max(0, window.end_unit - kept), window.index)
         else:
             lengths = self._held_lengths(window) if observer is not None else []
-            released = self._rewrite(window, decision.text)
+            released = self._rewrite(window, decision.text, decision.spans)
             if observer is not None:
                 await observer.released(self._released_after_rewrite(window, lengths), window.index)
         return released
@@ -317,7 +342,7 @@ class WindowStream:
         if self._carry_start is not None:  # a rewrite carried these units into this window
             first, self._carry_start = self._carry_start, None
         else:
-            first = self._observed_end - self.plan.context_size if window.index else 0
+            first = max(0, self._observed_end - self.plan.context_size)
         self._observed_end = window.end_unit = end
         window.first_unit = first
         window.started = time.perf_counter()
@@ -335,7 +360,7 @@ class WindowStream:
         """The first unit a rewrite kept back: the units (wholly or partly) in the text it
         carried into the next window; without a carry, the usual context."""
         if not self.deferred:
-            return window.end_unit - (0 if window.final else self.plan.context_size)
+            return max(0, window.end_unit - (0 if window.final else self.plan.context_size))
         carried, start = len(self.texts[0]), window.end_unit
         # Entry 0 may stand for several units (an earlier carry); the others are one unit each.
         for position in range(len(lengths) - 1, -1, -1):
@@ -385,29 +410,43 @@ class WindowStream:
         self.held_base = end
         return [held.popleft() for _ in range(count)]
 
-    def _rewrite(self, window: _Window, rewritten: str) -> list[AIMessageChunk]:
+    def _rewrite(
+        self, window: _Window, rewritten: str, spans: Sequence[Span] | None = None
+    ) -> list[AIMessageChunk]:
         """Replace the window's unreleased text by a rail's rewrite (hold-back only).
 
         The units carried into the next window stay held as they are when the rewrite left them
-        alone; when a change reaches them, everything from the first change on is carried, as
-        original text, into the next window.
+        alone; when a change reaches them, the text from that change on is carried, as original
+        text, into the next window. With the ``spans`` the rail replaced, that change is the
+        first span reaching the carried units (everything before it is released, rewritten);
+        without them, it is the first change of all.
         """
         if window.final:
             return self._replace(self._pop_to(window.end_entry), rewritten)
         original = window.text
-        prefix, suffix = _common_ends(original, rewritten)
         boundary = len(original) - window.tail_len
-        if len(original) - suffix <= boundary:
-            kept = len(rewritten) - window.tail_len
-            return self._replace(self._pop_to(window.release_to), rewritten[:kept])
+        cut = _span_cut(original, rewritten, spans, boundary) if spans else None
+        if cut is None:
+            prefix, suffix = _common_ends(original, rewritten)
+            if len(original) - suffix <= boundary:
+                cut = (boundary, len(rewritten) - window.tail_len)
+            else:
+                # Without spans, positions after the first change cannot be mapped: release
+                # only the untouched prefix. (Aligning changes with a diff was tried: repeated
+                # text makes diffs align the wrong copies and duplicate released text.)
+                cut = (min(boundary, prefix), min(boundary, prefix))
+        original_cut, rewritten_cut = cut
+        if original_cut == boundary and rewritten[rewritten_cut:] == original[boundary:]:
+            # The carried units are untouched: they stay held as they are.
+            return self._replace(self._pop_to(window.release_to), rewritten[:rewritten_cut])
         # A change reaches the carried units: that value may continue in the next window, so
-        # release only the untouched prefix and carry the *original* rest, which the next
-        # window checks (and rewrites) whole. (Aligning later changes with a diff was tried:
-        # repeated text makes diffs align the wrong copies and duplicate released text.)
-        cut = min(boundary, prefix)
-        released = self._replace(self._pop_to(window.end_entry), rewritten[:cut])
-        carried = original[cut:]
+        # carry the *original* text from the cut on, which the next window checks (and
+        # rewrites) whole.
+        released = self._replace(self._pop_to(window.end_entry), rewritten[:rewritten_cut])
+        carried = original[original_cut:]
         self.texts[: window.context_units] = [carried] if carried else []
+        if self.marks:
+            self.marks[: window.context_units] = [self.held_base - 1] if carried else []
         self.deferred = bool(carried)
         if carried:
             self.held.appendleft(AIMessageChunk(content=carried))
@@ -420,6 +459,29 @@ class WindowStream:
         reasoning = self.plan.reasoning
         metadata_only = [c for c in popped if not unit_text(c, reasoning)]
         return [AIMessageChunk(content=text), *metadata_only] if text else metadata_only
+
+
+def _span_cut(
+    original: str, rewritten: str, spans: Sequence[Span], boundary: int
+) -> tuple[int, int] | None:
+    """Where to cut a rewritten window: ``(original_cut, rewritten_cut)``, everything before
+    them released (rewritten), the original text from ``original_cut`` on carried. None when
+    the spans do not describe the rewrite exactly (then the caller falls back)."""
+    position = 0
+    for start, end, _ in spans:
+        if start < position or end < start:
+            return None
+        position = end
+    if position > len(original) or apply_spans(original, spans) != rewritten:
+        return None
+    original_cut = boundary
+    shift = 0  # rewritten length minus original length, over the spans before the cut
+    for start, end, replacement in spans:
+        if end > boundary:  # this value reaches the carried units: it may go on after them
+            original_cut = min(boundary, start)
+            break
+        shift += len(replacement) - (end - start)
+    return original_cut, original_cut + shift
 
 
 def _common_ends(a: str, b: str) -> tuple[int, int]:

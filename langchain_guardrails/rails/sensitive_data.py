@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Literal
 
-from ..actions import ActionSpec, RailResult, build_spec
+from ..actions import ActionSpec, RailResult, apply_spans, build_spec
 from ..config import RailsConfig
 from ..errors import ConfigError
 from ..rail_settings import SensitiveDataDetection
@@ -107,8 +107,13 @@ def mask_sensitive_data(stage: Stage) -> Factory:
         token = getattr(settings, stage).mask_token
 
         def mask(text: str) -> RailResult:
-            masked, _ = scanner.mask(text, token)
-            return _ALLOW if masked == text else RailResult(allowed=True, text=masked)
+            found = scanner.find(text)
+            if not found:
+                return _ALLOW
+            # The spans let a stream release everything before the last value, not the first.
+            spans = [(f.start, f.end, token.replace("{entity}", f.entity)) for f in found]
+            masked = apply_spans(text, spans)
+            return _ALLOW if masked == text else RailResult(True, text=masked, spans=spans)
 
         return build_spec(mask, name=rail, rewrites=True, inline=_inline(scanner))
 

@@ -16,6 +16,11 @@ from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
 
+_STAGE_TAGS = frozenset(
+    ("guardrails:input", "guardrails:output", "guardrails:tool_input", "guardrails:tool_output")
+)
+"""Tags naming the stage of a rail run."""
+
 
 @dataclass(frozen=True, slots=True)
 class RailRun:
@@ -70,7 +75,7 @@ class RailActivity(BaseCallbackHandler):
         tags = tags or []
         if "guardrails:rail" not in tags:
             return
-        stage = "input" if "guardrails:input" in tags else "output"
+        stage = next((t.partition(":")[2] for t in tags if t in _STAGE_TAGS), "output")
         with self._lock:
             self._open[run_id] = (kwargs.get("name") or "?", stage, time.perf_counter())
 

@@ -36,8 +36,9 @@ from .completions import (
 from .configs import ConfigRegistry, UnknownConfigError
 from .limits import JSON_KEY, ConcurrencyLimitMiddleware, RequestBodyMiddleware
 from .openai_schema import ChatRequest, RequestError, parse_chat_request, parse_messages
+from .openai_tools import require_tool_calling
 from .sse import EventStreamResponse, cancel_on_disconnect
-from .telemetry import RailObserver, ServerMetrics
+from .telemetry import RailObserver, ServerMetrics, record_outcome
 
 logger = logging.getLogger("langchain_guardrails.server")
 
@@ -69,6 +70,7 @@ def create_app(
     request_timeout: float | None = DEFAULT_REQUEST_TIMEOUT,
     allow_actions: bool = True,
     metrics: bool = True,
+    rail_metrics: bool = False,
     reload_on_sighup: bool = False,
     cache_size: int = 16,
     nemo_errors: bool = False,
@@ -95,6 +97,8 @@ def create_app(
             ends with a ``request_timeout`` error event and ``[DONE]``, a whole answer is 504.
         allow_actions: ``False`` refuses configs that carry Python code (``actions.py``).
         metrics: serve Prometheus metrics at ``GET /metrics``.
+        rail_metrics: also time every rail run (``guardrails_rail_duration_seconds``) and
+            report rail failures that did not block; listening to every rail costs throughput.
         reload_on_sighup: reload changed configs on ``SIGHUP`` (main thread servers only).
         cache_size: built configs kept in memory.
         nemo_errors: on a streamed block, also put NeMo's top-level ``error`` object in the
@@ -249,9 +253,16 @@ def create_app(
         started = time.perf_counter()
         chat = parse_chat_request(await _json(request))
         guarded, config_id = await guardrails_for(chat.config_id, chat.model)
+        if "tools" in chat.model_kwargs:
+            require_tool_calling(guarded, config_id, chat.legacy_functions)
         model = chat.model or chat.config_id or default_config_id or "guardrails"
         log_rails = _log_rails(chat)
-        observer = RailObserver(config_id, request_id(request.scope), server_metrics)
+        rid = request_id(request.scope)
+        observer = RailObserver(config_id, rid, server_metrics) if rail_metrics else None
+
+        def on_end(guardrails: dict[str, Any]) -> None:
+            record_outcome(guardrails, config_id, rid, server_metrics)
+
         if chat.stream:
 
             def first_content() -> None:
@@ -269,6 +280,8 @@ def create_app(
                 log_rails=log_rails,
                 observer=observer,
                 first_content=first_content,
+                on_end=on_end,
+                legacy_functions=chat.legacy_functions,
             )
             on_deadline = event(timeout_error(request_timeout or 0)) + DONE
             return EventStreamResponse(
@@ -279,14 +292,17 @@ def create_app(
             deadline = asyncio.timeout(request_timeout)
             try:
                 async with deadline:
-                    return await complete(
+                    body = await complete(
                         guarded,
                         chat.messages,
                         chat.model_kwargs,
                         model=model,
                         log_rails=log_rails,
                         observer=observer,
+                        legacy_functions=chat.legacy_functions,
                     )
+                on_end(body["guardrails"])
+                return body
             except TimeoutError:
                 if deadline.expired():
                     return timeout_error(request_timeout or 0)
@@ -330,7 +346,18 @@ def create_app(
             )
         except ValueError as exc:
             raise RequestError(str(exc), param="messages") from exc
-        return Response(status_code=499) if gone else _JSON(result)
+        if gone or result is None:
+            return Response(status_code=499)
+        if result["status"] == "blocked":
+            deciding = result["checks"][-1]["metadata"] or {
+                "blocked": True,
+                "stage": result["stage"],
+                "rail": result["rail"],
+            }
+            record_outcome(
+                deciding, config_id or model or "-", request_id(request.scope), server_metrics
+            )
+        return _JSON(result)
 
     if langserve:
         from .langserve_routes import LangServeInputMiddleware, add_config_routes

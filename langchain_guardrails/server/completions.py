@@ -22,6 +22,7 @@ from langchain_core.runnables import RunnableConfig
 from ..errors import GuardrailsViolation
 from ..runnable import Guardrails
 from .activity import RailActivity
+from .deltas import DeltaWriter, MessageBuilder
 from .openai_schema import (
     chunk_body,
     completion_body,
@@ -42,7 +43,7 @@ class TurnEnd:
     """How a turn ended."""
 
     finish_reason: str
-    """``stop``, ``length`` or ``content_filter`` (a block)."""
+    """``stop``, ``length``, ``tool_calls``, ``function_call`` or ``content_filter`` (a block)."""
     usage: UsageMetadata | None
     guardrails: dict[str, Any]
     """The guardrails metadata of the final chunk (plus ``activated_rails`` when logged)."""
@@ -61,8 +62,9 @@ async def turn(
     *,
     log_rails: bool = False,
     observer: BaseCallbackHandler | None = None,
-) -> AsyncGenerator[str | TurnEnd, None]:
-    """Released text pieces of one guarded call, then its :class:`TurnEnd`.
+    legacy_functions: bool = False,
+) -> AsyncGenerator[dict[str, Any] | TurnEnd, None]:
+    """The OpenAI deltas of one guarded call's released chunks, then its :class:`TurnEnd`.
 
     The refusal of a block is not a released piece: it comes in ``TurnEnd.refusal``.
     ``observer`` (e.g. the server's ``RailObserver``) receives the call's callback events.
@@ -70,6 +72,7 @@ async def turn(
     activity = RailActivity() if log_rails else None
     handlers = [h for h in (activity, observer) if h is not None]
     config: RunnableConfig = {"callbacks": handlers} if handlers else {}
+    writer = DeltaWriter(legacy_functions=legacy_functions)
     finish = "stop"
     usage: UsageMetadata | None = None
     guard: dict[str, Any] = {}
@@ -86,11 +89,11 @@ async def turn(
                     guard = metadata.get("guardrails", guard)
                 if chunk.usage_metadata is not None:
                     usage = chunk.usage_metadata
-                text = chunk.text
                 if guard.get("blocked"):
-                    refusal = text
-                elif text:
-                    yield text
+                    refusal = chunk.text
+                    continue
+                for delta in writer.deltas(chunk):
+                    yield delta
         finally:
             # Closed at once when the consumer stops (client gone): the model stream closes too.
             aclose = getattr(stream, "aclose", None)
@@ -102,8 +105,11 @@ async def turn(
     guard = dict(guard)
     if activity is not None:
         guard["activated_rails"] = activity.summary()
-    blocked = bool(guard.get("blocked"))
-    yield TurnEnd("content_filter" if blocked else finish, usage, guard, refusal)
+    if guard.get("blocked"):
+        finish = "content_filter"
+    elif writer.called_tools:
+        finish = "function_call" if legacy_functions else "tool_calls"
+    yield TurnEnd(finish, usage, guard, refusal)
 
 
 async def complete(
@@ -114,21 +120,29 @@ async def complete(
     model: str,
     log_rails: bool = False,
     observer: BaseCallbackHandler | None = None,
+    legacy_functions: bool = False,
 ) -> dict[str, Any]:
     """The whole ``chat.completion`` body of one guarded call."""
-    parts: list[str] = []
+    built = MessageBuilder()
     end: TurnEnd | None = None
-    items = turn(guarded, messages, model_kwargs, log_rails=log_rails, observer=observer)
+    items = turn(
+        guarded,
+        messages,
+        model_kwargs,
+        log_rails=log_rails,
+        observer=observer,
+        legacy_functions=legacy_functions,
+    )
     async with aclosing(items):
         async for item in items:
-            if isinstance(item, str):
-                parts.append(item)
-            else:
+            if isinstance(item, TurnEnd):
                 end = item
+            else:
+                built.add(item)
     assert end is not None  # turn() always ends with a TurnEnd
-    # As Guardrails.invoke: a blocked answer is the refusal alone.
-    content = (end.refusal or "") if end.blocked else "".join(parts)
-    return completion_body(model, content, end.finish_reason, end.usage, end.guardrails)
+    # As Guardrails.invoke: a blocked answer is the refusal alone (also in `refusal`).
+    message = built.message(refusal=(end.refusal or "") if end.blocked else None)
+    return completion_body(model, message, end.finish_reason, end.usage, end.guardrails)
 
 
 async def event_stream(
@@ -142,30 +156,48 @@ async def event_stream(
     log_rails: bool = False,
     observer: BaseCallbackHandler | None = None,
     first_content: Callable[[], None] | None = None,
+    on_end: Callable[[dict[str, Any]], None] | None = None,
+    legacy_functions: bool = False,
 ) -> AsyncGenerator[bytes, None]:
     """The SSE body of one streamed completion; ``data: [DONE]`` always comes last.
 
-    ``first_content`` is called once, when the first released text is about to be sent.
+    ``first_content`` is called once, when the first released delta is about to be sent;
+    ``on_end`` with the final ``guardrails`` metadata. A refusal after released text is
+    separated from it by ``rails.refusal.separator`` in ``content``; ``refusal`` carries it
+    alone, as OpenAI's schema does.
     """
     cid, created = completion_id(), int(time.time())
     extra: dict[str, Any] = {"usage": None} if include_usage else {}
     yield event(chunk_body(cid, model, created, {"role": "assistant", "content": ""}, **extra))
     try:
         end: TurnEnd | None = None
+        released_text = False
         # Closed at once when the response stops (client gone): the model stream closes too.
-        items = turn(guarded, messages, model_kwargs, log_rails=log_rails, observer=observer)
+        items = turn(
+            guarded,
+            messages,
+            model_kwargs,
+            log_rails=log_rails,
+            observer=observer,
+            legacy_functions=legacy_functions,
+        )
         async with aclosing(items):
             async for item in items:
-                if isinstance(item, str):
-                    if first_content is not None:
-                        first_content()
-                        first_content = None
-                    yield event(chunk_body(cid, model, created, {"content": item}, **extra))
-                else:
+                if isinstance(item, TurnEnd):
                     end = item
+                    continue
+                if first_content is not None:
+                    first_content()
+                    first_content = None
+                released_text = released_text or "content" in item
+                yield event(chunk_body(cid, model, created, item, **extra))
         assert end is not None  # turn() always ends with a TurnEnd
+        if on_end is not None:
+            on_end(end.guardrails)
         if end.refusal:
-            yield event(chunk_body(cid, model, created, {"content": end.refusal}, **extra))
+            separator = guarded.config.rails.refusal.separator if released_text else ""
+            delta = {"content": separator + end.refusal, "refusal": end.refusal}
+            yield event(chunk_body(cid, model, created, delta, **extra))
         final = chunk_body(
             cid, model, created, {}, end.finish_reason, guardrails=end.guardrails, **extra
         )

@@ -170,7 +170,8 @@ class ConfigRegistry:
                 )
             return Guardrails(config=RailsConfig.from_path(folder))
         except (Exception, SystemExit) as exc:
-            logger.warning("config %r cannot be loaded: %s: %s", config_id, type(exc).__name__, exc)
+            shown = str(exc) if isinstance(exc, ConfigError) else f"{type(exc).__name__}: {exc}"
+            logger.warning("config %r is not served: %s", config_id, shown)
             if isinstance(exc, ConfigError | ImportError):
                 error: Exception = exc
             else:

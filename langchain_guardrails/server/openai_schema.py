@@ -7,17 +7,19 @@ OpenAI-style 4xx error naming the offending field (``messages[1].role``), never 
 from __future__ import annotations
 
 import math
-import re
 import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import BaseMessage
 from langchain_core.messages.ai import UsageMetadata
 
-ROLES = ("system", "developer", "user", "assistant")
+from .openai_messages import ROLES, parse_messages, without_surrogates
+from .openai_tools import tool_kwargs
+from .request_error import RequestError
+
 _MAX_TOKENS = 1_000_000
 _MODEL_PARAMS: dict[str, tuple[type, int, int]] = {
     "max_tokens": (int, 1, _MAX_TOKENS),
@@ -30,12 +32,6 @@ _MODEL_PARAMS: dict[str, tuple[type, int, int]] = {
 }
 """Generation parameters passed to the model: kind and inclusive range (as OpenAI's API)."""
 _UNSUPPORTED = (
-    "tools",
-    "tool_choice",
-    "functions",
-    "function_call",
-    "parallel_tool_calls",
-    "response_format",
     "logprobs",
     "top_logprobs",
     "logit_bias",
@@ -43,43 +39,8 @@ _UNSUPPORTED = (
     "prediction",
 )
 """Request fields the server does not implement: rejected when set, never silently ignored."""
-_NEUTRAL: dict[str, Any] = {
-    "logprobs": False,
-    "response_format": {"type": "text"},
-    "tool_choice": "none",
-    "parallel_tool_calls": True,
-}
+_NEUTRAL: dict[str, Any] = {"logprobs": False}
 """Values of unsupported fields that ask for nothing (accepted: they change nothing)."""
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-class RequestError(Exception):
-    """A client error, rendered as an OpenAI error body with ``status``."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int = 400,
-        param: str | None = None,
-        code: str | None = "invalid_value",
-        type: str = "invalid_request_error",
-        headers: Mapping[str, str] | None = None,
-        extra: Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.param = param
-        self.code = code
-        self.type = type
-        self.headers = dict(headers or {})
-        self.extra = dict(extra or {})
-
-    def body(self) -> dict[str, Any]:
-        """``{"error": {"message", "type", "param", "code", ...}}``."""
-        error = {"message": self.message, "type": self.type, "param": self.param, "code": self.code}
-        return {"error": {**error, **self.extra}}
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +56,8 @@ class ChatRequest:
     """Generation parameters the client set, passed to the model (``max_tokens``, ``stop``...)."""
     options: dict[str, Any] = field(default_factory=dict)
     """The ``guardrails`` object of the request (``config_id``, ``log``, ``nemo_errors``)."""
+    legacy_functions: bool = False
+    """The request declared legacy ``functions``: calls are answered as ``function_call``."""
 
 
 def parse_chat_request(body: Any) -> ChatRequest:
@@ -132,81 +95,17 @@ def parse_chat_request(body: Any) -> ChatRequest:
         raise RequestError(
             "stream_options is only allowed with stream: true", param="stream_options"
         )
+    tools, legacy = tool_kwargs(body)
     return ChatRequest(
         messages=parse_messages(body.get("messages")),
         config_id=config_id,
         model=model,
         stream=stream,
         include_usage=_bool(stream_options, "include_usage", where="stream_options."),
-        model_kwargs=_model_kwargs(body),
+        model_kwargs={**_model_kwargs(body), **tools},
         options=options,
+        legacy_functions=legacy,
     )
-
-
-def parse_messages(value: Any, param: str = "messages") -> list[BaseMessage]:
-    """OpenAI messages (``system``/``developer``/``user``/``assistant``) as LangChain messages."""
-    if value is None:
-        raise RequestError(
-            f"'{param}' is a required property", param=param, code="missing_required"
-        )
-    if not isinstance(value, list) or not value:
-        raise RequestError(f"'{param}' must be a non-empty array", param=param)
-    out: list[BaseMessage] = []
-    for index, item in enumerate(value):
-        where = f"{param}[{index}]"
-        if not isinstance(item, dict):
-            raise RequestError(f"{where} must be an object", param=where)
-        role = item.get("role")
-        if role not in ROLES:
-            raise RequestError(
-                f"{where}.role: {role!r} is not one of {', '.join(ROLES)}", param=f"{where}.role"
-            )
-        text = _content(item.get("content"), f"{where}.content", optional=role == "assistant")
-        if role == "user":
-            out.append(HumanMessage(content=text))
-        elif role == "assistant":
-            out.append(AIMessage(content=text))
-        else:
-            out.append(SystemMessage(content=text))
-    return out
-
-
-def _content(value: Any, where: str, *, optional: bool) -> str:
-    if isinstance(value, str):
-        return _text(value, where)
-    if value is None and optional:
-        return ""
-    if isinstance(value, list):
-        parts = []
-        for index, part in enumerate(value):
-            if not (isinstance(part, dict) and part.get("type") == "text"):
-                raise RequestError(
-                    f"{where}[{index}]: only text content parts are supported",
-                    param=f"{where}[{index}]",
-                )
-            text = part.get("text")
-            if not isinstance(text, str):
-                raise RequestError(
-                    f"{where}[{index}].text must be a string", param=f"{where}[{index}].text"
-                )
-            parts.append(_text(text, f"{where}[{index}].text"))
-        return "".join(parts)
-    raise RequestError(f"{where} must be a string or an array of text parts", param=where)
-
-
-def _text(value: str, where: str) -> str:
-    # JSON may escape a lone surrogate ("\\ud800"); no model or rail can take that text.
-    if not value.isascii() and _SURROGATE.search(value):
-        raise RequestError(
-            f"{where} holds a lone surrogate (\\ud800-\\udfff), which is not valid text",
-            param=where,
-        )
-    return value
-
-
-def without_surrogates(text: str) -> str:
-    """``text`` with each lone surrogate replaced by U+FFFD, so it can be encoded as UTF-8."""
-    return _SURROGATE.sub("\ufffd", text)
 
 
 def _object(body: Mapping[str, Any], key: str) -> dict[str, Any]:
@@ -295,24 +194,19 @@ def chunk_body(
 
 def completion_body(
     model: str,
-    content: str,
+    message: dict[str, Any],
     finish_reason: str,
     usage: UsageMetadata | None,
     guardrails: dict[str, Any],
 ) -> dict[str, Any]:
-    """A whole ``chat.completion``."""
+    """A whole ``chat.completion`` with one choice holding ``message``."""
     return {
         "id": completion_id(),
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
         "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": content, "refusal": None},
-                "logprobs": None,
-                "finish_reason": finish_reason,
-            }
+            {"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}
         ],
         "usage": usage_body(usage),
         "guardrails": guardrails,
@@ -328,3 +222,18 @@ def violation_error(guardrails: Mapping[str, Any]) -> dict[str, Any]:
         "param": rail,
         "code": "content_blocked",
     }
+
+
+__all__ = [
+    "ROLES",
+    "ChatRequest",
+    "RequestError",
+    "chunk_body",
+    "completion_body",
+    "completion_id",
+    "parse_chat_request",
+    "parse_messages",
+    "usage_body",
+    "violation_error",
+    "without_surrogates",
+]

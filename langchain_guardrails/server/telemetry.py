@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
 
@@ -17,6 +18,11 @@ from langchain_core.callbacks import BaseCallbackHandler
 
 from .._events import RAIL_BLOCKED, RAIL_ERROR, RAIL_PASSED
 from ..errors import require
+
+_STAGE_TAGS = frozenset(
+    ("guardrails:input", "guardrails:output", "guardrails:tool_input", "guardrails:tool_output")
+)
+"""Tags naming the stage of a rail run."""
 
 logger = logging.getLogger("langchain_guardrails.server")
 
@@ -89,11 +95,67 @@ class ServerMetrics:
         return data
 
 
-class RailObserver(BaseCallbackHandler):
-    """Logs and counts the rail decisions of one request (pass one per call in callbacks).
+def record_outcome(
+    guardrails: Mapping[str, Any],
+    config_id: str,
+    request_id: str,
+    metrics: ServerMetrics | None,
+) -> None:
+    """Log and count how a guarded call ended, from its final ``guardrails`` metadata.
 
-    Blocks are logged at INFO, failures (raised or timed out) at WARNING, with config id, rail,
-    stage, failure kind, exception type and request id, never any text.
+    A block is logged at INFO; a block because a rail failed (raised or timed out: fail-closed)
+    also at WARNING, with the failure kind and exception type. This costs nothing per chunk:
+    it reads the metadata every answer carries anyway. Never logs any text.
+
+    Example:
+        .. code-block:: python
+
+            record_outcome({"blocked": True, "stage": "input", "rail": "x"}, "cfg", rid, None)
+    """
+    if not guardrails.get("blocked"):
+        return
+    rail, stage = str(guardrails.get("rail")), str(guardrails.get("stage"))
+    labels = {"config_id": config_id, "stage": stage, "rail": rail}
+    fields = {"request_id": request_id, **labels}
+    if guardrails.get("type") == "internal_error":
+        _failure(str(guardrails.get("reason") or ""), fields, metrics)
+    if metrics is not None:
+        metrics.blocks.labels(**labels).inc()
+    logger.info(
+        "rail %r (%s) of config %r blocked [request %s]",
+        rail,
+        stage,
+        config_id,
+        request_id,
+        extra={**fields, "event": "block"},
+    )
+
+
+def _failure(reason: str, fields: dict[str, str], metrics: ServerMetrics | None) -> None:
+    kind = "timeout" if "timed out" in reason else "error"
+    found = _FAILED.search(reason)
+    exception = found.group(1) if found else ("TimeoutError" if kind == "timeout" else "unknown")
+    if metrics is not None:
+        labels = {k: fields[k] for k in ("config_id", "stage", "rail")}
+        metrics.rail_errors.labels(kind=kind, **labels).inc()
+    logger.warning(
+        "rail %r (%s) of config %r failed: %s %s [request %s]",
+        fields["rail"],
+        fields["stage"],
+        fields["config_id"],
+        kind,
+        exception,
+        fields["request_id"],
+        extra={**fields, "kind": kind, "exception_type": exception},
+    )
+
+
+class RailObserver(BaseCallbackHandler):
+    """Times every rail run of one request, and reports rail failures that did not block
+    (``on_error: allow``); pass one per call in callbacks.
+
+    Listening to a guarded call makes it emit per-window events, which costs throughput, so
+    the server attaches this only with ``rail_metrics=True`` (``--rail-metrics``).
 
     Example:
         .. code-block:: python
@@ -124,7 +186,7 @@ class RailObserver(BaseCallbackHandler):
         """Remember rail runs (tagged ``guardrails:rail``)."""
         tags = tags or []
         if "guardrails:rail" in tags:
-            stage = "input" if "guardrails:input" in tags else "output"
+            stage = next((t.partition(":")[2] for t in tags if t in _STAGE_TAGS), "output")
             with self._lock:
                 self._open[run_id] = (kwargs.get("name") or "?", stage)
 
@@ -143,40 +205,16 @@ class RailObserver(BaseCallbackHandler):
     def on_custom_event(
         self, name: str, data: Any, *, run_id: UUID, tags: list[str] | None = None, **kwargs: Any
     ) -> None:
-        """Count and log one terminal rail event."""
+        """Time one rail run; report a failure that did not block (``on_error: allow``)."""
         if name not in (RAIL_PASSED, RAIL_BLOCKED, RAIL_ERROR) or not isinstance(data, dict):
             return
         rail, stage = str(data.get("rail")), str(data.get("stage"))
         labels = {"config_id": self.config_id, "stage": stage, "rail": rail}
         if self.metrics is not None and isinstance(data.get("duration"), float):
             self.metrics.rail_latency.labels(**labels).observe(data["duration"])
-        fields = {"request_id": self.request_id, **labels}
         if name == RAIL_ERROR:
             with self._lock:
                 reason = self._reasons.pop((rail, stage), None) or ""
-            kind = "timeout" if "timed out" in reason else "error"
-            found = _FAILED.search(reason)
-            exception = found.group(1) if found else ("TimeoutError" if kind == "timeout" else "?")
-            if self.metrics is not None:
-                self.metrics.rail_errors.labels(kind=kind, **labels).inc()
-            logger.warning(
-                "rail %r (%s) of config %r failed: %s %s [request %s]",
-                rail,
-                stage,
-                self.config_id,
-                kind,
-                exception,
-                self.request_id,
-                extra={**fields, "kind": kind, "exception_type": exception},
-            )
-        if name == RAIL_BLOCKED or (name == RAIL_ERROR and data.get("stop")):
-            if self.metrics is not None:
-                self.metrics.blocks.labels(**labels).inc()
-            logger.info(
-                "rail %r (%s) of config %r blocked [request %s]",
-                rail,
-                stage,
-                self.config_id,
-                self.request_id,
-                extra={**fields, "event": "block"},
-            )
+            if not data.get("stop"):
+                # Blocking failures are reported from the final metadata (record_outcome).
+                _failure(reason, {"request_id": self.request_id, **labels}, self.metrics)

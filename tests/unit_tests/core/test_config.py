@@ -132,7 +132,8 @@ def test_unknown_key_names_file_line_key_and_known_keys() -> None:
     )
     assert message == (
         "<yaml_content>:5: rails.output.streaming.chunk_szie: unknown key 'chunk_szie' "
-        "(known keys: enabled, chunk_size, context_size, stream_first, audit_unreleased_text)"
+        "(known keys: enabled, chunk_size, context_size, first_chunk_size, stream_first, "
+        "audit_unreleased_text)"
     )
 
 

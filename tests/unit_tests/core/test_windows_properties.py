@@ -4,28 +4,42 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from langchain_guardrails import Guardrails, RailsConfig, action
+from langchain_guardrails import Guardrails, RailResult, RailsConfig, action
 from langchain_guardrails.testing import FakeStreamingChatModel
 
 PHRASE = "#FORBIDDEN!"
 FILLER = st.text(alphabet="ab .,\n", min_size=1, max_size=4)
 
 
-def expected_windows(units: list[str], size: int, context: int) -> list[str]:
-    """Reference: window 1 = units 1..C; window k = last K units of window k-1 + next C units."""
+def window_starts(count: int, size: int, first: int | None = None) -> list[int]:
+    """Where each window's new units start: window 1 has ``first`` new units (default C),
+    each later window twice as many as the one before, up to C."""
+    starts, start, new = [], 0, first or size
+    while start < count:
+        starts.append(start)
+        start, new = start + new, min(2 * new, size)
+    return starts
+
+
+def expected_windows(
+    units: list[str], size: int, context: int, first: int | None = None
+) -> list[str]:
+    """Reference: window k = the last K units before its new units (all of them while there
+    are fewer than K) + its new units."""
+    starts = [*window_starts(len(units), size, first), len(units)]
     return [
-        "".join(units[max(0, start - context) : start + size])
-        for start in range(0, len(units), size)
+        "".join(units[max(0, start - context) : end]) for start, end in itertools.pairwise(starts)
     ]
 
 
 def make_guard(
-    chunks: list[str], size: int, context: int, stream_first: bool
+    chunks: list[str], size: int, context: int, stream_first: bool, first: int | None = None
 ) -> tuple[Guardrails, list[str]]:
     seen: list[str] = []
 
@@ -44,6 +58,7 @@ def make_guard(
                         "chunk_size": size,
                         "context_size": context,
                         "stream_first": stream_first,
+                        "first_chunk_size": first,
                     },
                 }
             }
@@ -57,8 +72,13 @@ async def collect(guarded: Guardrails) -> list[Any]:
     return [chunk async for chunk in guarded.astream("go")]
 
 
+def first_size(draw: st.DrawFn, size: int) -> int | None:
+    """``first_chunk_size``: unset (windows of C) or 1..C (growing windows)."""
+    return draw(st.none() | st.integers(min_value=1, max_value=size))
+
+
 @st.composite
-def stream_case(draw: st.DrawFn) -> tuple[list[str], int, int, bool]:
+def stream_case(draw: st.DrawFn) -> tuple[list[str], int, int, bool, int | None]:
     units = draw(st.lists(FILLER, min_size=0, max_size=40))
     # Empty chunks (usage, markers) sprinkled between units: never counted, never dropped.
     chunks: list[str] = []
@@ -68,16 +88,16 @@ def stream_case(draw: st.DrawFn) -> tuple[list[str], int, int, bool]:
         chunks.append(unit)
     size = draw(st.integers(min_value=1, max_value=8))
     context = draw(st.integers(min_value=0, max_value=size - 1))
-    return chunks, size, context, draw(st.booleans())
+    return chunks, size, context, draw(st.booleans()), first_size(draw, size)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(stream_case())
 def test_output_equals_model_stream_and_every_unit_is_checked(
-    case: tuple[list[str], int, int, bool],
+    case: tuple[list[str], int, int, bool, int | None],
 ) -> None:
-    chunks, size, context, stream_first = case
-    guarded, seen = make_guard(chunks, size, context, stream_first)
+    chunks, size, context, stream_first, first = case
+    guarded, seen = make_guard(chunks, size, context, stream_first, first)
     out = asyncio.run(collect(guarded))
     raw = asyncio.run(_raw(guarded))
     released, final = out[:-1], out[-1]
@@ -85,7 +105,7 @@ def test_output_equals_model_stream_and_every_unit_is_checked(
     assert [c.content for c in released] == [c.content for c in raw]
     assert final.response_metadata["guardrails"] == {"blocked": False, "windows": len(seen)}
     units = [c for c in chunks if c]
-    assert seen == expected_windows(units, size, context)
+    assert seen == expected_windows(units, size, context, first)
 
 
 async def _raw(guarded: Guardrails) -> list[Any]:
@@ -93,7 +113,7 @@ async def _raw(guarded: Guardrails) -> list[Any]:
 
 
 @st.composite
-def blocked_case(draw: st.DrawFn) -> tuple[list[str], int, int, int]:
+def blocked_case(draw: st.DrawFn) -> tuple[list[str], int, int, int, int | None]:
     size = draw(st.integers(min_value=2, max_value=8))
     context = draw(st.integers(min_value=1, max_value=size - 1))
     pieces = draw(st.integers(min_value=1, max_value=context + 1))
@@ -104,32 +124,36 @@ def blocked_case(draw: st.DrawFn) -> tuple[list[str], int, int, int]:
     phrase_units = [PHRASE[a:b] for a, b in itertools.pairwise(bounds)]
     before = draw(st.lists(FILLER, max_size=30))
     after = draw(st.lists(FILLER, max_size=30))
-    return [*before, *phrase_units, *after], size, context, len("".join(before))
+    chunks = [*before, *phrase_units, *after]
+    return chunks, size, context, len("".join(before)), first_size(draw, size)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(blocked_case())
 def test_hold_back_never_delivers_any_part_of_a_blocked_phrase(
-    case: tuple[list[str], int, int, int],
+    case: tuple[list[str], int, int, int, int | None],
 ) -> None:
-    chunks, size, context, phrase_start = case
-    guarded, _ = make_guard(chunks, size, context, stream_first=False)
+    chunks, size, context, phrase_start, first = case
+    guarded, _ = make_guard(chunks, size, context, stream_first=False, first=first)
     out = asyncio.run(collect(guarded))
     released = "".join(c.content for c in out[:-1])
     assert len(released) <= phrase_start  # not even the first character of the phrase
     # Exactly what the semantics release: every unit before the blocked window's context.
-    windows = expected_windows(chunks, size, context)
+    windows = expected_windows(chunks, size, context, first)
     blocked = next(i for i, w in enumerate(windows) if PHRASE in w)
-    assert released == "".join(chunks[: max(0, blocked * size - context)])
+    start = window_starts(len(chunks), size, first)[blocked]
+    assert released == "".join(chunks[: max(0, start - context)])
     assert out[-1].response_metadata["guardrails"]["blocked"] is True
     assert out[-1].content == "I'm sorry, I can't respond to that."
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(blocked_case())
-def test_stream_first_releases_a_prefix_then_refuses(case: tuple[list[str], int, int, int]) -> None:
-    chunks, size, context, _ = case
-    guarded, _ = make_guard(chunks, size, context, stream_first=True)
+def test_stream_first_releases_a_prefix_then_refuses(
+    case: tuple[list[str], int, int, int, int | None],
+) -> None:
+    chunks, size, context, _, first = case
+    guarded, _ = make_guard(chunks, size, context, stream_first=True, first=first)
     out = asyncio.run(collect(guarded))
     released = "".join(c.content for c in out[:-1])
     assert "".join(chunks).startswith(released)
@@ -137,7 +161,7 @@ def test_stream_first_releases_a_prefix_then_refuses(case: tuple[list[str], int,
 
 
 @st.composite
-def masking_case(draw: st.DrawFn) -> tuple[list[str], int, int]:
+def masking_case(draw: st.DrawFn) -> tuple[list[str], int, int, int | None, str]:
     size = draw(st.integers(min_value=2, max_value=8))
     context = draw(st.integers(min_value=1, max_value=size - 1))
     chunks: list[str] = []
@@ -151,37 +175,60 @@ def masking_case(draw: st.DrawFn) -> tuple[list[str], int, int]:
         bounds = [0, *cuts, len(value)]
         chunks += [value[a:b] for a, b in itertools.pairwise(bounds)]
         chunks.append(" ")
-    return chunks, size, context
+    return chunks, size, context, first_size(draw, size), draw(st.sampled_from(MASKERS))
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+CODE = re.compile(r"code-\d+")
+MASKERS = ("plain rewrite", "rewrite with spans", "mask sensitive data on output")
+"""A custom rail without spans, one with spans, and the built-in masking rail (which fills
+its spans) with a recognizer for the codes."""
+
+
+@action(name="plain rewrite", rewrites=True, inline=True)
+def plain_rewrite(text: str) -> RailResult:
+    return RailResult(allowed=True, text=CODE.sub("<CODE>", text))
+
+
+@action(name="rewrite with spans", rewrites=True, inline=True)
+def rewrite_with_spans(text: str) -> RailResult:
+    spans = [(m.start(), m.end(), "<CODE>") for m in CODE.finditer(text)]
+    return RailResult(allowed=True, text=CODE.sub("<CODE>", text), spans=spans)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(masking_case())
-def test_masking_is_exact_wherever_chunk_boundaries_fall(case: tuple[list[str], int, int]) -> None:
-    import re
-
-    from langchain_guardrails import RailResult
-
-    chunks, size, context = case
-
-    @action(name="mask codes", rewrites=True, inline=True)
-    def mask(text: str) -> RailResult:
-        return RailResult(allowed=True, text=re.sub(r"code-\d+", "<CODE>", text))
-
+def test_masking_is_exact_wherever_chunk_boundaries_fall(
+    case: tuple[list[str], int, int, int | None, str],
+) -> None:
+    chunks, size, context, first, masker = case
     config = RailsConfig.from_content(
         config={
             "rails": {
                 "output": {
-                    "flows": ["mask codes"],
+                    "flows": [masker],
                     "streaming": {
                         "enabled": True,
                         "chunk_size": size,
                         "context_size": context,
                         "stream_first": False,
+                        "first_chunk_size": first,
                     },
-                }
+                },
+                "config": {
+                    "sensitive_data_detection": {
+                        "recognizers": [
+                            {"supported_entity": "CODE", "patterns": [{"regex": r"code-\d+"}]}
+                        ],
+                        "output": {"entities": ["CODE"]},
+                    }
+                },
             }
         }
     )
-    guarded = Guardrails(llm=FakeStreamingChatModel(chunks=chunks), config=config, actions=[mask])
+    guarded = Guardrails(
+        llm=FakeStreamingChatModel(chunks=chunks),
+        config=config,
+        actions=[plain_rewrite, rewrite_with_spans],
+    )
     out = asyncio.run(collect(guarded))
-    assert "".join(c.content for c in out) == re.sub(r"code-\d+", "<CODE>", "".join(chunks))
+    assert "".join(c.content for c in out) == CODE.sub("<CODE>", "".join(chunks))

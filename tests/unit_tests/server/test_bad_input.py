@@ -143,14 +143,10 @@ async def test_out_of_range_parameters_are_a_400(
 
 
 UNSUPPORTED = [
-    ("response_format", {"type": "json_object"}),
     ("logprobs", True),
     ("top_logprobs", 3),
-    ("tool_choice", "auto"),
-    ("tools", [{"type": "function", "function": {"name": "f"}}]),
-    ("functions", [{"name": "f"}]),
     ("logit_bias", {"50256": -100}),
-    ("parallel_tool_calls", False),
+    ("audio", {"voice": "alloy"}),
 ]
 
 

@@ -347,8 +347,8 @@ ERRORS = [
     ),
     (
         body(tools=[{"type": "function"}]),
-        "tools is not supported by the guardrails server",
-        "tools",
+        "tools[0].function must be an object",
+        "tools[0].function",
     ),
     (
         body(max_tokens="ten"),
