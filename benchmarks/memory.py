@@ -63,7 +63,9 @@ class LazyModel(BaseChatModel):
         for i in range(self.units):
             yield ChatGenerationChunk(message=AIMessageChunk(content=f"w{i} "))
         if self.stream_usage:
-            usage = UsageMetadata(input_tokens=5, output_tokens=self.units, total_tokens=5 + self.units)
+            usage = UsageMetadata(
+                input_tokens=5, output_tokens=self.units, total_tokens=5 + self.units
+            )
             yield ChatGenerationChunk(message=AIMessageChunk(content="", usage_metadata=usage))
 
 

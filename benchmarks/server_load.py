@@ -9,12 +9,14 @@ delta) p50/p99, total time p50/p99, throughput, and ratios against the baseline 
 run (medians). A last phase sends more requests than ``--max-concurrency`` to show the 503s.
 
 Then the same kind of burst against a fake OpenAI-compatible upstream on 127.0.0.1 (a second
-process that streams the same answer at the same pace): once directly, once through our server
-with no rails (``engine: openai`` with ``base_url`` set to the upstream), in the same run, so
-the time to first token our server adds over a direct connection is measured.
+process that streams the same answer at the same pace), at ``--concurrency`` and at 20 streams:
+directly, through our server's fast path, through the LangChain path (``--no-fast-path``:
+``ChatOpenAI``), and with ``--workers N`` server processes, all with no rails
+(``engine: openai`` with ``base_url`` set to the upstream), in the same run.
 
     python benchmarks/server_load.py                 # 200 streams x 3 rounds
     python benchmarks/server_load.py --concurrency 50 --rounds 1
+    python benchmarks/server_load.py --upstream-only --rounds 2 --workers 2
 """
 
 from __future__ import annotations
@@ -263,15 +265,18 @@ async def burst(url: str, config: str, n: int, expected: str) -> Phase:
         return Phase(config, list(results), time.perf_counter() - start)
 
 
-def start_server(configs: Path, port: int, max_concurrency: int) -> subprocess.Popen[str]:
+def start_server(
+    configs: Path, port: int, max_concurrency: int, *extra: str
+) -> subprocess.Popen[str]:
     command = [
         sys.executable, "-m", "langchain_guardrails", "server", "--config", str(configs),
         "--port", str(port), "--max-concurrency", str(max_concurrency), "--log-level", "warning",
+        *extra,
     ]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if k != "LANGCHAIN_GUARDRAILS_API_KEY"}
     # A file, not a pipe nobody reads: the access log (a line per request) would fill a pipe
     # and block the server.
-    log = open(configs / "server.log", "w")  # noqa: SIM115
+    log = open(configs / f"server-{port}.log", "w")  # noqa: SIM115
     process = subprocess.Popen(command, stderr=log, text=True, env=env)
     wait_healthy(process, port)
     return process
@@ -307,6 +312,16 @@ def main() -> None:
     parser.add_argument("--units", type=int, default=40, help="chunks per answer")
     parser.add_argument("--delay", type=float, default=0.01, help="seconds between chunks")
     parser.add_argument("--max-concurrency", type=int, default=256, help="server limit")
+    parser.add_argument(
+        "--upstream-only", action="store_true", help="only the OpenAI-compatible upstream part"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        action="append",
+        default=[],
+        help="also measure the fast path with this many server workers (repeatable)",
+    )
     parser.add_argument("--serve-upstream", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_upstream:
@@ -325,29 +340,30 @@ def main() -> None:
         (configs / "upstream").mkdir()
         (configs / "upstream" / "config.yml").write_text(UPSTREAM_CONFIG.format(url=upstream_url))
         upstream = start_upstream(upstream_port, args.units, args.delay)
-        port = free_port()
-        server = start_server(configs, port, args.max_concurrency)
-        url = f"http://127.0.0.1:{port}"
         try:
-            asyncio.run(burst(url, "passthrough", 5, expected))  # warm up
-            phases = []
-            for _ in range(args.rounds):
-                for config in ("passthrough", "stream_first", "holdback"):
-                    phases.append(asyncio.run(burst(url, config, args.concurrency, expected)))
-            over = asyncio.run(burst(url, "stream_first", args.max_concurrency + 50, expected))
-            asyncio.run(burst(upstream_url, "direct", 5, expected))  # warm up
-            asyncio.run(burst(url, "upstream", 5, expected))
-            direct, proxied = [], []
-            for _ in range(args.rounds):
-                direct.append(
-                    asyncio.run(burst(upstream_url, "direct", args.concurrency, expected))
-                )
-                proxied.append(asyncio.run(burst(url, "upstream", args.concurrency, expected)))
+            if not args.upstream_only:
+                scripted_phases(args, configs, expected)
+            upstream_phases(args, configs, upstream_url, expected)
         finally:
-            server.terminate()
-            server.wait(timeout=30)
             upstream.terminate()
             upstream.wait(timeout=30)
+
+
+def scripted_phases(args: argparse.Namespace, configs: Path, expected: str) -> None:
+    """The scripted model: no rails, stream_first and hold-back rails, and the 503 phase."""
+    port = free_port()
+    server = start_server(configs, port, args.max_concurrency)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        asyncio.run(burst(url, "passthrough", 5, expected))  # warm up
+        phases = []
+        for _ in range(args.rounds):
+            for config in ("passthrough", "stream_first", "holdback"):
+                phases.append(asyncio.run(burst(url, config, args.concurrency, expected)))
+        over = asyncio.run(burst(url, "stream_first", args.max_concurrency + 50, expected))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
     table = summarize(phases, args.units)
     print(
@@ -381,25 +397,86 @@ def main() -> None:
         f"\nover the limit: {len(over.results)} streams at once against --max-concurrency "
         f"{args.max_concurrency}: {sum(r.ok for r in over.results)} complete and correct, "
         f"{busy} answered 503 + Retry-After, "
-        f"{sum(r.status >= 500 and r.status != 503 for r in over.results)} other 5xx"
+        f"{sum(r.status >= 500 and r.status != 503 for r in over.results)} other 5xx\n"
     )
-    print("\nagainst a fake OpenAI-compatible upstream on 127.0.0.1 (same run):")
-    for label, runs in (("direct", direct), ("our server, no rails", proxied)):
-        results = [r for p in runs for r in p.results]
-        ttfts = [t for p in runs for t in p.ttfts]
-        print(
-            f"  {label:<21} {sum(r.ok for r in results):>4}/{len(results):<4} ok, "
-            f"{sum(500 <= r.status < 600 for r in results)} 5xx, "
-            f"ttft p50 {1000 * percentile(ttfts, 50):.1f} ms, "
-            f"p99 {1000 * percentile(ttfts, 99):.1f} ms"
-        )
-    phases += direct + proxied
+    report_problems(phases)
+    if any(row["complete_and_correct"] != row["requests"] for row in table.values()):
+        sys.exit(1)
+
+
+UPSTREAM_SERVERS = {
+    "fast path": (),
+    "LangChain path": ("--no-fast-path",),
+}
+"""Our server in front of the upstream, by label: the extra CLI flags of each."""
+
+
+def upstream_phases(
+    args: argparse.Namespace, configs: Path, upstream_url: str, expected: str
+) -> None:
+    """Direct to the upstream against our server (no rails) in front of it, same run."""
+    runs: dict[str, dict[int, list[Phase]]] = {}
+    levels = sorted({args.concurrency, 20})
+    servers = {**UPSTREAM_SERVERS, **{f"fast path, {n} workers": ("--workers", str(n))
+                                      for n in args.workers if n > 1}}  # fmt: skip
+    asyncio.run(burst(upstream_url, "direct", 5, expected))  # warm up
+    runs["direct"] = {
+        n: [asyncio.run(burst(upstream_url, "direct", n, expected)) for _ in range(args.rounds)]
+        for n in levels
+    }
+    for label, flags in servers.items():
+        port = free_port()
+        server = start_server(configs, port, args.max_concurrency, *flags)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            asyncio.run(burst(url, "upstream", 5, expected))  # warm up
+            runs[label] = {
+                n: [asyncio.run(burst(url, "upstream", n, expected)) for _ in range(args.rounds)]
+                for n in levels
+            }
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    print(
+        f"against a fake OpenAI-compatible upstream on 127.0.0.1 ({args.units} chunks every "
+        f"{args.delay * 1000:g} ms), no rails, {args.rounds} rounds, same run:"
+    )
+    print(
+        f"  {'path':<24} {'streams':>5} {'ok':>9} {'ttft p50':>9} {'ttft p99':>9} "
+        f"{'total p50':>10} {'total p99':>10} {'streams/s':>10}"
+    )
+    medians: dict[tuple[str, int], tuple[float, float]] = {}
+    for label, by_level in runs.items():
+        for n, phases in by_level.items():
+            results = [r for p in phases for r in p.results]
+            ttfts = [t for p in phases for t in p.ttfts]
+            totals = [r.total for r in results if r.status == 200]
+            medians[label, n] = (percentile(ttfts, 50), percentile(totals, 50))
+            print(
+                f"  {label:<24} {n:>7} {sum(r.ok for r in results):>4}/{len(results):<4} "
+                f"{1000 * percentile(ttfts, 50):>7.1f}ms {1000 * percentile(ttfts, 99):>7.1f}ms "
+                f"{1000 * percentile(totals, 50):>8.0f}ms {1000 * percentile(totals, 99):>8.0f}ms "
+                f"{statistics.median(len(p.results) / p.wall for p in phases):>10.1f}"
+            )
+    print("\ntargets (issue 14): total p50 <= 1.5x direct at the high level, "
+          "ttft p50 <= direct + 5 ms at 20 streams")  # fmt: skip
+    for label in runs:
+        if label == "direct":
+            continue
+        high = max(levels)
+        ratio = medians[label, high][1] / medians["direct", high][1]
+        added = 1000 * (medians[label, 20][0] - medians["direct", 20][0])
+        print(f"  {label:<24} total p50 x{ratio:.2f} at {high}; ttft +{added:.1f} ms at 20")
+    phases = [p for by_level in runs.values() for ps in by_level.values() for p in ps]
+    report_problems(phases)
+    if any(not r.ok for p in phases for r in p.results):
+        sys.exit(1)
+
+
+def report_problems(phases: list[Phase]) -> None:
     problems = sorted({r.problem for p in phases for r in p.results if r.problem})
     for problem in problems[:5]:
         print("problem:", problem)
-    failed = any(row["complete_and_correct"] != row["requests"] for row in table.values())
-    failed = failed or any(not r.ok for p in direct + proxied for r in p.results)
-    sys.exit(1 if failed else 0)
 
 
 if __name__ == "__main__":

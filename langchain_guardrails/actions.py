@@ -81,7 +81,6 @@ def apply_spans(text: str, spans: Sequence[Span]) -> str:
     return "".join(parts)
 
 
-
 @dataclass(frozen=True, slots=True)
 class ActionSpec:
     """A registered action: the function and how to call it."""

@@ -89,8 +89,9 @@ def _parser() -> argparse.ArgumentParser:
     server.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     server.add_argument(
         "--api-key",
-        default=os.environ.get(API_KEY_ENV),
-        help=f"require this bearer token (env {API_KEY_ENV})",
+        action="append",
+        default=None,
+        help=f"require this bearer token (repeatable; env {API_KEY_ENV}, comma-separated)",
     )
     server.add_argument(
         "--langserve", action="store_true", help="also mount LangServe routes at /configs/{id}"
@@ -136,6 +137,34 @@ def _parser() -> argparse.ArgumentParser:
         "--rail-metrics",
         action="store_true",
         help="time every rail run in /metrics (costs some throughput)",
+    )
+    server.add_argument(
+        "--no-fast-path",
+        action="store_true",
+        help="stream engine: openai upstreams through ChatOpenAI, not the light client",
+    )
+    server.add_argument(
+        "--workers", type=int, default=1, help="server processes on the port (default 1)"
+    )
+    server.add_argument(
+        "--max-concurrency-per-key",
+        type=int,
+        default=None,
+        help="concurrent generations per API key (more get 429)",
+    )
+    server.add_argument(
+        "--rpm-per-key", type=int, default=None, help="generation requests per minute per API key"
+    )
+    server.add_argument(
+        "--redis-url",
+        default=None,
+        help="keep per-key limits in Redis, shared by workers and machines",
+    )
+    server.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=30.0,
+        help="on SIGTERM, seconds open streams may take to finish (default 30)",
     )
     server.set_defaults(run=_server)
 
@@ -224,15 +253,13 @@ def _server(args: argparse.Namespace) -> int:
     from .server.browser import LOOPBACK_HOSTS
     from .server.protocol import header_timeout_protocol
 
-    if args.rail_threads is not None:
-        from .rail_executor import configure_rail_executor
-
-        configure_rail_executor(args.rail_threads)
+    if args.workers < 1:
+        raise CLIError(f"--workers must be >= 1 (got {args.workers})")
+    keys = args.api_key or [k for k in os.environ.get(API_KEY_ENV, "").split(",") if k.strip()]
     local = _is_loopback(args.host)
     bound = [*LOOPBACK_HOSTS] if local else [args.host]
-    app = create_app(
-        folder,
-        api_key=args.api_key or None,
+    settings: dict[str, Any] = dict(
+        api_key=[k.strip() for k in keys] or None,
         langserve=args.langserve,
         default_config_id=args.default_config_id,
         max_concurrency=args.max_concurrency,
@@ -245,8 +272,18 @@ def _server(args: argparse.Namespace) -> int:
         reload_on_sighup=True,
         nemo_errors=args.nemo_errors,
         preload=True,
+        fast_path=not args.no_fast_path,
+        max_concurrency_per_key=args.max_concurrency_per_key,
+        requests_per_minute_per_key=args.rpm_per_key,
+        redis_url=args.redis_url,
     )
-    if not args.api_key and not _is_loopback(args.host):
+    if args.rail_threads is not None:
+        from .rail_executor import configure_rail_executor
+
+        configure_rail_executor(args.rail_threads)
+    # Built here in every case: a broken config folder fails now, before workers start.
+    app = create_app(folder, **settings)
+    if not keys and not _is_loopback(args.host):
         _error(f"warning: serving on {args.host} without an API key (set --api-key)")
     if not local and not args.allowed_host:
         _error(
@@ -254,15 +291,26 @@ def _server(args: argparse.Namespace) -> int:
             "for each name clients use (or '*')"
         )
     ids = ", ".join(i for i in app.state.registry.ids() if i not in app.state.config_errors)
-    print(f"Serving configs {ids} on http://{args.host}:{args.port}/v1", file=sys.stderr)
-    uvicorn.run(
-        app,
+    suffix = f" ({args.workers} workers)" if args.workers > 1 else ""
+    print(f"Serving configs {ids} on http://{args.host}:{args.port}/v1{suffix}", file=sys.stderr)
+    options: dict[str, Any] = dict(
         host=args.host,
         port=args.port,
         log_level=args.log_level,
-        http=header_timeout_protocol(args.header_timeout),
         access_log=False,  # the server's own access log carries request ids
+        # SIGTERM: stop accepting, let open streams finish for up to this long.
+        timeout_graceful_shutdown=args.drain_timeout,
     )
+    if args.workers == 1:
+        uvicorn.run(app, http=header_timeout_protocol(args.header_timeout), **options)
+        return EXIT_OK
+    from .server import workers
+
+    settings.update(
+        config_path=str(folder), rail_threads=args.rail_threads, log_format=args.log_format
+    )
+    os.environ.update(workers.worker_environment(settings, args.header_timeout))
+    uvicorn.run(workers.APP, factory=True, workers=args.workers, http=workers.PROTOCOL, **options)
     return EXIT_OK
 
 

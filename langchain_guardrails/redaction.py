@@ -159,9 +159,7 @@ class _RelayBase:
         self.policy = policy
         self.tracing = tracing
         self.raise_error = target.raise_error
-        # A relay that drops tokens answers them at once: no executor hop per token (the
-        # few other events it forwards are per call, not per token).
-        self.run_inline = target.run_inline or policy.drop_tokens or policy.redact_outputs
+        self.run_inline = target.run_inline
 
     def __getattr__(self, name: str) -> Any:
         # ignore_* flags and any handler-specific attribute come from the target.

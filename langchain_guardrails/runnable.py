@@ -55,10 +55,16 @@ from .model_stream import (
     with_stream_usage,
 )
 from .reasoning import strip_reasoning
-from .speculative import InputBlocked, InputOutcome, UnitCount, after_input, counted
-from .speculative import refuse_rewriting_input
 from .redaction import RelayPolicy, hooks_suppressed, relay_manager
 from .results import RailCheck, aggregate, violation_metadata
+from .speculative import (
+    InputBlocked,
+    InputOutcome,
+    UnitCount,
+    after_input,
+    counted,
+    refuse_rewriting_input,
+)
 from .tool_calls import CheckCall, ToolCallBlocked, call_text, gate_tool_calls
 from .usage import estimate_prompt_tokens
 from .windows import WindowPlan, WindowStream

@@ -136,9 +136,9 @@ async def after_input(
         if error is not None:
             raise error
         if step is not None:
-            current, step = step, None
+            pending, step = step, None
             try:
-                chunk = await current
+                chunk = await pending
             except StopAsyncIteration:
                 return
             yield chunk

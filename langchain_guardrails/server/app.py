@@ -9,6 +9,7 @@ import signal
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import aclosing, asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from .browser import LOOPBACK_HOSTS, BrowserGuardMiddleware
 from .checks import run_checks
 from .completions import (
     DONE,
+    capped_kwargs,
     complete,
     event,
     event_stream,
@@ -34,6 +36,7 @@ from .completions import (
     timeout_error,
 )
 from .configs import ConfigRegistry, UnknownConfigError
+from .key_limits import KeyLimitMiddleware, KeyLimits, LocalKeyLimits, RedisKeyLimits
 from .limits import JSON_KEY, ConcurrencyLimitMiddleware, RequestBodyMiddleware
 from .openai_schema import ChatRequest, RequestError, parse_chat_request, parse_messages
 from .openai_tools import require_tool_calling
@@ -60,7 +63,7 @@ def create_app(
     config_path: str | Path,
     *,
     default_config_id: str | None = None,
-    api_key: str | None = None,
+    api_key: str | Sequence[str] | None = None,
     langserve: bool = False,
     cors_origins: Sequence[str] | None = None,
     allowed_hosts: Sequence[str] = LOOPBACK_HOSTS,
@@ -75,6 +78,10 @@ def create_app(
     cache_size: int = 16,
     nemo_errors: bool = False,
     preload: bool = False,
+    fast_path: bool = True,
+    max_concurrency_per_key: int | None = None,
+    requests_per_minute_per_key: int | None = None,
+    redis_url: str | None = None,
 ) -> FastAPI:
     """The guardrails server as a FastAPI app (run it with uvicorn).
 
@@ -83,7 +90,8 @@ def create_app(
             config folder (served under its folder name).
         default_config_id: config used when a request names none (default: the only config,
             when there is exactly one).
-        api_key: when set, every route but ``/health`` needs ``Authorization: Bearer <key>``.
+        api_key: when set, every route but ``/health`` needs ``Authorization: Bearer <key>``
+            (one of the keys, when a list is given).
         langserve: mount LangServe routes for each config at ``/configs/{config_id}``.
         cors_origins: origins allowed by CORS (CORS is off when ``None``); other cross-origin
             requests get 403.
@@ -107,6 +115,14 @@ def create_app(
         preload: build every config now. Configs that fail are logged, listed in
             ``app.state.config_errors`` and answer 500 with a short error; when none can be
             built, :class:`ConfigError` is raised here.
+        fast_path: a config whose main model is ``engine: openai`` streams from its upstream
+            through a light OpenAI-compatible client (one HTTP connection pool per config, SSE
+            read with ``orjson``) instead of ``ChatOpenAI``; rails and release are the same.
+        max_concurrency_per_key: generations one API key (bearer token) may run at once;
+            more get 429 with ``Retry-After``.
+        requests_per_minute_per_key: generation requests one API key may start per minute.
+        redis_url: keep the per-key counts in Redis, shared by every worker and machine
+            (without it they are per process).
 
     Example:
         .. code-block:: python
@@ -119,11 +135,19 @@ def create_app(
     """
     if max_concurrency < 1:
         raise ValueError(f"max_concurrency must be >= 1 (got {max_concurrency})")
+    for name, value in (
+        ("max_concurrency_per_key", max_concurrency_per_key),
+        ("requests_per_minute_per_key", requests_per_minute_per_key),
+    ):
+        if value is not None and value < 1:
+            raise ValueError(f"{name} must be >= 1 (got {value})")
     if max_body_bytes < 1:
         raise ValueError(f"max_body_bytes must be >= 1 (got {max_body_bytes})")
     if request_timeout is not None and not request_timeout > 0:
         raise ValueError(f"request_timeout must be > 0 (got {request_timeout})")
-    registry = ConfigRegistry(config_path, cache_size=cache_size, allow_actions=allow_actions)
+    registry = ConfigRegistry(
+        config_path, cache_size=cache_size, allow_actions=allow_actions, fast_path=fast_path
+    )
     known = registry.ids()
     if not known:
         raise ConfigError(
@@ -253,6 +277,7 @@ def create_app(
         started = time.perf_counter()
         chat = parse_chat_request(await _json(request))
         guarded, config_id = await guardrails_for(chat.config_id, chat.model)
+        chat = replace(chat, model_kwargs=capped_kwargs(guarded, chat.model_kwargs))
         if "tools" in chat.model_kwargs:
             require_tool_calling(guarded, config_id, chat.legacy_functions)
         model = chat.model or chat.config_id or default_config_id or "guardrails"
@@ -376,6 +401,19 @@ def create_app(
         prefixes=_LIMITED,
         on_busy=server_metrics.busy.inc if server_metrics is not None else None,
     )
+    if max_concurrency_per_key is not None or requests_per_minute_per_key is not None:
+        limits: KeyLimits
+        if redis_url:
+            limits = RedisKeyLimits(
+                redis_url,
+                max_concurrency_per_key,
+                requests_per_minute_per_key,
+                lease_seconds=int(request_timeout or 3600) + 60,
+            )
+        else:
+            limits = LocalKeyLimits(max_concurrency_per_key, requests_per_minute_per_key)
+        # Outside the server-wide limit: a key over its own limit takes no server slot.
+        app.add_middleware(KeyLimitMiddleware, limits=limits, prefixes=_LIMITED)
     app.add_middleware(RequestBodyMiddleware, max_bytes=max_body_bytes, timeout=body_timeout)
     if api_key:
         app.add_middleware(APIKeyMiddleware, api_key=api_key)

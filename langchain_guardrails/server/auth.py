@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import json
+from collections.abc import Sequence
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -22,11 +23,12 @@ class APIKeyMiddleware:
             app.add_middleware(APIKeyMiddleware, api_key="s3cret")
     """
 
-    def __init__(self, app: ASGIApp, api_key: str) -> None:
-        if not api_key:
-            raise ValueError("api_key must be a non-empty string")
+    def __init__(self, app: ASGIApp, api_key: str | Sequence[str]) -> None:
+        keys = [api_key] if isinstance(api_key, str) else list(api_key)
+        if not keys or not all(keys):
+            raise ValueError("api_key must be a non-empty string (or a list of them)")
         self.app = app
-        self._key = api_key.encode()
+        self._keys = [key.encode() for key in keys]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in OPEN_PATHS or scope["method"] == "OPTIONS":
@@ -34,8 +36,9 @@ class APIKeyMiddleware:
             return
         given = dict(scope["headers"]).get(b"authorization", b"")
         scheme, _, token = given.partition(b" ")
-        # Constant-time comparison: the key must not leak through response timing.
-        if scheme.lower() == b"bearer" and hmac.compare_digest(token, self._key):
+        # Constant-time comparison, with every key: no key may leak through response timing.
+        matches = [hmac.compare_digest(token, key) for key in self._keys]
+        if scheme.lower() == b"bearer" and any(matches):
             await self.app(scope, receive, send)
             return
         message = "Missing API key" if not given else "Incorrect API key provided"

@@ -14,6 +14,7 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
 from langchain_core.messages.ai import UsageMetadata
@@ -31,6 +32,7 @@ from .openai_schema import (
     violation_error,
     without_surrogates,
 )
+from .request_error import RequestError
 
 logger = logging.getLogger("langchain_guardrails.server")
 
@@ -212,6 +214,32 @@ async def event_stream(
     yield DONE
 
 
+_TOKEN_LIMITS = ("max_tokens", "max_completion_tokens")
+
+
+def capped_kwargs(guarded: Guardrails, model_kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """The model kwargs of a request under the config's ``rails.output.max_tokens``: a request
+    asking for more is refused (400 naming the limit), one asking for none gets the limit.
+
+    Example:
+        .. code-block:: python
+
+            capped_kwargs(guarded, {"max_tokens": 50})  # RequestError when the limit is 40
+    """
+    limit = guarded.config.rails.output.max_tokens
+    if limit is None:
+        return dict(model_kwargs)
+    asked = [key for key in _TOKEN_LIMITS if model_kwargs.get(key) is not None]
+    for key in asked:
+        if model_kwargs[key] > limit:
+            raise RequestError(
+                f"{key} must be at most {limit} for this config (rails.output.max_tokens); "
+                f"got {model_kwargs[key]}",
+                param=key,
+            )
+    return dict(model_kwargs) if asked else {**model_kwargs, "max_tokens": limit}
+
+
 def generation_error(exc: BaseException) -> dict[str, Any]:
     """The error body of a failed generation (the details stay in the server log)."""
     return {
@@ -243,6 +271,10 @@ def event(data: Mapping[str, Any]) -> bytes:
 
 def json_bytes(data: Any) -> bytes:
     """Compact UTF-8 JSON; a lone surrogate in model text becomes U+FFFD instead of an error."""
+    try:
+        return orjson.dumps(data)  # once per SSE event: the fast encoder
+    except TypeError:
+        pass  # a lone surrogate (or a type orjson does not know): the careful way
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
     try:
         return text.encode()

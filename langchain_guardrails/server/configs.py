@@ -17,6 +17,7 @@ from pathlib import Path
 from ..config import CONFIG_FILE_NAMES, RailsConfig
 from ..errors import ConfigError
 from ..runnable import Guardrails
+from .upstream import fast_upstream_model
 
 logger = logging.getLogger("langchain_guardrails.server")
 
@@ -50,7 +51,12 @@ class ConfigRegistry:
     """
 
     def __init__(
-        self, path: str | Path, *, cache_size: int = 16, allow_actions: bool = True
+        self,
+        path: str | Path,
+        *,
+        cache_size: int = 16,
+        allow_actions: bool = True,
+        fast_path: bool = False,
     ) -> None:
         root = Path(path)
         if not root.is_dir():
@@ -62,6 +68,8 @@ class ConfigRegistry:
         self.cache_size = cache_size
         self.allow_actions = allow_actions
         """``False`` refuses config folders that carry Python code (``actions.py``)."""
+        self.fast_path = fast_path
+        """Build ``engine: openai`` main models as the light upstream client."""
         self._cache: OrderedDict[str, Guardrails | _Broken] = OrderedDict()
         self._stamps: dict[str, tuple[tuple[str, int, int], ...]] = {}
         self._lock = threading.Lock()
@@ -168,7 +176,11 @@ class ConfigRegistry:
                     f"config {config_id!r} carries Python code (actions.py) and the server "
                     "runs with --no-actions"
                 )
-            return Guardrails(config=RailsConfig.from_path(folder))
+            config = RailsConfig.from_path(folder)
+            fast = fast_upstream_model(config) if self.fast_path else None
+            if fast is not None:
+                return Guardrails(config=config, llm=fast)
+            return Guardrails(config=config)
         except (Exception, SystemExit) as exc:
             shown = str(exc) if isinstance(exc, ConfigError) else f"{type(exc).__name__}: {exc}"
             logger.warning("config %r is not served: %s", config_id, shown)

@@ -54,8 +54,7 @@ def parse_messages(value: Any, param: str = "messages") -> list[BaseMessage]:
             raise RequestError(
                 f"{where}.role: {role!r} is not one of {', '.join(ROLES)}", param=f"{where}.role"
             )
-        calls = role == "assistant" and (item.get("tool_calls") or item.get("function_call"))
-        text = _content(item.get("content"), f"{where}.content", optional=bool(calls))
+        text = _content(item.get("content"), f"{where}.content", optional=role == "assistant")
         if role == "user":
             out.append(HumanMessage(content=text))
         elif role == "assistant":

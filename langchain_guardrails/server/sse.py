@@ -21,6 +21,12 @@ T = TypeVar("T")
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
+KEEPALIVE_SECONDS = 10.0
+"""Silence after which a comment line is sent (a hold-back window being checked by a slow
+rail can take longer than proxies and clients wait for a byte)."""
+KEEPALIVE = b": keep-alive\n\n"
+"""An SSE comment: clients ignore it (the spec says so; the openai SDK does)."""
+
 
 class EventStreamResponse(Response):
     """``text/event-stream`` body from an async iterator of already encoded events.
@@ -38,12 +44,15 @@ class EventStreamResponse(Response):
         *,
         deadline: float | None = None,
         on_deadline: bytes = b"",
+        keepalive: float | None = None,
     ) -> None:
         self.events = events
         self.status_code = status_code
         self.background = None
         self.deadline = deadline
         self.on_deadline = on_deadline
+        self.keepalive = KEEPALIVE_SECONDS if keepalive is None else keepalive
+        """Seconds of silence before a ``: keep-alive`` comment (0: never)."""
         self.init_headers(SSE_HEADERS)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -57,15 +66,25 @@ class EventStreamResponse(Response):
                         "headers": self.raw_headers,
                     }
                 )
+                quiet = _Quiet()
+                ticker = (
+                    asyncio.ensure_future(_keep_alive(send, quiet, self.keepalive))
+                    if self.keepalive > 0
+                    else None
+                )
                 try:
                     limit = asyncio.timeout(self.deadline) if self.deadline else nullcontext()
                     try:
                         async with limit:
                             async for data in events:
+                                quiet.sending = True
                                 await send(
                                     {"type": "http.response.body", "body": data, "more_body": True}
                                 )
+                                quiet.sending = False
+                                quiet.since = asyncio.get_running_loop().time()
                     except TimeoutError:
+                        _stop(ticker)
                         await events.aclose()
                         await send(
                             {
@@ -74,11 +93,44 @@ class EventStreamResponse(Response):
                                 "more_body": True,
                             }
                         )
+                    _stop(ticker)
                     await send({"type": "http.response.body", "body": b"", "more_body": False})
                 except OSError:
                     return  # the client is gone; leaving closes the events
+                finally:
+                    _stop(ticker)
 
             await cancel_on_disconnect(receive, stream)
+
+
+class _Quiet:
+    """When the stream last sent an event, and whether a send is under way."""
+
+    __slots__ = ("sending", "since")
+
+    def __init__(self) -> None:
+        self.since = asyncio.get_running_loop().time()
+        self.sending = False
+
+
+def _stop(ticker: asyncio.Future[None] | None) -> None:
+    # Not awaited: under a cancelled scope any await would raise again; it ends on its own.
+    if ticker is not None:
+        ticker.cancel()
+
+
+async def _keep_alive(send: Send, quiet: _Quiet, interval: float) -> None:
+    """Send a comment line whenever the stream has been silent for ``interval`` seconds."""
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(max(0.0, quiet.since + interval - loop.time()))
+        if quiet.sending or loop.time() - quiet.since < interval:
+            continue
+        quiet.since = loop.time()
+        try:
+            await send({"type": "http.response.body", "body": KEEPALIVE, "more_body": True})
+        except OSError:
+            return  # the client is gone: the stream notices on its own
 
 
 async def until_disconnect(receive: Receive) -> None:

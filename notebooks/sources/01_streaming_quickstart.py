@@ -30,7 +30,9 @@ md(
     3. watch a block happen mid-stream, in both `stream_first` modes;
     4. read what the refusal chunk's metadata holds;
     5. draw the **streaming timeline** of one request from the package's own events: when each
-       unit arrived, when each window was checked, when each unit reached the user.
+       unit arrived, when each window was checked, when each unit reached the user;
+    6. cut the latency of slow (LLM-judge) rails with speculative generation and growing
+       windows.
 
     Everything runs offline: the model is `FakeStreamingChatModel` from
     `langchain_guardrails.testing`, a test double that streams a fixed text word by word with a
@@ -429,8 +431,135 @@ md(
     the units that arrived before the block was acted on. With hold-back, the red crosses mark
     units the model produced but the user never saw; after the block, the model stream was
     closed, so no more units arrived.
+    """
+)
+md(
+    """
+    ## 6. Near-raw latency with slow rails
 
-    ## 6. Switching to a real model
+    With an LLM judge as a rail, the seconds are in two places: the input rails run before the
+    model starts, and in hold-back mode the first release waits for a whole window plus its
+    check. Two settings cut both:
+
+    - `rails.input.speculative_generation: true` starts the model **with** the input rails.
+      Nothing it produces is released (or shown to any callback or tracer) before every input
+      rail passed; on an input block its stream is closed and the tokens it used are reported.
+    - `rails.output.streaming.first_chunk_size` makes the first window small; each later window
+      doubles until `chunk_size`, so the whole answer still takes few rail calls.
+
+    Hold-back has a floor: a unit goes out only once a checked window holds it **and** the
+    `context_size` (K) units after it, so the first release waits for the first window that
+    ends after unit K+1, plus one check. Below, a 200 ms judge on input and output, a word every
+    20 ms, `chunk_size: 40`, `context_size: 5`: first as configured today, then with both
+    settings on.
+    """
+)
+code(
+    """
+    import time
+
+
+    @action(name="judge")
+    async def judge(text: str) -> bool:
+        await asyncio.sleep(0.2)  # stands in for a 200 ms LLM-judge call
+        return True
+
+
+    LONG = " ".join(f"word{i}" for i in range(60))
+
+
+    async def record_latency(speculative: bool, first_chunk_size: int | None) -> tuple[list[dict], float]:
+        \"\"\"One call with the judge on input and output; its events and its time to first chunk.\"\"\"
+        streaming = {"enabled": True, "chunk_size": 40, "context_size": 5, "stream_first": False}
+        if first_chunk_size is not None:
+            streaming["first_chunk_size"] = first_chunk_size
+        cfg = RailsConfig.from_content(
+            config={
+                "rails": {
+                    "input": {"flows": ["judge"], "speculative_generation": speculative},
+                    "output": {"flows": ["judge"], "streaming": streaming},
+                }
+            }
+        )
+        guarded = Guardrails(llm=FakeStreamingChatModel(text=LONG, delay=0.02), config=cfg, actions=[judge])
+        recorder, started, first = EventRecorder(), time.perf_counter(), None
+        async for chunk in guarded.astream("Tell me a story", config={"callbacks": [recorder]}):
+            if chunk.content and first is None:
+                first = (time.perf_counter() - started) * 1000
+            if chunk.response_metadata.get("guardrails"):
+                windows = chunk.response_metadata["guardrails"]["windows"]
+        label = "speculative + first_chunk_size=8" if speculative else "sequential, equal windows"
+        print(f"{label}: {windows} output windows")
+        return recorder.events, first
+
+
+    latency_runs = {
+        "today": await record_latency(False, None),
+        "new": await record_latency(True, 8),
+    }
+    for name, (_, first) in latency_runs.items():
+        print(f"{name:5}: first chunk after {first:4.0f} ms")
+    """
+)
+code(
+    """
+    def since_call(events: list[dict]) -> tuple[Timeline, tuple[float, float]]:
+        \"\"\"The timeline in ms since the input rail started, and the input rail's span.\"\"\"
+        line = timeline(events)
+        t0 = next(e["t"] for e in events if e["type"] == "guardrails.stream.started")
+        rail = next(e for e in events if e["type"] == "guardrails.rail.passed" and e["stage"] == "input")
+        shift = (t0 - rail["started_at"]) * 1000
+        moved = Timeline(
+            arrived={u: t + shift for u, t in line.arrived.items()},
+            released={u: t + shift for u, t in line.released.items()},
+            checks=[(w, a, b, s + shift, e + shift, d) for w, a, b, s, e, d in line.checks],
+        )
+        return moved, (0.0, rail["duration"] * 1000)
+
+
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5), sharex=True, sharey=True)
+    titles = {
+        "today": "sequential input rail, windows of 40",
+        "new": "speculative generation, first_chunk_size: 8",
+    }
+    for ax, (name, (events, first)) in zip(axes, latency_runs.items(), strict=True):
+        line, (start, end) = since_call(events)
+        ax.axvspan(start, end, color="tab:purple", alpha=0.12)
+        draw(ax, line, f"{titles[name]} (first chunk {first:.0f} ms)")
+        ax.set_xlabel("ms since the call started")
+    axes[0].set_ylabel("unit (model chunk)")
+    axes[0].invert_yaxis()
+    fig.legend(
+        handles=[
+            Patch(color="tab:purple", alpha=0.2, label="input rail (200 ms judge)"),
+            Patch(color="tab:green", alpha=0.3, label="output window checked"),
+            plt.Line2D([], [], color="tab:blue", marker=">", label="unit released to the user"),
+        ],
+        loc="lower center",
+        ncol=3,
+        frameon=False,
+    )
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    plt.show()
+    """
+)
+md(
+    """
+    On the left the model only starts once the input rail passed, and nothing is released
+    before the first 40-unit window was checked. On the right the model starts at once (its
+    first units arrive while the input rail runs), the first window holds 8 units and is
+    checked speculatively, and its first 3 units go out as soon as both the input rail and
+    that window passed (its last 5 are the next window's context). The later windows double
+    (8, 16, 32, then the 4 left), so the answer still takes only four output checks. To
+    choose the sizes for a rail: `context_size` is the longest phrase (in units) the rail must
+    see whole, minus one; a `first_chunk_size` a little above `context_size` puts the first
+    release close to the floor (at or below it, window 1 releases nothing: all of it is
+    context of window 2).
+    """
+)
+md(
+    """
+    ## 7. Switching to a real model
 
     Nothing above depends on the fake model: pass any LangChain chat model as `llm`. With the
     `openai` extra (`pip install "langchain-stream-guardrails[openai]"`) that is `ChatOpenAI`,

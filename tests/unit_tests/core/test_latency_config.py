@@ -45,7 +45,9 @@ def test_defaults_keep_todays_behaviour() -> None:
     assert config.rails.input.speculative_generation is False
     assert config.rails.output.streaming.first_chunk_size is None
     assert config.rails.output.max_tokens is None
-    plan = WindowPlan.from_config(config.rails.output.streaming.model_copy(update={"enabled": True}), rewrites=False)
+    plan = WindowPlan.from_config(
+        config.rails.output.streaming.model_copy(update={"enabled": True}), rewrites=False
+    )
     assert list(itertools.islice(plan.sizes(), 3)) == [200, 200, 200]
 
 

@@ -4,6 +4,7 @@ produced is released or observed before they passed; an input block stops it and
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -38,6 +39,21 @@ class Timeline(BaseCallbackHandler):
         return object.__getattribute__(self, name)
 
 
+class StallingModel(FakeStreamingChatModel):
+    """Stops producing after ``stall_after`` chunks when asked something "bad" (until
+    cancelled, 5 s at most), so exactly that many are produced before the input rail blocks."""
+
+    stall_after: int = 5
+
+    async def _astream(self, messages: Any, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        produced = 0
+        async for chunk in super()._astream(messages, *args, **kwargs):
+            yield chunk
+            produced += 1
+            if produced == self.stall_after and "bad" in messages[-1].text:
+                await asyncio.sleep(5)
+
+
 def speculative_guard(
     *,
     produced_before_decision: int = 5,
@@ -46,10 +62,10 @@ def speculative_guard(
     stream_first: bool = False,
     timeline: Timeline | None = None,
     exceptions: bool = False,
-) -> tuple[Guardrails, FakeStreamingChatModel]:
+) -> tuple[Guardrails, StallingModel]:
     """An input rail that decides only once the model has produced some chunks: proof that the
     model runs concurrently, and a block that lands mid-stream."""
-    model = FakeStreamingChatModel(chunks=CHUNKS, delay=0.002)
+    model = StallingModel(chunks=CHUNKS, delay=0.002, stall_after=produced_before_decision)
 
     @action(name="slow input")
     async def slow_input(text: str) -> bool:
@@ -220,3 +236,39 @@ async def test_without_speculation_the_model_waits_for_the_input_rails() -> None
     guarded = Guardrails(llm=model, config=config, actions=[watch_input])
     assert (await guarded.ainvoke("hi")).content == TEXT
     assert produced_at_decision == [0]
+
+
+def test_sync_invoke_speculates_too() -> None:
+    guarded, _ = speculative_guard()
+    assert guarded.invoke("good question").content == TEXT
+    guarded, model = speculative_guard()  # a fresh count of produced chunks
+    blocked = guarded.invoke("bad question")
+    assert blocked.content == REFUSAL
+    assert blocked.response_metadata["guardrails"]["stage"] == "input"
+    # The sync model runs in worker threads one chunk at a time (and does not stall): the
+    # chunk in flight when the block came may be produced and never received.
+    assert model.stats.last_call_chunks - 1 <= blocked.usage_metadata["output_tokens"]
+    assert blocked.usage_metadata["output_tokens"] <= model.stats.last_call_chunks < len(CHUNKS)
+
+
+@pytest.mark.requires("langgraph")
+@pytest.mark.parametrize("stream_first", [False, True])
+async def test_langgraph_messages_show_only_released_text(stream_first: bool) -> None:
+    from langgraph.graph import END, START, MessagesState, StateGraph
+
+    def run(question: str) -> Any:
+        guarded, _ = speculative_guard(stream_first=stream_first)
+
+        async def node(state: MessagesState) -> dict[str, Any]:
+            return {"messages": [await guarded.ainvoke(state["messages"])]}
+
+        builder = StateGraph(MessagesState)
+        builder.add_node("model", node)
+        builder.add_edge(START, "model")
+        builder.add_edge("model", END)
+        return builder.compile().astream({"messages": [("user", question)]}, stream_mode="messages")
+
+    passed = [m.content async for m, _ in run("good question")]
+    assert "".join(passed) == TEXT
+    blocked = [m.content async for m, _ in run("bad question")]
+    assert blocked == [REFUSAL]

@@ -46,6 +46,8 @@ EXPECTED: dict[str, list[str]] = {
         "raised: GuardrailsViolation | output regex check output",
         'custom refusal: "Let\'s keep credentials out of chat."',
         "stream_first=False: the user saw \"Sure! The admin I'm sorry, I can't respond to that.\"",
+        "sequential, equal windows: 2 output windows",
+        "speculative + first_chunk_size=8: 4 output windows",
         OFFLINE,
     ],
     "02_lcel_and_langserve": [
@@ -112,7 +114,7 @@ UNEXPECTED = {
     "05_agents": ["'rm -rf /srv'", "sk-live1234"],
 }
 """Text a notebook must not print (hold-back mode hides raw model tokens from events)."""
-IMAGES = {"01_streaming_quickstart": 2}
+IMAGES = {"01_streaming_quickstart": 3}
 """Figures a notebook must show (the streaming timelines of notebook 01)."""
 
 PROBE = "import sys\nprint(sys.executable)\nprint(sys.prefix)"

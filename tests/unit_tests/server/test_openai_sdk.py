@@ -86,7 +86,9 @@ def test_sync_stream(client: OpenAI) -> None:
 def test_sync_stream_block_ends_with_content_filter(client: OpenAI) -> None:
     chunks = list(client.chat.completions.create(model="guarded", messages=FORBIDDEN, stream=True))
     deltas = [c.choices[0].delta.content or "" for c in chunks[1:-1]]
-    assert deltas[-1] == REFUSAL
+    assert deltas[-1] == "\n\n" + REFUSAL
+    refusals = [c.choices[0].delta.refusal for c in chunks if c.choices[0].delta.refusal]
+    assert refusals == [REFUSAL]
     assert "".join(deltas).startswith("One two three four five six ")
     final = chunks[-1]
     assert final.choices[0].finish_reason == "content_filter"
@@ -105,6 +107,7 @@ def test_sync_completion_block(client: OpenAI) -> None:
         model="holdback", messages=[{"role": "user", "content": "anything classified?"}]
     )
     assert response.choices[0].message.content == "I can't share that."
+    assert response.choices[0].message.refusal == "I can't share that."
     assert response.choices[0].finish_reason == "content_filter"
     assert response.model_extra is not None
     assert response.model_extra["guardrails"]["rail"] == "regex check output"
@@ -140,7 +143,7 @@ async def test_async_stream_block(aclient: AsyncOpenAI) -> None:
     )
     chunks = [chunk async for chunk in stream]
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-    assert text == "Sure, here it is: I can't share that."
+    assert text == "Sure, here it is: \n\nI can't share that."
     assert chunks[-2].choices[0].finish_reason == "content_filter"
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
 

@@ -1,0 +1,347 @@
+"""The server's fast path to an OpenAI-compatible upstream: one light client per config.
+
+``ChatOpenAI`` builds an ``openai`` SDK object for every streamed chunk (``construct_type``),
+which dominates a busy gateway's CPU. :class:`OpenAICompatibleChat` reads the upstream's SSE
+with ``httpx`` and ``orjson`` and builds the ``AIMessageChunk`` the guard needs directly, so
+every rail, release rule, usage report and observer works as with any chat model. It takes the
+parameters a gateway's upstream needs; a config asking for anything else keeps ``ChatOpenAI``
+(see :func:`fast_upstream_model`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import weakref
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from typing import Any
+
+import httpx
+import orjson
+from langchain_core.callbacks import (
+    AsyncCallbackManagerForLLMRun,
+    CallbackManagerForLLMRun,
+)
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages.ai import UsageMetadata
+from langchain_core.messages.utils import convert_to_openai_messages
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from pydantic import ConfigDict, Field, PrivateAttr, SecretStr
+from typing_extensions import override
+
+from ..config import ModelConfig, RailsConfig
+
+FAST_ENGINES = ("openai", "vllm_openai")
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+_SENT = ("temperature", "top_p", "max_tokens", "max_completion_tokens", "seed", "stop",
+         "frequency_penalty", "presence_penalty")  # fmt: skip
+"""Config parameters sent with every request."""
+_CLIENT = ("base_url", "openai_api_base", "api_key", "openai_api_key", "timeout",
+           "request_timeout", "max_retries", "stream_usage", "streaming", "model", "model_name",
+           "default_headers")  # fmt: skip
+"""Config parameters that configure the client."""
+
+
+class UpstreamError(RuntimeError):
+    """The upstream answered with an HTTP error (its status and a short reason)."""
+
+
+class OpenAICompatibleChat(BaseChatModel):
+    """A chat model for an OpenAI-compatible ``/chat/completions`` endpoint, built for speed.
+
+    Example:
+        .. code-block:: python
+
+            model = OpenAICompatibleChat(model="gpt-4o-mini", base_url="http://127.0.0.1:8001/v1",
+                                         api_key="unused")
+            async for chunk in model.astream("Hi"):
+                print(chunk.content, end="")
+    """
+
+    model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True)
+
+    model_name: str = Field(alias="model")
+    """The upstream's model name."""
+    base_url: str = DEFAULT_BASE_URL
+    api_key: SecretStr | None = None
+    timeout: float | None = 600.0
+    """Seconds for connecting and between bytes (``None``: no limit)."""
+    max_retries: int = 2
+    """Retries of a connection that could not be opened (never of a started answer)."""
+    default_headers: dict[str, str] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(default_factory=dict)
+    """Sent with every request (``temperature``, ``max_tokens``...); request kwargs win."""
+    stream_usage: bool = True
+    """Ask for the usage chunk (``stream_options.include_usage``)."""
+
+    _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = PrivateAttr(
+        default_factory=weakref.WeakKeyDictionary
+    )
+    """One connection pool per event loop (shared by copies of this model)."""
+
+    @property
+    @override
+    def _llm_type(self) -> str:
+        return "openai-compatible"
+
+    @property
+    @override
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"model_name": self.model_name, "base_url": self.base_url, **self.params}
+
+    @override
+    def bind_tools(
+        self, tools: Sequence[Any], *, tool_choice: Any = None, **kwargs: Any
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """Bind tools as OpenAI's API takes them (``tool_choice`` ``"any"`` is ``"required"``,
+        a tool name is that function).
+
+        Example:
+            .. code-block:: python
+
+                model.bind_tools([get_weather], tool_choice="get_weather")
+        """
+        converted = [convert_to_openai_tool(t) for t in tools]
+        if tool_choice is not None:
+            if tool_choice == "any":
+                tool_choice = "required"
+            elif isinstance(tool_choice, str) and tool_choice not in ("auto", "none", "required"):
+                tool_choice = {"type": "function", "function": {"name": tool_choice}}
+            kwargs["tool_choice"] = tool_choice
+        return self.bind(tools=converted, **kwargs)
+
+    def _payload(
+        self, messages: list[BaseMessage], stop: list[str] | None, stream: bool, kwargs: Any
+    ) -> bytes:
+        payload: dict[str, Any] = {
+            "model": self.model_name,
+            "messages": convert_to_openai_messages(messages),
+            **self.params,
+            **{k: v for k, v in kwargs.items() if k != "stream_usage"},
+            "stream": stream,
+        }
+        if stop is not None:
+            payload["stop"] = stop
+        if stream and kwargs.get("stream_usage", self.stream_usage):
+            payload["stream_options"] = {"include_usage": True}
+        return orjson.dumps(payload)
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Content-Type": "application/json", **self.default_headers}
+        if self.api_key is not None:
+            headers["Authorization"] = f"Bearer {self.api_key.get_secret_value()}"
+        return headers
+
+    def _async_client(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            # A gateway's streams each hold a connection: the server's own limit bounds them.
+            limits = httpx.Limits(max_connections=None, max_keepalive_connections=256)
+            transport = httpx.AsyncHTTPTransport(retries=self.max_retries, limits=limits)
+            client = httpx.AsyncClient(
+                transport=transport, timeout=self.timeout, headers=self._headers()
+            )
+            self._clients[loop] = client
+        return client
+
+    @override
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        body = self._payload(messages, stop, True, kwargs)
+        client = self._async_client()
+        url = self.base_url.rstrip("/") + "/chat/completions"
+        async with client.stream("POST", url, content=body) as response:
+            if response.status_code >= 400:
+                raise _error(response.status_code, await response.aread())
+            done = False
+            async for line in response.aiter_lines():
+                if done or not line.startswith("data:"):
+                    # Blank separators, comments (keep-alives), `event:` lines; after [DONE] the
+                    # body is read to its end, so the connection goes back to the pool.
+                    continue
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    done = True
+                    continue
+                message = _chunk(orjson.loads(data))
+                if message is None:
+                    continue
+                chunk = ChatGenerationChunk(message=message)
+                if run_manager is not None:
+                    await run_manager.on_llm_new_token(message.text, chunk=chunk)
+                yield chunk
+
+    @override
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        body = self._payload(messages, stop, True, kwargs)
+        url = self.base_url.rstrip("/") + "/chat/completions"
+        transport = httpx.HTTPTransport(retries=self.max_retries)
+        with (
+            httpx.Client(
+                transport=transport, timeout=self.timeout, headers=self._headers()
+            ) as http,
+            http.stream("POST", url, content=body) as response,
+        ):
+            if response.status_code >= 400:
+                raise _error(response.status_code, response.read())
+            for line in response.iter_lines():
+                if not line.startswith("data:"):
+                    continue
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    break
+                message = _chunk(orjson.loads(data))
+                if message is not None:
+                    chunk = ChatGenerationChunk(message=message)
+                    if run_manager is not None:
+                        run_manager.on_llm_new_token(message.text, chunk=chunk)
+                    yield chunk
+
+    @override
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        merged: AIMessageChunk | None = None
+        for chunk in self._stream(messages, stop, run_manager, **kwargs):
+            merged = chunk.message if merged is None else merged + chunk.message  # type: ignore[assignment]
+        return _result(merged)
+
+    @override
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        merged: AIMessageChunk | None = None
+        async for chunk in self._astream(messages, stop, run_manager, **kwargs):
+            merged = chunk.message if merged is None else merged + chunk.message  # type: ignore[assignment]
+        return _result(merged)
+
+
+def _result(merged: AIMessageChunk | None) -> ChatResult:
+    message = merged if merged is not None else AIMessageChunk(content="")
+    data = message.model_dump(exclude={"type", "tool_call_chunks", "chunk_position"})
+    return ChatResult(generations=[ChatGeneration(message=AIMessage(**data))])
+
+
+def _error(status: int, raw: bytes) -> UpstreamError:
+    try:
+        error = orjson.loads(raw).get("error") or {}
+        reason = error.get("code") or error.get("type") or ""
+    except (ValueError, AttributeError):
+        reason = ""
+    # The upstream's message may quote the request; only its status and code are kept.
+    return UpstreamError(f"upstream answered HTTP {status}" + (f" ({reason})" if reason else ""))
+
+
+def _chunk(event: Mapping[str, Any]) -> AIMessageChunk | None:
+    """One ``chat.completion.chunk`` as an ``AIMessageChunk`` (None when it carries nothing)."""
+    usage = event.get("usage")
+    usage_metadata = _usage(usage) if usage else None
+    choices = event.get("choices")
+    if not choices:
+        return AIMessageChunk(content="", usage_metadata=usage_metadata) if usage else None
+    choice = choices[0]
+    delta = choice.get("delta") or {}
+    content = delta.get("content") or ""
+    calls = delta.get("tool_calls")
+    reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+    finish = choice.get("finish_reason")
+    if not (calls or reasoning or finish or usage or choice.get("logprobs")):
+        return AIMessageChunk(content=content)  # the common case: text only
+    metadata: dict[str, Any] = {}
+    if finish:
+        metadata = {"finish_reason": finish, "model_name": event.get("model")}
+    if choice.get("logprobs"):
+        metadata["logprobs"] = choice["logprobs"]
+    chunks = [
+        {
+            "name": (c.get("function") or {}).get("name"),
+            "args": (c.get("function") or {}).get("arguments"),
+            "id": c.get("id"),
+            "index": c.get("index"),
+            "type": "tool_call_chunk",
+        }
+        for c in calls or ()
+    ]
+    return AIMessageChunk(
+        content=content,
+        additional_kwargs={"reasoning_content": reasoning} if reasoning else {},
+        tool_call_chunks=chunks,
+        response_metadata=metadata,
+        usage_metadata=usage_metadata,
+    )
+
+
+def _usage(usage: Mapping[str, Any]) -> UsageMetadata:
+    prompt = usage.get("prompt_tokens") or 0
+    completion = usage.get("completion_tokens") or 0
+    total = usage.get("total_tokens") or prompt + completion
+    return {"input_tokens": prompt, "output_tokens": completion, "total_tokens": total}
+
+
+def fast_upstream_model(config: RailsConfig) -> OpenAICompatibleChat | None:
+    """The fast-path model for the main model of ``config``, or None when it needs ChatOpenAI
+    (another engine, or a parameter the light client does not take).
+
+    Example:
+        .. code-block:: python
+
+            model = fast_upstream_model(RailsConfig.from_path("configs/gateway"))
+    """
+    main = config.main_model
+    if main is None or main.engine not in FAST_ENGINES:
+        return None
+    parameters = dict(main.parameters)
+    if set(parameters) - set(_SENT) - set(_CLIENT):
+        return None
+    name = main.model or parameters.get("model") or parameters.get("model_name")
+    base_url = parameters.get("base_url") or parameters.get("openai_api_base")
+    if main.engine == "vllm_openai" and not base_url:
+        return None
+    key = _api_key(main, parameters, default=base_url is None)
+    if not name or (base_url is None and key is None):
+        return None  # ChatOpenAI reports what is missing
+    timeout = parameters.get("timeout", parameters.get("request_timeout", 600.0))
+    if not (timeout is None or isinstance(timeout, int | float)):
+        return None
+    return OpenAICompatibleChat(
+        model_name=str(name),
+        base_url=str(base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL),
+        api_key=SecretStr(key) if key else None,
+        timeout=timeout,
+        max_retries=int(parameters.get("max_retries", 2)),
+        default_headers=dict(parameters.get("default_headers") or {}),
+        params={k: parameters[k] for k in _SENT if k in parameters},
+        stream_usage=bool(parameters.get("stream_usage", True)),
+    )
+
+
+def _api_key(main: ModelConfig, parameters: Mapping[str, Any], *, default: bool) -> str | None:
+    key = parameters.get("api_key") or parameters.get("openai_api_key")
+    if key:
+        return str(key)
+    if main.api_key_env_var:
+        return os.environ.get(main.api_key_env_var)
+    return os.environ.get("OPENAI_API_KEY") or (None if default else "EMPTY")
