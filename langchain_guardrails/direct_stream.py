@@ -15,8 +15,9 @@ Anything unusual (a ``stream``/``astream`` of its own, a rate limiter, ``output_
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from typing import Any, cast
 
+from langchain_core.callbacks import AsyncCallbackManager
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.runnables import Runnable, RunnableBinding
@@ -26,10 +27,20 @@ _STRUCTURED_KEYS = ("ls_structured_output_format", "structured_output_format")
 
 
 def direct_astream(
-    model: Runnable[Any, Any], messages: list[BaseMessage], kwargs: Mapping[str, Any]
+    model: Runnable[Any, Any],
+    messages: list[BaseMessage],
+    kwargs: Mapping[str, Any],
+    callbacks: AsyncCallbackManager | None = None,
+    tags: list[str] | None = None,
 ) -> AsyncIterator[AIMessageChunk] | None:
     """The stream of ``model`` on ``messages`` through its ``_astream``, or None when the
     regular ``astream`` must be used.
+
+    With ``callbacks`` (the relays of the guarded call's handlers), the model's run is reported
+    on them as ``astream`` would (start, then end with the merged answer and its usage, or the
+    error), but without a callback per token: relays drop the wrapped model's tokens anyway
+    (the guarded run streams what is released), and two dispatches per token would double the
+    cost of streaming to a tracer.
 
     Example:
         .. code-block:: python
@@ -61,7 +72,114 @@ def direct_astream(
     except ImportError:  # a langchain-core without these helpers: the regular path
         return None
     stop = call.pop("stop", None)
-    return _stream(inner, _normalize_messages(messages), stop, call, _gen_info_and_msg_metadata)
+    stream = _stream(inner, _normalize_messages(messages), stop, call, _gen_info_and_msg_metadata)
+    if callbacks is None:
+        return stream
+    return _observed(inner, messages, stop, {**bound, **kwargs}, callbacks, tags, stream)
+
+
+async def _observed(
+    model: BaseChatModel,
+    messages: list[BaseMessage],
+    stop: list[str] | None,
+    kwargs: dict[str, Any],
+    callbacks: AsyncCallbackManager,
+    tags: list[str] | None,
+    stream: AsyncIterator[AIMessageChunk],
+) -> AsyncIterator[AIMessageChunk]:
+    """``stream`` reported as the model's own run on ``callbacks`` (start / end / error)."""
+    from langchain_core.callbacks import AsyncCallbackManager
+    from langchain_core.outputs.chat_generation import merge_chat_generation_chunks
+
+    from .redaction import hooks_suppressed
+
+    structured = next((kwargs.pop(k) for k in _STRUCTURED_KEYS if k in kwargs), None)
+    params = model._get_invocation_params(stop=stop, **kwargs)
+    options: dict[str, Any] = {"stop": stop, **{k: params[k] for k in kwargs if k in params}}
+    if structured is not None:
+        options["ls_structured_output_format"] = structured
+    with hooks_suppressed():  # our relays stand in for context-registered handlers
+        manager = AsyncCallbackManager.configure(
+            callbacks,
+            None,
+            model.verbose,
+            tags,
+            model.tags,
+            dict(model._get_ls_params(stop=stop, **kwargs)),
+            model.metadata,
+        )
+    (run,) = await manager.on_chat_model_start(
+        model._serialized, [messages], invocation_params=params, options=options, batch_size=1
+    )
+    own_id = f"lc_run--{run.run_id}"
+    answer = _Answer()
+    try:
+        async for message in stream:
+            if message.id is None:
+                message.id = own_id
+            answer.add(message)
+            yield message
+    except BaseException as error:
+        await run.on_llm_error(error, response=answer.result(merge_chat_generation_chunks))
+        raise
+    await run.on_llm_end(answer.result(merge_chat_generation_chunks))
+
+
+class _Answer:
+    """The model run's result, built as chunks pass: plain-text answers by joining their text
+    (one merge of thousands of chunks would cost as much as the stream itself), anything else
+    (content blocks, tool-call deltas) by LangChain's own merge."""
+
+    __slots__ = ("chunks", "last", "parts", "plain")
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.chunks: list[AIMessageChunk] = []
+        self.plain = True
+        self.last: AIMessageChunk | None = None
+
+    def add(self, message: AIMessageChunk) -> None:
+        self.chunks.append(message)
+        if self.plain and (
+            message.content.__class__ is not str
+            or message.tool_call_chunks
+            or "logprobs" in message.response_metadata  # lists that merge, not replace
+        ):
+            self.plain = False
+        self.last = message
+
+    def result(self, merge: Any) -> Any:
+        from langchain_core.messages.ai import add_usage
+        from langchain_core.outputs import ChatGenerationChunk, LLMResult
+
+        if not self.chunks:
+            return LLMResult(generations=[])
+        if not self.plain:
+            merged = merge([ChatGenerationChunk(message=c) for c in self.chunks])
+            return LLMResult(generations=[[merged]])
+        usage = None
+        metadata: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
+        for chunk in self.chunks:
+            if chunk.usage_metadata is not None:
+                usage = (
+                    chunk.usage_metadata
+                    if usage is None
+                    else add_usage(usage, chunk.usage_metadata)
+                )
+            if chunk.response_metadata:
+                metadata.update(chunk.response_metadata)
+            if chunk.additional_kwargs:
+                extra.update(chunk.additional_kwargs)
+        message = AIMessageChunk(
+            content="".join(cast(str, c.content) for c in self.chunks),
+            usage_metadata=usage,
+            response_metadata=metadata,
+            additional_kwargs=extra,
+            id=self.chunks[0].id,
+            chunk_position="last",
+        )
+        return LLMResult(generations=[[ChatGenerationChunk(message=message)]])
 
 
 async def _stream(

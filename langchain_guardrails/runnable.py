@@ -712,9 +712,13 @@ class Guardrails(BaseChatModel):
         model_config["tags"] = [*model_config.get("tags", ()), NOSTREAM]
         if stop is not None:
             kwargs = {**kwargs, "stop": stop}
-        direct = None if sync_model or listening else direct_astream(self._model, messages, kwargs)
+        direct = None
+        if not sync_model and not (listening and output.streaming.audit_unreleased_text):
+            # Nobody listens: skip astream's run bookkeeping (it keeps every chunk). Someone
+            # listens: report the model's run ourselves, without a dispatch per token.
+            relays = model_callbacks if listening else None
+            direct = direct_astream(self._model, messages, kwargs, relays, [NOSTREAM])
         if direct is not None:
-            # Nobody listens: skip astream's run bookkeeping (it keeps every chunk).
             source = direct
         elif sync_model:
             source = stream_in_threads(self._model, messages, model_config, kwargs)

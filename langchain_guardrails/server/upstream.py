@@ -76,6 +76,8 @@ class OpenAICompatibleChat(BaseChatModel):
     """Sent with every request (``temperature``, ``max_tokens``...); request kwargs win."""
     stream_usage: bool = True
     """Ask for the usage chunk (``stream_options.include_usage``)."""
+    keepalive_connections: int = 0
+    """Idle connections kept for reuse (worth it for far TLS upstreams; see the benchmark)."""
 
     _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = PrivateAttr(
         default_factory=weakref.WeakKeyDictionary
@@ -140,7 +142,11 @@ class OpenAICompatibleChat(BaseChatModel):
         client = self._clients.get(loop)
         if client is None:
             # A gateway's streams each hold a connection: the server's own limit bounds them.
-            limits = httpx.Limits(max_connections=None, max_keepalive_connections=256)
+            # Reusing idle connections measured slower under bursts of streams (200 at once:
+            # first tokens waited seconds in the connection pool), so none are kept by default.
+            limits = httpx.Limits(
+                max_connections=None, max_keepalive_connections=self.keepalive_connections
+            )
             transport = httpx.AsyncHTTPTransport(retries=self.max_retries, limits=limits)
             client = httpx.AsyncClient(
                 transport=transport, timeout=self.timeout, headers=self._headers()

@@ -79,6 +79,14 @@ async def test_no_handler_skips_astream_and_keeps_usage(
     assert "".join(c.text for c in chunks) == "The capital is Paris."
     assert chunks[-1].usage_metadata == {"input_tokens": 1, "output_tokens": 4, "total_tokens": 5}
     assert calls == []  # Guardrails.astream is its own; the wrapped model's was never used
-    listened = [c async for c in guarded.astream("hi", {"callbacks": [BaseCallbackHandler()]})]
+    # With a handler the model's run is reported too (start, end with usage), still without
+    # astream: no callback per token for the wrapped model (its tokens are not answer tokens).
+    from langchain_core.callbacks import UsageMetadataCallbackHandler
+
+    usage = UsageMetadataCallbackHandler()
+    listened = [c async for c in guarded.astream("hi", {"callbacks": [usage]})]
     assert "".join(c.text for c in listened) == "The capital is Paris."
-    assert calls == ["FakeStreamingChatModel"]
+    assert calls == []
+    assert usage.usage_metadata == {
+        "fake-streaming-model": {"input_tokens": 1, "output_tokens": 4, "total_tokens": 5}
+    }

@@ -32,6 +32,8 @@ def received(g: Any) -> int:
     produced: int = g.llm.stats.last_call_chunks
     assert 7 <= produced <= 9
     return produced
+
+
 BLOCKED_GUARD = usage(3 + 4 + 5, 3)
 
 
