@@ -28,6 +28,7 @@ demo: $(CORE)
 # The server's scale-out tests start a real redis-server: installed here when apt-get can.
 redis-server:
 	@command -v redis-server >/dev/null || apt-get install -y -q redis-server >/dev/null 2>&1 \
+		|| (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q redis-server >/dev/null 2>&1) \
 		|| echo "redis-server could not be installed: the Redis tests will be skipped"
 
 test: $(FULL) redis-server

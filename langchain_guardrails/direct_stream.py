@@ -15,6 +15,7 @@ Anything unusual (a ``stream``/``astream`` of its own, a rate limiter, ``output_
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
 from typing import Any, cast
 
 from langchain_core.callbacks import AsyncCallbackManager
@@ -114,11 +115,12 @@ async def _observed(
     own_id = f"lc_run--{run.run_id}"
     answer = _Answer()
     try:
-        async for message in stream:
-            if message.id is None:
-                message.id = own_id
-            answer.add(message)
-            yield message
+        async with aclosing(stream) as messages_:  # type: ignore[type-var]
+            async for message in messages_:
+                if message.id is None:
+                    message.id = own_id
+                answer.add(message)
+                yield message
     except BaseException as error:
         await run.on_llm_error(error, response=answer.result(merge_chat_generation_chunks))
         raise
@@ -190,10 +192,13 @@ async def _stream(
     metadata_of: Any,
 ) -> AsyncIterator[AIMessageChunk]:
     message: Any = None
-    async for chunk in model._astream(messages, stop=stop, **kwargs):
-        message = chunk.message
-        message.response_metadata = metadata_of(chunk)
-        yield message
+    # Closed explicitly: a guard that stops the stream (a block) stops generation now, not
+    # when the generator is collected.
+    async with aclosing(model._astream(messages, stop=stop, **kwargs)) as chunks:  # type: ignore[type-var]
+        async for chunk in chunks:
+            message = chunk.message
+            message.response_metadata = metadata_of(chunk)
+            yield message
     if isinstance(message, AIMessageChunk) and not message.chunk_position:
         content: Any = "" if isinstance(message.content, str) else []
         yield AIMessageChunk(content=content, chunk_position="last")

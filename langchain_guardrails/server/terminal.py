@@ -170,7 +170,9 @@ def _from_events(lines: Iterable[str]) -> Iterator[Event]:
         if "error" in event and "choices" not in event:
             raise TurnFailed(f"server error: {event['error'].get('message')}")
         for choice in event.get("choices") or []:
-            text = choice.get("delta", {}).get("content")
+            delta = choice.get("delta", {})
+            # A refusal is shown as the local chat shows it (without the stream's separator).
+            text = delta.get("refusal") or delta.get("content")
             if text:
                 yield Text(text)
         guard = event.get("guardrails", guard)

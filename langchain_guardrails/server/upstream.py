@@ -43,6 +43,8 @@ _CLIENT = ("base_url", "openai_api_base", "api_key", "openai_api_key", "timeout"
            "request_timeout", "max_retries", "stream_usage", "streaming", "model", "model_name",
            "default_headers")  # fmt: skip
 """Config parameters that configure the client."""
+_NOT_SENT = frozenset({"stream_usage", "ls_structured_output_format", "structured_output_format"})
+"""Call kwargs that are LangChain's own (tracing, usage), not the upstream's."""
 
 
 class UpstreamError(RuntimeError):
@@ -122,7 +124,7 @@ class OpenAICompatibleChat(BaseChatModel):
             "model": self.model_name,
             "messages": convert_to_openai_messages(messages),
             **self.params,
-            **{k: v for k, v in kwargs.items() if k != "stream_usage"},
+            **{k: v for k, v in kwargs.items() if k not in _NOT_SENT},
             "stream": stream,
         }
         if stop is not None:
