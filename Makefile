@@ -46,6 +46,7 @@ format: $(FULL)
 bench: $(CORE)
 	$(BIN)/python benchmarks/stream_overhead.py
 	$(BIN)/python -m langchain_guardrails eval --shipped --markdown --concurrency 1
+	$(BIN)/python -m langchain_guardrails eval --spans langchain_guardrails/eval/data/pii_spans.jsonl --reference presidio --markdown
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

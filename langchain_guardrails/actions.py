@@ -29,6 +29,7 @@ INJECTABLE: dict[str, str] = {
     "stage": '"input", "output", "tool_input" or "tool_output"',
     "run_config": "the RunnableConfig of this rail's child run",
     "tool_call": 'the tool call `{"name", "args", "id"}` under check (tool rails; else None)',
+    "timeout": "this rail's timeout in seconds (the flow's `timeout:`, else rails.timeout)",
 }
 
 F = TypeVar("F", bound=Callable[..., Any])

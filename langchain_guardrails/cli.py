@@ -150,10 +150,14 @@ def _parser() -> argparse.ArgumentParser:
         "--max-concurrency-per-key",
         type=int,
         default=None,
-        help="concurrent generations per API key (more get 429)",
+        help="concurrent generations per API key, or per client address without --api-key"
+        " (more get 429)",
     )
     server.add_argument(
-        "--rpm-per-key", type=int, default=None, help="generation requests per minute per API key"
+        "--rpm-per-key",
+        type=int,
+        default=None,
+        help="generation requests per minute per API key (per client address without --api-key)",
     )
     server.add_argument(
         "--redis-url",

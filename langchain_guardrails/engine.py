@@ -309,6 +309,7 @@ class RailEngine:
             "stage": lambda: stage,
             "tool_call": lambda: dict(scope.tool_call) if scope.tool_call is not None else None,
             "run_config": lambda: run_config,
+            "timeout": lambda: rail.timeout,
         }
         return {name: values[name]() for name in rail.spec.wants}
 

@@ -17,7 +17,7 @@ class GuardrailsViolation(Exception):
     """Raised instead of a refusal when the config sets ``enable_rails_exceptions: true``.
 
     Attributes:
-        stage: ``"input"`` or ``"output"``.
+        stage: ``"input"``, ``"output"``, ``"tool_input"`` or ``"tool_output"``.
         rail: the flow name of the rail that blocked.
         reason: why it blocked, when the rail said.
         metadata: the same dict a refusal chunk carries in ``response_metadata["guardrails"]``.

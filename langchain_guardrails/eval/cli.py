@@ -6,6 +6,7 @@ Example:
         langchain-guardrails eval --config my_config --dataset my_set.jsonl --show-errors 5
         langchain-guardrails eval --config my_config --dataset my_set.jsonl --stream --unit tokens
         langchain-guardrails eval --shipped --markdown   # built-in rails on the shipped sets
+        langchain-guardrails eval --spans pii_spans.jsonl --reference presidio  # per entity
 """
 
 from __future__ import annotations
@@ -56,6 +57,11 @@ def add_eval_parser(commands: Any) -> None:
         choices=["presidio"],
         help="also judge with Presidio's recognizers, next to the sensitive-data rails",
     )
+    parser.add_argument(
+        "--spans",
+        metavar="FILE",
+        help="span-level precision/recall/F1 of the built-in recognizers on a span dataset",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(run=run)
 
@@ -70,6 +76,10 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(f"--target-fpr must be within 0..1 (got {args.target_fpr})")
     if args.unit_delay < 0:
         raise CLIError(f"--unit-delay must be >= 0 (got {args.unit_delay})")
+    if args.spans:
+        from .spans import run_spans
+
+        return run_spans(args)
     if args.shipped:
         if args.config or args.dataset:
             raise CLIError(

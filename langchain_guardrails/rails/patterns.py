@@ -23,19 +23,23 @@ def luhn_valid(digits: str) -> bool:
 
 _CARD_LENGTHS = frozenset((13, 14, 15, 16, 19))
 _CARD_GROUPS = frozenset(((4, 6, 5), (4, 6, 4)))  # Amex, Diners
+# Issuer prefixes of the major networks (Visa, Mastercard, Amex, Discover, Diners, JCB, UnionPay).
+_BRAND = re.compile(r"4|5[1-5]|2(?:2[2-9]|[3-6]\d|7[01]|720)|3[47]|3(?:0[0-5]|[68])|35|6(?:011|2|4[4-9]|5)")
 
 
 def credit_card_valid(candidate: str) -> bool:
-    groups = tuple(len(g) for g in re.split("[ -]", candidate))
-    digits = candidate.replace(" ", "").replace("-", "")
+    groups = tuple(len(g) for g in re.split("[ -]+", candidate))
+    digits = "".join(char for char in candidate if char.isdigit())
     if len(digits) not in _CARD_LENGTHS or digits[0] not in "23456":
         return False
-    # Printed cards group digits by four (Amex and Diners 4-6-5 / 4-6-4); other groupings
-    # are account numbers, IBAN tails or phone numbers.
+    # Printed cards group digits by four (Amex and Diners 4-6-5 / 4-6-4). Typed ones may be
+    # grouped oddly ("41111111 11111111"): those need a network's prefix and groups of 4+
+    # digits, since short groups are account numbers, IBAN tails or phone numbers.
     if (
         len(groups) > 1
         and groups not in _CARD_GROUPS
         and (any(size != 4 for size in groups[:-1]) or not 1 <= groups[-1] <= 4)
+        and (min(groups) < 4 or _BRAND.match(digits) is None)
     ):
         return False
     return luhn_valid(digits)
@@ -65,7 +69,7 @@ def iban_valid(compact: str) -> bool:
     return int(number) % 97 == 1
 
 
-def iban_length(candidate: str) -> int:
+def iban_length(candidate: str, before: str = "") -> int:
     """How many characters of ``candidate`` form a valid IBAN (0 when none does)."""
     expected = IBAN_LENGTHS.get(candidate[:2])
     if expected is None:
@@ -98,9 +102,27 @@ def phone_valid(candidate: str) -> bool:
         return 8 <= digits <= 15
     if candidate.startswith("00"):
         return 10 <= digits <= 17  # "00" + a full international number
-    if candidate.startswith("0"):
+    if candidate.startswith(("0", "(0")):
         return 9 <= digits <= 12
-    return digits == 10
+    if candidate[:1] == "1" and candidate[1:2] in (" ", "-", ".", "("):
+        return digits == 11  # "1-" + a North American number
+    return digits in (10, 11)  # North American, Brazilian (2-digit area code + 8 or 9)
+
+
+def bare_phone_valid(candidate: str) -> bool:
+    """A number without separators, after a phone context word: North American (area code
+    and exchange 2-9), or national with trunk 0 (UK, German...)."""
+    if candidate[0] == "0":
+        return 10 <= len(candidate) <= 12
+    if candidate[0] == "1" and len(candidate) == 11:
+        candidate = candidate[1:]
+    return len(candidate) == 10 and candidate[0] in "23456789" and candidate[3] in "23456789"
+
+
+def ssn_valid(candidate: str) -> bool:
+    """A US SSN of 9 digits: none of the never-issued areas, groups or serials."""
+    area, group, serial = candidate[:3], candidate[3:5], candidate[5:]
+    return area not in ("000", "666") and area[0] != "9" and group != "00" and serial != "0000"
 
 
 def openai_key_valid(candidate: str) -> bool:
@@ -108,8 +130,13 @@ def openai_key_valid(candidate: str) -> bool:
     return any(c.isdigit() for c in body) and any(c.isalpha() for c in body)
 
 
-def trim_url(candidate: str) -> int:
+def trim_url(candidate: str, before: str = "") -> int:
+    """How much of ``candidate`` is the URL: not its trailing punctuation, and in a CSV field
+    (``before`` is the field delimiter) not the fields after it."""
     end = len(candidate)
+    if before and before in ",;\t|":
+        cut = candidate.find(before)
+        end = cut if cut >= 0 else end
     while end and candidate[end - 1] in ".,;:!?'\"*_~":
         end -= 1
     while (
@@ -132,17 +159,34 @@ PHONE = re.compile(
     r"\+[1-9][0-9]{0,2}(?:[ .-]?\(?[0-9]{1,4}\)?)(?:[ .-]?[0-9]{1,5}){1,6}"
     r"|(?<!\d[ .-])(?:"
     r"\b00[1-9][0-9]{0,2}(?:[ .-]?\(?[0-9]{1,4}\)?)(?:[ .-]?[0-9]{1,5}){1,6}"
-    r"|(?:\([0-9]{3}\)[ .-]?|\b[0-9]{3}[ .-])[0-9]{3}[ .-][0-9]{4}"
+    r"|(?:\b1[ .-]?)?(?:\([0-9]{3}\)[ .-]?|\b[0-9]{3}[ .-])[0-9]{3}[ .-][0-9]{4}"
     r"|\b0[0-9]{1,4}(?:[ .-][0-9]{2,4}){2,4}"
+    # National numbers with a trunk 0 and one long group: "030 12345678", "089/1234567".
+    r"|\b0[0-9]{1,4}[ ./-][0-9]{5,8}"
+    r"|\(0[0-9]{1,4}\)[ ]?[0-9]{3,5}[ .-]?[0-9]{3,4}"
+    # Brazilian: 2-digit area code, then 4-4 or 5-4 digits with a dash.
+    r"|(?:\([1-9][0-9]\)|\b[1-9][0-9])[ ]?9?[0-9]{4}-[0-9]{4}"
     r"))(?![0-9]|[ .-][0-9])"
 )
-CREDIT_CARD = re.compile(r"(?<![\d-])(?<!\d )\d(?:[ -]?\d){12,18}(?![\d-]|[ -]\d)")
+# A phone number written as bare digits is told from an order number by a word before it.
+PHONE_CONTEXT = re.compile(
+    r"(?i:\b(?:phone|tel|telephone|mobile|mob|cell|cellphone|call|text|sms|whatsapp|fax"
+    r"|telefon|handy|mobil|t[ée]l[ée]phone|portable|tel[ée]fono|celular|m[óo]vil|telefone"
+    r"|contato|ligue)(?:\s+(?:number|no\.?|nr\.?|n[º°]|nummer|num[ée]ro|n[úu]mero))?"
+    r"(?:\s+(?:me|us))?(?:\s+(?:at|on|under|unter))?\.?\s*[:#]?\s*)"
+    r"(\+?[0-9]{10,12})(?![0-9]|[ .-][0-9])"
+)
+CREDIT_CARD = re.compile(r"(?<![\d-])(?<!\d )\d(?:(?:[ -]| {2})?\d){12,18}(?![\d-]|[ -]\d)")
 IBAN = re.compile(r"\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}")
+US_SSN_CONTEXT = re.compile(
+    r"(?i:\b(?:ssn|ss\#|social\s+security(?:\s+(?:number|no\.?|\#))?)\s*[:#]?\s*)"
+    r"([0-9]{9})(?![0-9]|[ .-][0-9])"
+)
 US_SSN = re.compile(
     r"(?<![\d-])(?<!\d )(?!000|666|9\d\d)\d{3}([- ])(?!00)\d{2}\1(?!0000)\d{4}(?![\d-]|[ -]\d)"
 )
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
-IPV4 = re.compile(rf"(?<![\d.])(?:{_OCTET}\.){{3}}{_OCTET}(?!\d|\.\d)")
+IPV4 = re.compile(rf"(?<![\w.])(?:{_OCTET}\.){{3}}{_OCTET}(?!\d|\.\d)")
 IPV6 = re.compile(
     r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:(?:\d{1,3}\.){3}\d{1,3}|[0-9A-Fa-f]{1,4})?"
     r"(?:%[0-9A-Za-z]+)?(?![\w:]|\.\d)"
@@ -160,10 +204,16 @@ API_KEY = re.compile(
     r"|\bxox[abposr]-[A-Za-z0-9-]{15,250}"
     r"|\b[sr]k_(?:live|test)_[0-9A-Za-z]{16,247}\b"
     r"|\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"
+    r"|\bgl(?:pat|dt|rt|ptt|cbt|soat)-[A-Za-z0-9_-]{20,64}(?![\w-])"  # GitLab
+    r"|\bhf_[A-Za-z0-9]{30,40}\b"  # Hugging Face
+    r"|\bSG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}(?![\w-])"  # SendGrid
+    r"|\bnpm_[A-Za-z0-9]{36}\b"  # npm
+    r"|\bpypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,}"  # PyPI
 )
 OPENAI_KEY = re.compile(r"(?<![\w-])sk-[A-Za-z0-9_-]{20,250}(?![\w-])")
 AWS_SECRET = re.compile(
-    r"(?i:aws_?secret_?(?:access_?)?key)[\"']?\s*[:=]\s*[\"']?([A-Za-z0-9/+=]{40})(?![A-Za-z0-9/+=])"
+    r"(?i:aws_?secret_?(?:access_?)?key|secret_?access_?key)[\"']?\s*[:=]\s*[\"']?"
+    r"([A-Za-z0-9/+=]{40})(?![A-Za-z0-9/+=])"
 )
 PRIVATE_KEY = re.compile(
     r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
@@ -193,11 +243,14 @@ __all__ = [
     "NUMBER",
     "OPENAI_KEY",
     "PHONE",
+    "PHONE_CONTEXT",
     "PRIVATE_KEY",
     "TOKEN_CHARS",
     "TOKEN_TAIL",
     "URL",
     "US_SSN",
+    "US_SSN_CONTEXT",
+    "bare_phone_valid",
     "credit_card_valid",
     "iban_length",
     "iban_valid",
@@ -205,5 +258,6 @@ __all__ = [
     "luhn_valid",
     "openai_key_valid",
     "phone_valid",
+    "ssn_valid",
     "trim_url",
 ]

@@ -174,9 +174,9 @@ class PresidioScanner(Scanner):
         self.language = language
         self.threshold = threshold
 
-    def find(self, text: str) -> list[Found]:
+    def find(self, text: str, timeout: float | None = None) -> list[Found]:
         """Built-in matches and Presidio's, without overlaps (the earlier, then longer wins)."""
-        found = super().find(text) if self.recognizers else []
+        found = super().find(text, timeout) if self.recognizers else []
         if text.strip():
             # spaCy's tokenizer takes exact `str` (message .text is a str subclass).
             results = self.analyzer.analyze(

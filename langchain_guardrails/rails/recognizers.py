@@ -22,8 +22,12 @@ makes masking reproducible however a stream is split. Entities:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
+
+import regex
 
 from . import patterns as p
 from .landmarks import (
@@ -52,15 +56,19 @@ class EntityRecognizer:
     """
 
     entity: str
-    regex: re.Pattern[str]
+    regex: re.Pattern[str] | regex.Pattern[str]
     where: Where | None = None
     anchored: bool = False
     """Each region starts exactly where a value would: the regex is matched there only."""
     valid: Validator | None = None
-    trim: Callable[[str], int] | None = None
-    """Returns how many characters of a candidate belong to the value (e.g. URL punctuation)."""
+    trim: Callable[[str, str], int] | None = None
+    """Returns how many characters of a candidate (given the character before it) belong to
+    the value (e.g. not a URL's trailing punctuation nor the CSV fields after it)."""
     group: int = 0
     """The regex group that is the value (the AWS secret is found by its key name)."""
+    timed: bool = False
+    """A user pattern (a :mod:`regex` pattern): matched under the rail's timeout, since a
+    config's regex may backtrack catastrophically. Built-in patterns are written not to."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +80,29 @@ class Found:
     entity: str
     rank: int = 0
     """Priority on a tie (same start and length): lower wins."""
+
+
+def after_words(min_digits: int, reach: int) -> Where:
+    """Regions of the digit runs of ``min_digits``+ digits and ``reach`` characters before
+    them, where a context word ("phone", "SSN") can stand."""
+
+    def where(marks: Landmarks) -> list[tuple[int, int]]:
+        size = len(marks.text)
+        return [
+            (max(0, start - reach), min(size, end + 2))
+            for start, end, digits, _ in marks.long_numbers
+            if digits >= min_digits
+        ]
+
+    return where
+
+
+def slashed_numbers(marks: Landmarks) -> Iterator[tuple[int, int]]:
+    """Around each ``/`` between digits ("089/1234567"): the digit runs miss the slash."""
+    text, size = marks.text, len(marks.text)
+    for at in marks.positions("/"):
+        if 0 < at < size - 1 and text[at - 1].isdigit() and text[at + 1].isdigit():
+            yield max(0, at - 7), min(size, at + 14)
 
 
 _BUILTIN: dict[str, tuple[EntityRecognizer, ...]] = {
@@ -93,13 +124,26 @@ _BUILTIN: dict[str, tuple[EntityRecognizer, ...]] = {
     "CREDIT_CARD": (
         EntityRecognizer("CREDIT_CARD", p.CREDIT_CARD, digit_runs(13), valid=p.credit_card_valid),
     ),
-    "US_SSN": (EntityRecognizer("US_SSN", p.US_SSN, digit_runs(9)),),
+    "US_SSN": (
+        EntityRecognizer("US_SSN", p.US_SSN, digit_runs(9)),
+        EntityRecognizer(
+            "US_SSN", p.US_SSN_CONTEXT, after_words(9, 28), valid=p.ssn_valid, group=1
+        ),
+    ),
     "IP_ADDRESS": (
         EntityRecognizer("IP_ADDRESS", p.IPV4, digit_runs(4, min_dots=3)),
         EntityRecognizer("IP_ADDRESS", p.IPV6, ipv6_text, valid=p.ipv6_valid),
     ),
     "PHONE_NUMBER": (
         EntityRecognizer("PHONE_NUMBER", p.PHONE, digit_runs(7), valid=p.phone_valid),
+        EntityRecognizer("PHONE_NUMBER", p.PHONE, slashed_numbers, valid=p.phone_valid),
+        EntityRecognizer(
+            "PHONE_NUMBER",
+            p.PHONE_CONTEXT,
+            after_words(10, 30),
+            valid=p.bare_phone_valid,
+            group=1,
+        ),
     ),
 }
 _RANK = {name: rank for rank, name in enumerate(_BUILTIN, start=1)}
@@ -116,12 +160,24 @@ USER_FLAGS = re.IGNORECASE | re.DOTALL | re.MULTILINE
 def user_recognizers(
     entity: str, patterns: Iterable[str], deny_list: Sequence[str] = ()
 ) -> list[EntityRecognizer]:
-    """Recognizers for a user entity: its regexes, and its deny list as whole words."""
-    out = [EntityRecognizer(entity, re.compile(pattern, USER_FLAGS)) for pattern in patterns]
+    r"""Recognizers for a user entity: its regexes, and its deny list as whole words.
+
+    The regexes are compiled with the :mod:`regex` package so that :meth:`Scanner.find` can
+    bound them by a timeout.
+
+    Example:
+        .. code-block:: python
+
+            (emp,) = user_recognizers("EMPLOYEE_ID", [r"EMP-\d{6}"])
+    """
+    out = [
+        EntityRecognizer(entity, regex.compile(pattern, USER_FLAGS), timed=True)
+        for pattern in patterns
+    ]
     if deny_list:
         words = sorted(deny_list, key=len, reverse=True)
-        regex = rf"(?<!\w)(?:{'|'.join(map(re.escape, words))})(?!\w)"
-        out.append(EntityRecognizer(entity, re.compile(regex, USER_FLAGS)))
+        words_regex = rf"(?<!\w)(?:{'|'.join(map(re.escape, words))})(?!\w)"
+        out.append(EntityRecognizer(entity, re.compile(words_regex, USER_FLAGS)))
     return out
 
 
@@ -163,12 +219,28 @@ class Scanner:
         chosen += [r for r in extra if r.entity in wanted]
         return cls(chosen)
 
-    def find(self, text: str) -> list[Found]:
-        """Non-overlapping matches, in text order; on overlap the earlier, then longer, wins."""
+    def find(self, text: str, timeout: float | None = None) -> list[Found]:
+        """Non-overlapping matches, in text order; on overlap the earlier, then longer, wins.
+
+        ``timeout`` (seconds) bounds the user patterns together: past it, ``TimeoutError``
+        (the rail fails closed).
+
+        Example:
+            .. code-block:: python
+
+                Scanner.for_entities(["URL"]).find("see www.example.com")  # [Found(4, 19, ...)]
+        """
         found: list[Found] = []
         marks, size = Landmarks(text), len(text)
+        deadline = None if timeout is None else time.monotonic() + timeout
         for recognizer in self.recognizers:
-            regex, rank = recognizer.regex, _RANK.get(recognizer.entity, 0)
+            pattern, rank = recognizer.regex, _RANK.get(recognizer.entity, 0)
+            options: dict[str, Any] = {}
+            if recognizer.timed and deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError("sensitive-data patterns ran out of time")
+                options["timeout"] = left
             # Regions are in text order and may overlap: like one finditer over the whole
             # text, a region resumes where the previous match ended (matches never overlap).
             resume = 0
@@ -177,18 +249,21 @@ class Scanner:
                     continue
                 pos = max(pos, resume)
                 if recognizer.anchored:
-                    match = regex.match(text, pos)
-                    matches: Iterable[re.Match[str]] = (match,) if match else ()
+                    match = pattern.match(text, pos, **options)
+                    matches: Iterable[re.Match[str] | regex.Match[str]] = (
+                        (match,) if match else ()
+                    )
                     end = size  # the match sees the whole text after its start
                 else:
-                    matches = regex.finditer(text, pos, end)
+                    matches = pattern.finditer(text, pos, end, **options)
                 for match in matches:
                     if end < size and match.end() > end - _LOOKAHEAD:
                         break  # the region's end cut the text: another region finds it whole
                     resume = match.end()
                     start, stop = match.span(recognizer.group)
                     if recognizer.trim is not None:
-                        stop = start + recognizer.trim(text[start:stop])
+                        before = text[start - 1 : start] if start else ""
+                        stop = start + recognizer.trim(text[start:stop], before)
                         if stop == start:
                             continue
                     if recognizer.valid is not None and not recognizer.valid(text[start:stop]):

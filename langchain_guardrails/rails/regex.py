@@ -2,12 +2,14 @@
 
 Patterns come from configs, and a pattern with catastrophic backtracking can take seconds on a
 short text. The rail runs inline on the event loop (it is cheap when patterns are sane), so it
-matches with the ``regex`` package's ``timeout=`` set to ``rails.timeout``: a runaway match
-raises ``TimeoutError``, which the engine reports as a timed-out rail (fail-closed).
+matches with the ``regex`` package's ``timeout=`` set to the rail's own timeout (the flow's
+``timeout:``, else ``rails.timeout``), shared by all its patterns: a runaway match raises
+``TimeoutError``, which the engine reports as a failed rail (fail-closed, ``internal_error``).
 """
 
 from __future__ import annotations
 
+import time
 from typing import Literal
 
 import regex as re
@@ -28,11 +30,14 @@ def regex_check(config: RailsConfig, stage: Literal["input", "output"]) -> Actio
         )
     flags = 0 if settings.case_sensitive else re.IGNORECASE
     compiled = [(pattern, _compile(pattern, flags, stage)) for pattern in settings.patterns]
-    timeout = config.rails.timeout
 
-    def check(text: str) -> RailResult:
+    def check(text: str, timeout: float) -> RailResult:
+        deadline = time.monotonic() + timeout
         for pattern, regex in compiled:
-            if regex.search(text, timeout=timeout) is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"regex check {stage} ran out of time")
+            if regex.search(text, timeout=left) is not None:
                 # Name the pattern (config), never the matched text (user data).
                 return RailResult(allowed=False, reason=f"matched pattern {pattern!r}")
         return _ALLOW

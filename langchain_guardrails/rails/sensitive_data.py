@@ -7,6 +7,10 @@ No LLM call: recognizers are regexes with validators (see
 the entity types found, never the values. Masking output needs hold-back mode
 (``stream_first: false``): a value is masked before any of it is released, also when the model
 splits it across chunks, as long as it fits in ``context_size + 1`` units.
+
+User patterns (``recognizers``) run with the :mod:`regex` package's timeout set to the rail's
+own timeout (the flow's ``timeout:``, else ``rails.timeout``): a pattern that backtracks
+catastrophically makes the rail fail closed instead of holding the event loop.
 """
 
 from __future__ import annotations
@@ -80,8 +84,8 @@ def detect_sensitive_data(stage: Stage) -> Factory:
             config.rails.config.sensitive_data_detection, stage, rail, config.config_path
         )
 
-        def detect(text: str) -> RailResult:
-            found = scanner.find(text)
+        def detect(text: str, timeout: float) -> RailResult:
+            found = scanner.find(text, timeout)
             if not found:
                 return _ALLOW
             entities = list(dict.fromkeys(f.entity for f in found))
@@ -106,8 +110,8 @@ def mask_sensitive_data(stage: Stage) -> Factory:
         scanner = scanner_for(settings, stage, rail, config.config_path)
         token = getattr(settings, stage).mask_token
 
-        def mask(text: str) -> RailResult:
-            found = scanner.find(text)
+        def mask(text: str, timeout: float) -> RailResult:
+            found = scanner.find(text, timeout)
             if not found:
                 return _ALLOW
             # The spans let a stream release everything before the last value, not the first.

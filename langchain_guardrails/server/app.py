@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse, Response
+from langchain_core.callbacks import BaseCallbackHandler
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import ConfigError
@@ -42,6 +43,7 @@ from .openai_schema import ChatRequest, RequestError, parse_chat_request, parse_
 from .openai_tools import require_tool_calling
 from .sse import EventStreamResponse, cancel_on_disconnect
 from .telemetry import RailObserver, ServerMetrics, record_outcome
+from .tracing import RequestSpan
 
 logger = logging.getLogger("langchain_guardrails.server")
 
@@ -82,6 +84,7 @@ def create_app(
     max_concurrency_per_key: int | None = None,
     requests_per_minute_per_key: int | None = None,
     redis_url: str | None = None,
+    tracer_provider: Any | None = None,
 ) -> FastAPI:
     """The guardrails server as a FastAPI app (run it with uvicorn).
 
@@ -119,10 +122,14 @@ def create_app(
             through a light OpenAI-compatible client (one HTTP connection pool per config, SSE
             read with ``orjson``) instead of ``ChatOpenAI``; rails and release are the same.
         max_concurrency_per_key: generations one API key (bearer token) may run at once;
-            more get 429 with ``Retry-After``.
+            more get 429 with ``Retry-After``. Without ``api_key`` the per-key limits count
+            by client address (any token would pass, so counting tokens could be dodged).
         requests_per_minute_per_key: generation requests one API key may start per minute.
         redis_url: keep the per-key counts in Redis, shared by every worker and machine
             (without it they are per process).
+        tracer_provider: OpenTelemetry tracer provider of the request, rail and model spans
+            of ``/v1/chat/completions`` (default: the global one). Spans are made only when
+            ``opentelemetry-api`` is installed (``otel`` extra) and the provider records.
 
     Example:
         .. code-block:: python
@@ -284,9 +291,21 @@ def create_app(
         log_rails = _log_rails(chat)
         rid = request_id(request.scope)
         observer = RailObserver(config_id, rid, server_metrics) if rail_metrics else None
+        span = RequestSpan.start(
+            "/v1/chat/completions",
+            config_id,
+            rid,
+            stream=chat.stream,
+            tracer_provider=tracer_provider,
+        )
+        observers: list[BaseCallbackHandler] = [observer] if observer is not None else []
+        if span is not None:
+            observers.append(span.handler)
 
         def on_end(guardrails: dict[str, Any]) -> None:
             record_outcome(guardrails, config_id, rid, server_metrics)
+            if span is not None:
+                span.end(guardrails, status=200)
 
         if chat.stream:
 
@@ -303,14 +322,16 @@ def create_app(
                 include_usage=chat.include_usage,
                 nemo_errors=nemo_errors or chat.options.get("nemo_errors") is True,
                 log_rails=log_rails,
-                observer=observer,
+                observer=observers,
                 first_content=first_content,
                 on_end=on_end,
                 legacy_functions=chat.legacy_functions,
             )
             on_deadline = event(timeout_error(request_timeout or 0)) + DONE
             return EventStreamResponse(
-                _tracked(events, server_metrics), deadline=request_timeout, on_deadline=on_deadline
+                _tracked(events, server_metrics, span),
+                deadline=request_timeout,
+                on_deadline=on_deadline,
             )
 
         async def work() -> dict[str, Any]:
@@ -323,7 +344,7 @@ def create_app(
                         chat.model_kwargs,
                         model=model,
                         log_rails=log_rails,
-                        observer=observer,
+                        observer=observers,
                         legacy_functions=chat.legacy_functions,
                     )
                 on_end(body["guardrails"])
@@ -336,16 +357,21 @@ def create_app(
         try:
             gone, body = await cancel_on_disconnect(request.receive, work)
         except Exception as exc:
+            if span is not None:
+                span.end(None, status=500)
             logger.exception(
                 "chat completion failed [request %s]",
                 request_id(request.scope),
                 extra={"request_id": request_id(request.scope), "config_id": config_id},
             )
             return _JSON(generation_error(exc), status_code=500)
+        status = 499 if gone else 504 if body and "error" in body else 200
+        if span is not None:
+            span.end(None, status=status)  # no-op when on_end closed it
         if gone:
             # 499 is never seen by the client that left; it keeps access logs honest.
             return Response(status_code=499)
-        return _JSON(body, status_code=504 if body and "error" in body else 200)
+        return _JSON(body, status_code=status)
 
     @app.post("/v1/guardrail/checks", response_model=None)
     async def guardrail_checks(request: Request) -> Response:
@@ -413,7 +439,10 @@ def create_app(
         else:
             limits = LocalKeyLimits(max_concurrency_per_key, requests_per_minute_per_key)
         # Outside the server-wide limit: a key over its own limit takes no server slot.
-        app.add_middleware(KeyLimitMiddleware, limits=limits, prefixes=_LIMITED)
+        # Without API keys any token passes, so the limits count by client address instead.
+        app.add_middleware(
+            KeyLimitMiddleware, limits=limits, prefixes=_LIMITED, by_token=bool(api_key)
+        )
     app.add_middleware(RequestBodyMiddleware, max_bytes=max_body_bytes, timeout=body_timeout)
     if api_key:
         app.add_middleware(APIKeyMiddleware, api_key=api_key)
@@ -443,8 +472,16 @@ def _reload(registry: ConfigRegistry) -> Any:
 
 
 async def _tracked(
-    events: AsyncGenerator[bytes, None], metrics: ServerMetrics | None
+    events: AsyncGenerator[bytes, None], metrics: ServerMetrics | None, span: RequestSpan | None
 ) -> AsyncGenerator[bytes, None]:
+    if span is not None:
+        try:
+            async with aclosing(_tracked(events, metrics, None)) as inner:
+                async for data in inner:
+                    yield data
+        finally:
+            span.end(None, status=200)  # a stream that ended early (no-op once closed)
+        return
     if metrics is None:
         async with aclosing(events):
             async for data in events:

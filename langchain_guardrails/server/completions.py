@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
@@ -63,7 +63,7 @@ async def turn(
     model_kwargs: Mapping[str, Any],
     *,
     log_rails: bool = False,
-    observer: BaseCallbackHandler | None = None,
+    observer: BaseCallbackHandler | Sequence[BaseCallbackHandler] | None = None,
     legacy_functions: bool = False,
 ) -> AsyncGenerator[dict[str, Any] | TurnEnd, None]:
     """The OpenAI deltas of one guarded call's released chunks, then its :class:`TurnEnd`.
@@ -72,7 +72,8 @@ async def turn(
     ``observer`` (e.g. the server's ``RailObserver``) receives the call's callback events.
     """
     activity = RailActivity() if log_rails else None
-    handlers = [h for h in (activity, observer) if h is not None]
+    observers = [observer] if isinstance(observer, BaseCallbackHandler) else list(observer or ())
+    handlers = [h for h in (activity, *observers) if h is not None]
     config: RunnableConfig = {"callbacks": handlers} if handlers else {}
     writer = DeltaWriter(legacy_functions=legacy_functions)
     finish = "stop"
@@ -121,7 +122,7 @@ async def complete(
     *,
     model: str,
     log_rails: bool = False,
-    observer: BaseCallbackHandler | None = None,
+    observer: BaseCallbackHandler | Sequence[BaseCallbackHandler] | None = None,
     legacy_functions: bool = False,
 ) -> dict[str, Any]:
     """The whole ``chat.completion`` body of one guarded call."""
@@ -156,7 +157,7 @@ async def event_stream(
     include_usage: bool = False,
     nemo_errors: bool = False,
     log_rails: bool = False,
-    observer: BaseCallbackHandler | None = None,
+    observer: BaseCallbackHandler | Sequence[BaseCallbackHandler] | None = None,
     first_content: Callable[[], None] | None = None,
     on_end: Callable[[dict[str, Any]], None] | None = None,
     legacy_functions: bool = False,

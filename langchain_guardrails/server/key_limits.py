@@ -1,6 +1,10 @@
 """Limits per API key: concurrent generations and requests per minute, in one process or Redis.
 
-A key is the caller's bearer token (only a hash of it is kept), or ``anonymous``. Without
+With API keys configured, a key is the caller's bearer token (only a hash of it is kept;
+the API key check has already accepted it). Without API keys any token would be accepted, so a
+client could dodge its limits by changing tokens: the limits then count by client address
+(``scope["client"]``; behind a proxy run uvicorn with ``--proxy-headers`` so this is the real
+client, not the proxy). Without
 Redis the counts live in the process: with ``--workers N`` each worker counts on its own, so a
 key may have up to N times its limit. With ``redis_url`` every process (and machine) shares
 the counts. Concurrency slots in Redis are leases that expire ``lease_seconds`` after their
@@ -38,7 +42,8 @@ class KeyLimits(Protocol):
     """Where the counts of each key live."""
 
     async def acquire(self, key: str) -> Denied | None:
-        """Take a slot (and count a request) for ``key``, or say why not."""
+        """Take a slot (and count a request) for ``key``, or say why not (messages name an
+        "API key"; :class:`KeyLimitMiddleware` renames it for address keys)."""
         ...
 
     async def release(self, key: str) -> None:
@@ -181,8 +186,22 @@ class RedisKeyLimits:
             await self._connection().eval(_RELEASE, 1, f"{self.prefix}:active:{key}")
 
 
-def caller_key(scope: Scope) -> str:
-    """The limits key of a request: a hash of its bearer token, or ``anonymous``."""
+ADDRESS_PREFIX = "addr:"
+
+
+def caller_key(scope: Scope, *, by_token: bool = True) -> str:
+    """The limits key of a request: a hash of its bearer token (or ``anonymous``) when
+    ``by_token``, else ``addr:`` and the client address.
+
+    Example:
+        .. code-block:: python
+
+            caller_key({"headers": [], "client": ("10.0.0.7", 5123)}, by_token=False)
+            # "addr:10.0.0.7"
+    """
+    if not by_token:
+        client = scope.get("client")
+        return ADDRESS_PREFIX + (str(client[0]) if client else "unknown")
     given = dict(scope["headers"]).get(b"authorization", b"")
     scheme, _, token = given.partition(b" ")
     if scheme.lower() != b"bearer" or not token:
@@ -200,10 +219,19 @@ class KeyLimitMiddleware:
                                prefixes=("/v1/chat/completions",))
     """
 
-    def __init__(self, app: ASGIApp, limits: KeyLimits, prefixes: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        limits: KeyLimits,
+        prefixes: tuple[str, ...],
+        *,
+        by_token: bool = True,
+    ) -> None:
         self.app = app
         self.limits = limits
         self.prefixes = prefixes
+        # Only when API keys are checked is a token a key; else any new token was a new quota.
+        self.by_token = by_token
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
@@ -214,7 +242,7 @@ class KeyLimitMiddleware:
         ):
             await self.app(scope, receive, send)
             return
-        key = caller_key(scope)
+        key = caller_key(scope, by_token=self.by_token)
         try:
             denied = await self.limits.acquire(key)
         except Exception as exc:  # the shared store is down: refuse rather than not count
@@ -229,10 +257,13 @@ class KeyLimitMiddleware:
             )
             return
         if denied is not None:
+            message = denied.message
+            if not self.by_token:
+                message = message.replace("This API key ", "This client address ", 1)
             await send_error(
                 send,
                 429,
-                denied.message,
+                message,
                 denied.code,
                 type="requests",
                 headers={"retry-after": str(denied.retry_after)},

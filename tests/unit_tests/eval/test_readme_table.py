@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from langchain_guardrails.cli import main
 from langchain_guardrails.eval.cli import DATA
 
 README = Path(__file__).resolve().parents[3] / "README.md"
+SPANS_ARG = "langchain_guardrails/eval/data/pii_spans.jsonl"
 QUALITY_COLUMNS = 12  # dataset .. FPR; latency and tokens/check depend on the machine and races
 
 
@@ -64,3 +66,35 @@ def test_shipped_dataset_has_every_builtin_entity() -> None:
     assert set(BUILTIN_ENTITIES) <= categories
     assert any(c and c.startswith("hard negative") for c in categories)
     assert re.search(r"^## Measuring the rails", README.read_text(), re.MULTILINE)
+
+
+def test_span_table_matches_the_command(capsys: pytest.CaptureFixture[str]) -> None:
+    spans = str(DATA / "pii_spans.jsonl")
+    published = readme_rows("<!-- span-table:start -->", "<!-- span-table:end -->")
+    if importlib.util.find_spec("presidio_analyzer") is None:
+        printed = printed_rows(capsys, "--spans", spans, "--markdown")
+        assert [r[:8] for r in published] == printed
+    else:
+        assert published == printed_rows(
+            capsys, "--spans", spans, "--reference", "presidio", "--markdown"
+        )
+    command = f"langchain-guardrails eval --spans {SPANS_ARG} --reference presidio --markdown"
+    assert command in README.read_text()
+    makefile = (README.parent / "Makefile").read_text()
+    assert f"-m langchain_guardrails eval --spans {SPANS_ARG} --reference presidio" in makefile
+
+
+def test_span_targets_hold_on_the_shipped_set() -> None:
+    from langchain_guardrails.eval.spans import builtin_finder, entities_of, load_spans, score_spans
+
+    examples = load_spans(DATA / "pii_spans.jsonl")
+    scores = score_spans(examples, builtin_finder(entities_of(examples)))
+    assert set(scores) == {
+        "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "US_SSN",
+        "IP_ADDRESS", "URL", "API_KEY", "PRIVATE_KEY",
+    }  # fmt: skip
+    for entity, counts in scores.items():
+        assert (counts.f1 or 0) >= 0.98, entity
+        assert (counts.precision or 0) >= 0.99, entity
+    assert len({e.locale for e in examples}) >= 9
+    assert sum(1 for e in examples if not e.spans) >= 30

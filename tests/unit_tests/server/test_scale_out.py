@@ -154,9 +154,11 @@ async def hold_streams(url: str, token: str, n: int) -> tuple[list[int], httpx.R
 def test_two_workers_serve_200_streams_and_share_a_redis_key_limit(
     configs: Path, redis_url: str
 ) -> None:
+    # Tokens are keys only when the server checks them (else limits count by client address).
+    keys = [arg for i in range(200) for arg in ("--api-key", f"key-{i}")]
     process, url = start_server(
         configs, "--workers", "2", "--redis-url", redis_url, "--max-concurrency-per-key", "10",
-        "--max-concurrency", "512",
+        "--max-concurrency", "512", "--api-key", "one-key", *keys,
     )  # fmt: skip
     try:
         assert worker_count(process.pid) == 2
@@ -191,7 +193,9 @@ def test_two_workers_serve_200_streams_and_share_a_redis_key_limit(
 
 
 def test_requests_per_minute_in_redis(configs: Path, redis_url: str) -> None:
-    app = create_app(configs, requests_per_minute_per_key=3, redis_url=redis_url)
+    app = create_app(
+        configs, requests_per_minute_per_key=3, redis_url=redis_url, api_key=["rpm-key", "other"]
+    )
     with live_server(app) as url:
         headers = {"Authorization": "Bearer rpm-key"}
         body = {"model": "quick", "messages": ASK["messages"]}
