@@ -117,7 +117,9 @@ def _parse(item: Any, line: int) -> SpanExample:
     spans: list[Span] = []
     position = 0
     for pair in pairs:
-        if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(x, str) for x in pair)):
+        if not (
+            isinstance(pair, list) and len(pair) == 2 and all(isinstance(x, str) for x in pair)
+        ):
             raise ValueError("'spans' must be a list of [ENTITY, value] pairs")
         entity, value = pair
         at = text.find(value, position) if value else -1

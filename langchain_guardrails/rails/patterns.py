@@ -24,7 +24,9 @@ def luhn_valid(digits: str) -> bool:
 _CARD_LENGTHS = frozenset((13, 14, 15, 16, 19))
 _CARD_GROUPS = frozenset(((4, 6, 5), (4, 6, 4)))  # Amex, Diners
 # Issuer prefixes of the major networks (Visa, Mastercard, Amex, Discover, Diners, JCB, UnionPay).
-_BRAND = re.compile(r"4|5[1-5]|2(?:2[2-9]|[3-6]\d|7[01]|720)|3[47]|3(?:0[0-5]|[68])|35|6(?:011|2|4[4-9]|5)")
+_BRAND = re.compile(
+    r"4|5[1-5]|2(?:2[2-9]|[3-6]\d|7[01]|720)|3[47]|3(?:0[0-5]|[68])|35|6(?:011|2|4[4-9]|5)"
+)
 
 
 def credit_card_valid(candidate: str) -> bool:

@@ -6,14 +6,20 @@ makes masking reproducible however a stream is split. Entities:
 =================  =====================================================================
 ``EMAIL_ADDRESS``  ``local@domain.tld``, also inside brackets, quotes and punctuation
 ``PHONE_NUMBER``   international (``+44 20 7946 0958``, ``0044 ...``), North American
-                   (``(415) 555-2671``, ``415-555-2671``) and trunk-0 national formats
-``CREDIT_CARD``    13-19 digits (spaces or dashes allowed), Luhn-checked, IIN 2-6
+                   (``(415) 555-2671``, ``1-800-555-0199``), trunk-0 national formats
+                   (``030 12345678``, ``089/1234567``, ``(02) 9374 4000``), Brazilian
+                   (``(11) 91234-5678``); bare digits after a word such as "call"
+``CREDIT_CARD``    13-19 digits (spaces or dashes allowed), Luhn-checked, IIN 2-6; odd
+                   groupings need a network prefix and groups of 4+ digits
 ``IBAN_CODE``      country code, check digits and BBAN; length per country, mod-97 checked
-``US_SSN``         ``123-45-6789`` / ``123 45 6789``, without never-issued numbers
+``US_SSN``         ``123-45-6789`` / ``123 45 6789``, or 9 bare digits after "SSN" or
+                   "social security number", without never-issued numbers
 ``IP_ADDRESS``     IPv4 and IPv6 (validated by :mod:`ipaddress`)
-``URL``            ``http(s)://``, ``ftp://`` and ``www.`` addresses
-``API_KEY``        AWS access key ids and secrets, GitHub tokens, OpenAI-style ``sk-`` keys,
-                   Slack, Stripe and Google API keys, JSON web tokens
+``URL``            ``http(s)://``, ``ftp://`` and ``www.`` addresses (in a CSV field: to the
+                   next delimiter)
+``API_KEY``        AWS access key ids and secrets (under their usual key names), GitHub,
+                   GitLab, Hugging Face, SendGrid, npm and PyPI tokens, OpenAI-style ``sk-``
+                   keys, Slack, Stripe and Google API keys, JSON web tokens
 ``PRIVATE_KEY``    ``-----BEGIN ... PRIVATE KEY-----`` blocks (to the end of the text when the
                    block is not closed yet)
 =================  =====================================================================
@@ -250,9 +256,7 @@ class Scanner:
                 pos = max(pos, resume)
                 if recognizer.anchored:
                     match = pattern.match(text, pos, **options)
-                    matches: Iterable[re.Match[str] | regex.Match[str]] = (
-                        (match,) if match else ()
-                    )
+                    matches: Iterable[re.Match[str] | regex.Match[str]] = (match,) if match else ()
                     end = size  # the match sees the whole text after its start
                 else:
                     matches = pattern.finditer(text, pos, end, **options)

@@ -104,7 +104,7 @@ def test_scanner_timeout_applies_to_user_patterns() -> None:
         ["AAA", "EMAIL_ADDRESS"], user_recognizers("AAA", [BACKTRACKS_EVERYWHERE])
     )
     started = time.monotonic()
-    with pytest.raises(TimeoutError, match="^regex timed out$"):
+    with pytest.raises(TimeoutError, match=r"^regex timed out$"):
         scanner.find(ATTACK, timeout=0.1)
     assert time.monotonic() - started < 1.0
     found = Scanner.for_entities(["AAA"], user_recognizers("AAA", [r"EMP-\d{3}"])).find("EMP-123")
@@ -113,5 +113,5 @@ def test_scanner_timeout_applies_to_user_patterns() -> None:
 
 def test_scanner_with_no_time_left_refuses_user_patterns() -> None:
     scanner = Scanner.for_entities(["AAA"], user_recognizers("AAA", ["a"]))
-    with pytest.raises(TimeoutError, match="^sensitive-data patterns ran out of time$"):
+    with pytest.raises(TimeoutError, match=r"^sensitive-data patterns ran out of time$"):
         scanner.find("a", timeout=0)
