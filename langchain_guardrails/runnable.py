@@ -639,9 +639,12 @@ class Guardrails(BaseChatModel):
                         # messages by id).
                         chunk.id = own_id
                     keep.append(chunk)
-                    await run.on_llm_new_token(
-                        cast("str", chunk.content), chunk=ChatGenerationChunk(message=chunk)
+                    # Built without validation: the chunk is already a valid message, and
+                    # a validated wrapper per token costs as much as the tracer it feeds.
+                    generation = ChatGenerationChunk.model_construct(
+                        message=chunk, text=chunk.text, generation_info=None
                     )
+                    await run.on_llm_new_token(cast("str", chunk.content), chunk=generation)
                 yield chunk
         except BaseException as exc:
             reported = [[ChatGeneration(message=_reported(keep))]] if keep else []
