@@ -33,6 +33,7 @@ def direct_astream(
     kwargs: Mapping[str, Any],
     callbacks: AsyncCallbackManager | None = None,
     tags: list[str] | None = None,
+    message_id: str | None = None,
 ) -> AsyncIterator[AIMessageChunk] | None:
     """The stream of ``model`` on ``messages`` through its ``_astream``, or None when the
     regular ``astream`` must be used.
@@ -76,7 +77,9 @@ def direct_astream(
     stream = _stream(inner, _normalize_messages(messages), stop, call, _gen_info_and_msg_metadata)
     if callbacks is None:
         return stream
-    return _observed(inner, messages, stop, {**bound, **kwargs}, callbacks, tags, stream)
+    return _observed(
+        inner, messages, stop, {**bound, **kwargs}, callbacks, tags, stream, message_id
+    )
 
 
 async def _observed(
@@ -87,6 +90,7 @@ async def _observed(
     callbacks: AsyncCallbackManager,
     tags: list[str] | None,
     stream: AsyncIterator[AIMessageChunk],
+    message_id: str | None,
 ) -> AsyncIterator[AIMessageChunk]:
     """``stream`` reported as the model's own run on ``callbacks`` (start / end / error)."""
     from langchain_core.callbacks import AsyncCallbackManager
@@ -112,7 +116,8 @@ async def _observed(
     (run,) = await manager.on_chat_model_start(
         model._serialized, [messages], invocation_params=params, options=options, batch_size=1
     )
-    own_id = f"lc_run--{run.run_id}"
+    # The guard's message id when given: the answer has one id from model to caller.
+    own_id = message_id or f"lc_run--{run.run_id}"
     answer = _Answer()
     try:
         async with aclosing(stream) as messages_:  # type: ignore[type-var]

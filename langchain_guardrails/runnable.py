@@ -634,17 +634,14 @@ class Guardrails(BaseChatModel):
             async for chunk in guarded:
                 if keep is not None:
                     chunk_id = chunk.id
-                    if chunk_id is None or chunk_id.startswith("lc_run-"):
+                    if chunk_id != own_id and (chunk_id is None or chunk_id.startswith("lc_run-")):
                         # One id for the whole answer, refusal included (LangGraph dedupes
                         # messages by id).
                         chunk.id = own_id
                     keep.append(chunk)
-                    # Built without validation: the chunk is already a valid message, and
-                    # a validated wrapper per token costs as much as the tracer it feeds.
-                    generation = ChatGenerationChunk.model_construct(
-                        message=chunk, text=chunk.text, generation_info=None
+                    await run.on_llm_new_token(
+                        cast("str", chunk.content), chunk=ChatGenerationChunk(message=chunk)
                     )
-                    await run.on_llm_new_token(cast("str", chunk.content), chunk=generation)
                 yield chunk
         except BaseException as exc:
             reported = [[ChatGeneration(message=_reported(keep))]] if keep else []
@@ -720,7 +717,9 @@ class Guardrails(BaseChatModel):
             # Nobody listens: skip astream's run bookkeeping (it keeps every chunk). Someone
             # listens: report the model's run ourselves, without a dispatch per token.
             relays = model_callbacks if listening else None
-            direct = direct_astream(self._model, messages, kwargs, relays, [NOSTREAM])
+            direct = direct_astream(
+                self._model, messages, kwargs, relays, [NOSTREAM], f"lc_run--{run.run_id}"
+            )
         if direct is not None:
             source = direct
         elif sync_model:
