@@ -6,7 +6,7 @@ import asyncio
 import contextvars
 from collections.abc import AsyncGenerator, Callable, Iterator, Mapping, Sequence
 from contextlib import aclosing
-from functools import partial
+from functools import cached_property, partial
 from typing import Any, cast
 from uuid import uuid4
 
@@ -212,6 +212,19 @@ class Guardrails(BaseChatModel):
         if isinstance(inner, BaseChatModel):
             return inner._get_ls_params(stop=stop, **kwargs)
         return super()._get_ls_params(stop=stop, **kwargs)
+
+    @cached_property
+    def _serialized(self) -> dict[str, Any]:
+        # What callbacks and tracers get as ``serialized``: the class and the wrapped model's
+        # name, not the config (its model parameters may hold credentials).
+        inner = chat_model_of(self._parts.model)
+        return {
+            "lc": 1,
+            "type": "not_implemented",
+            "id": ["langchain_guardrails", "Guardrails"],
+            "repr": f"Guardrails(llm={type(inner).__name__})",
+            "name": self.get_name(),
+        }
 
     @classmethod
     @override

@@ -151,3 +151,38 @@ def test_what_it_does_not_accept_is_a_clear_type_error(llm: Any, message: str) -
     with pytest.raises(TypeError) as error:
         Guardrails(llm=llm, config=rails())
     assert str(error.value).startswith(message)
+
+
+async def test_callbacks_get_no_config_in_serialized() -> None:
+    """``serialized`` names the class and the wrapped model, never the config (model
+    parameters there may hold credentials)."""
+    from langchain_core.callbacks import BaseCallbackHandler
+
+    seen: list[Any] = []
+
+    class Starts(BaseCallbackHandler):
+        def on_chat_model_start(self, serialized: Any, messages: Any, **kw: Any) -> None:
+            seen.append(serialized)
+
+    config = RailsConfig.from_content(
+        config={
+            "models": [
+                {
+                    "type": "guard",
+                    "engine": "openai",
+                    "model": "x",
+                    "parameters": {"api_key": "sk-do-not-log"},
+                }
+            ]
+        }
+    )
+    guarded = Guardrails(llm=FakeStreamingChatModel(chunks=["ok"]), config=config)
+    await guarded.ainvoke("hi", config={"callbacks": [Starts()]})
+    assert seen[0] == {
+        "lc": 1,
+        "type": "not_implemented",
+        "id": ["langchain_guardrails", "Guardrails"],
+        "repr": "Guardrails(llm=FakeStreamingChatModel)",
+        "name": "Guardrails",
+    }
+    assert "sk-do-not-log" not in repr(seen)
