@@ -73,6 +73,16 @@ EVENT_NAMES = (
 """Every custom event name langchain_guardrails dispatches."""
 
 
+_STAGE_TAGS = {
+    f"guardrails:{stage}": stage for stage in ("input", "output", "tool_input", "tool_output")
+}
+
+
+def rail_stage(tags: list[str]) -> str:
+    """The stage of a rail run, from the ``guardrails:<stage>`` tag the guard gives its rails."""
+    return next((_STAGE_TAGS[t] for t in tags if t in _STAGE_TAGS), "output")
+
+
 def rail_manager(
     manager: AsyncCallbackManager, rail: str, stage: str, window: int | None
 ) -> AsyncCallbackManager:
@@ -293,4 +303,5 @@ __all__ = [
     "RailEvents",
     "StreamEvents",
     "rail_manager",
+    "rail_stage",
 ]

@@ -352,28 +352,23 @@ class RailEngine:
         )
 
 
+def _side(name: str) -> Literal["input", "output"]:
+    """The side a built-in rail works on, from its name (``... input`` / ``... output``)."""
+    return "input" if name.endswith("input") or name.startswith("jailbreak") else "output"
+
+
 def _check_builtin_stage(name: str, stage: Stage) -> None:
-    """Built-in rails name their side (``... input`` / ``... output``); tool stages take the
-    rails of their side, except those that cannot work on a tool call or result."""
+    """Tool stages take the built-in rails of their side, except those that cannot work on a
+    tool call or result."""
     family = STAGE_FAMILY[stage]
-    if stage == family:
+    if stage == family or (name not in _NOT_FOR_TOOLS and _side(name) == family):
         return
-    side = "output" if name in ("self check facts", "self check hallucination") else None
-    if side is None:
-        side = "input" if name.endswith("input") or name.startswith("jailbreak") else "output"
-    if name in _NOT_FOR_TOOLS or side != family:
-        allowed = sorted(
-            n
-            for n in BUILTIN_RAILS
-            if n not in _NOT_FOR_TOOLS
-            and ("input" if n.endswith("input") or n.startswith("jailbreak") else "output")
-            == family
-        )
-        raise ConfigError(
-            f"rails.{stage}.flows: built-in rail {name!r} cannot run on "
-            f"{'tool calls' if stage == 'tool_output' else 'tool results'}; built-in rails "
-            f"for this stage: {', '.join(allowed)} (or any registered action)"
-        )
+    allowed = sorted(n for n in BUILTIN_RAILS if n not in _NOT_FOR_TOOLS and _side(n) == family)
+    raise ConfigError(
+        f"rails.{stage}.flows: built-in rail {name!r} cannot run on "
+        f"{'tool calls' if stage == 'tool_output' else 'tool results'}; built-in rails "
+        f"for this stage: {', '.join(allowed)} (or any registered action)"
+    )
 
 
 Check = Callable[[str, int], Awaitable[Decision]]

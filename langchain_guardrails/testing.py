@@ -102,8 +102,9 @@ class FakeStreamingChatModel(BaseChatModel):
             input_tokens=inputs, output_tokens=outputs, total_tokens=inputs + outputs
         )
 
-    def _plan(self, messages: list[BaseMessage]) -> Iterator[ChatGenerationChunk]:
-        """Every chunk of one streamed reply, built lazily (the first chunk costs one chunk)."""
+    def _plan(self, messages: list[BaseMessage], **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+        """Every chunk of one streamed reply, built lazily (the first chunk costs one chunk);
+        ``kwargs`` are the call's (e.g. ``tools``)."""
         parts = self.reply_chunks(messages)
         inputs = self._input_tokens(messages)
         for index, part in enumerate(parts):
@@ -133,7 +134,7 @@ class FakeStreamingChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         self.stats._start()
-        for produced, chunk in enumerate(self._plan(messages)):
+        for produced, chunk in enumerate(self._plan(messages, **kwargs)):
             self._check_failure(produced)
             if self.delay:
                 time.sleep(self.delay)
@@ -148,7 +149,7 @@ class FakeStreamingChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         self.stats._start()
-        for produced, chunk in enumerate(self._plan(messages)):
+        for produced, chunk in enumerate(self._plan(messages, **kwargs)):
             self._check_failure(produced)
             if self.delay:
                 await asyncio.sleep(self.delay)
@@ -327,32 +328,8 @@ class FakeToolCallingModel(FakeStreamingChatModel):
         )
         return out
 
-    def _stream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> Iterator[ChatGenerationChunk]:
-        self.stats._start()
+    def _plan(self, messages: list[BaseMessage], **kwargs: Any) -> Iterator[ChatGenerationChunk]:
         for chunk in self._turn_chunks(messages, kwargs.get("tools")):
-            if self.delay:
-                time.sleep(self.delay)
-            self.stats._produced()
-            yield ChatGenerationChunk(message=chunk)
-
-    async def _astream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: AsyncCallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> AsyncIterator[ChatGenerationChunk]:
-        self.stats._start()
-        for chunk in self._turn_chunks(messages, kwargs.get("tools")):
-            if self.delay:
-                await asyncio.sleep(self.delay)
-            self.stats._produced()
             yield ChatGenerationChunk(message=chunk)
 
     def _generate(

@@ -16,10 +16,7 @@ from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
 
-_STAGE_TAGS = frozenset(
-    ("guardrails:input", "guardrails:output", "guardrails:tool_input", "guardrails:tool_output")
-)
-"""Tags naming the stage of a rail run."""
+from .._events import rail_stage
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +72,7 @@ class RailActivity(BaseCallbackHandler):
         tags = tags or []
         if "guardrails:rail" not in tags:
             return
-        stage = next((t.partition(":")[2] for t in tags if t in _STAGE_TAGS), "output")
+        stage = rail_stage(tags)
         with self._lock:
             self._open[run_id] = (kwargs.get("name") or "?", stage, time.perf_counter())
 

@@ -16,13 +16,8 @@ from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
 
-from .._events import RAIL_BLOCKED, RAIL_ERROR, RAIL_PASSED
+from .._events import RAIL_BLOCKED, RAIL_ERROR, RAIL_PASSED, rail_stage
 from ..errors import require
-
-_STAGE_TAGS = frozenset(
-    ("guardrails:input", "guardrails:output", "guardrails:tool_input", "guardrails:tool_output")
-)
-"""Tags naming the stage of a rail run."""
 
 logger = logging.getLogger("langchain_guardrails.server")
 
@@ -186,7 +181,7 @@ class RailObserver(BaseCallbackHandler):
         """Remember rail runs (tagged ``guardrails:rail``)."""
         tags = tags or []
         if "guardrails:rail" in tags:
-            stage = next((t.partition(":")[2] for t in tags if t in _STAGE_TAGS), "output")
+            stage = rail_stage(tags)
             with self._lock:
                 self._open[run_id] = (kwargs.get("name") or "?", stage)
 
