@@ -162,7 +162,7 @@ class _RelayBase:
         self.run_inline = target.run_inline
 
     def __getattr__(self, name: str) -> Any:
-        # ignore_* flags and any handler-specific attribute come from the target.
+        # Any handler-specific attribute comes from the target.
         return getattr(self.target, name)
 
     def _chat_start(self, messages: list[list[BaseMessage]]) -> list[list[BaseMessage]]:
@@ -392,6 +392,22 @@ def _forwarder(name: str, is_async: bool) -> Any:
     forward.__name__ = name
     return forward
 
+
+def _ignore_flag(name: str) -> property:
+    # BaseCallbackHandler defines these as properties, so ``__getattr__`` never sees them.
+    return property(lambda self: getattr(self.target, name))
+
+
+for _flag in (
+    "ignore_llm",
+    "ignore_chat_model",
+    "ignore_chain",
+    "ignore_agent",
+    "ignore_retriever",
+    "ignore_retry",
+    "ignore_custom_event",
+):
+    setattr(_RelayBase, _flag, _ignore_flag(_flag))
 
 for _name in _FORWARDED:
     if _name not in vars(_SyncRelay):

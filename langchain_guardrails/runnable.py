@@ -642,7 +642,10 @@ class Guardrails(BaseChatModel):
         )
         guarded = self._guarded(messages, config, run, stop, kwargs, sync_model=sync_model)
         own_id = f"lc_run--{run.run_id}"
-        keep: list[AIMessageChunk] | None = [] if run.handlers else None
+        # Per stream: does any handler take LLM events (tokens, the end)? Handlers that only
+        # want rail runs and events (the server's) then cost nothing per token.
+        takes_llm = any(not handler.ignore_llm for handler in run.handlers)
+        keep: list[AIMessageChunk] | None = [] if takes_llm else None
         try:
             async for chunk in guarded:
                 if keep is not None:

@@ -52,6 +52,8 @@ class RailActivity(BaseCallbackHandler):
             [run.rail for run in activity.runs]
     """
 
+    ignore_llm = True  # rail runs and events only: no callback per streamed token
+    ignore_chat_model = True
     run_inline = True
 
     def __init__(self) -> None:

@@ -159,6 +159,8 @@ class RailObserver(BaseCallbackHandler):
             await guarded.ainvoke("Hi", config={"callbacks": [observer]})
     """
 
+    ignore_llm = True  # rail runs and events only: no callback per streamed token
+    ignore_chat_model = True
     run_inline = True
 
     def __init__(self, config_id: str, request_id: str, metrics: ServerMetrics | None) -> None:
