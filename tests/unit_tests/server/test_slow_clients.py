@@ -50,10 +50,10 @@ def _read_response(sock: socket.socket, limit: float = 10.0) -> bytes:
     return data
 
 
-@pytest.fixture(scope="module")
-def served() -> Iterator[str]:
+@pytest.fixture(scope="module", params=["h11", "httptools"])
+def served(request: pytest.FixtureRequest) -> Iterator[str]:
     app = create_app(CONFIGS, max_concurrency=2, body_timeout=1.0, request_timeout=0.5)
-    with live_server(app, http=header_timeout_protocol(0.5)) as url:
+    with live_server(app, http=header_timeout_protocol(0.5, http=request.param)) as url:
         yield url
 
 
@@ -105,6 +105,17 @@ def test_idle_connection_between_requests_is_closed(served: str) -> None:
         started = time.monotonic()
         assert sock.recv(1024) == b""
         assert time.monotonic() - started < 8
+    finally:
+        sock.close()
+
+
+def test_keep_alive_requests_within_the_deadline_are_answered(served: str) -> None:
+    sock = _connect(served)
+    try:
+        for _ in range(3):
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            assert _read_response(sock).endswith(b'{"status":"ok"}')
+            time.sleep(0.3)  # under the 0.5 s deadline each time, 0.9 s in all
     finally:
         sock.close()
 

@@ -1,0 +1,256 @@
+"""A lean HTTP/1.1 client for one upstream server-sent-events answer (asyncio + ``httptools``).
+
+A gateway reads every upstream chunk once. Through ``httpx`` each chunk passes ``httpcore``,
+``h11`` and ``anyio`` in pure Python, which measured as the largest part of the server's CPU with
+200 streams at once. Here one ``POST`` is written on a fresh connection, the response is parsed by
+``httptools`` (the C parser uvicorn uses) and each event's ``data`` is handed over as bytes.
+The connection is closed as soon as ``[DONE]`` arrives, or when the reader stops early (a block,
+a client that went away), which also stops the upstream's generation.
+
+Errors are ``httpx``'s own types (``ConnectError``, ``ConnectTimeout``, ``ReadTimeout``,
+``RemoteProtocolError``), so callers catch the same exceptions on either client.
+:func:`lean_route` says when this client applies; the caller uses ``httpx`` otherwise
+(a proxy from the environment, credentials in the URL, no ``httptools``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import ssl
+import urllib.request
+from collections.abc import AsyncGenerator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+READ_SIZE = 65536
+ERROR_BODY_LIMIT = 65536
+"""Bytes of an error answer kept (for its status code and error code only)."""
+RETRY_DELAYS = (0.0, 0.5, 1.0, 2.0)
+"""Pause before each retry of a connection that could not be opened (then 2 s each)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Where a request goes: scheme, host, port and the request target."""
+
+    scheme: str
+    host: str
+    port: int
+    target: str
+    """Path and query, as sent on the request line."""
+    authority: str
+    """The ``Host`` header."""
+
+    @classmethod
+    def parse(cls, url: str) -> Endpoint:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"an upstream URL must be http:// or https:// with a host: {url!r}")
+        default = 443 if parts.scheme == "https" else 80
+        port = parts.port or default
+        host = parts.hostname
+        shown = f"[{host}]" if ":" in host else host
+        authority = shown if port == default else f"{shown}:{port}"
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        return cls(parts.scheme, host, port, target, authority)
+
+
+def lean_route(url: str) -> bool:
+    """Whether :func:`post_events` can take ``url``: ``httptools`` is installed, no proxy of the
+    environment applies to it, and it carries no credentials.
+
+    Example:
+        .. code-block:: python
+
+            lean_route("http://127.0.0.1:8001/v1/chat/completions")  # True without a proxy
+    """
+    if importlib.util.find_spec("httptools") is None:
+        return False
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc:
+        return False
+    proxies = urllib.request.getproxies()
+    if not (proxies.get(parts.scheme) or proxies.get("all")):
+        return True
+    return bool(urllib.request.proxy_bypass(parts.hostname))
+
+
+@dataclass(slots=True)
+class _Response:
+    """``httptools`` parser callbacks: the status, content type, and the events of the body."""
+
+    parser: Any = None
+    status: int = 0
+    content_type: bytes = b""
+    framed: bool = False
+    """Whether the body has a length or chunked framing (else it ends with the connection)."""
+    complete: bool = False
+    error_body: bytearray = field(default_factory=bytearray)
+    events: list[bytes] = field(default_factory=list)
+    _pending: bytearray = field(default_factory=bytearray)
+    _data: list[bytes] = field(default_factory=list)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        name = name.lower()
+        if name == b"content-type":
+            self.content_type = value.lower()
+        elif name == b"content-length" or name == b"transfer-encoding":
+            self.framed = True
+
+    def on_headers_complete(self) -> None:
+        self.status = self.parser.get_status_code()
+
+    def on_body(self, body: bytes) -> None:
+        if self.status >= 300:
+            if len(self.error_body) < ERROR_BODY_LIMIT:
+                self.error_body += body[: ERROR_BODY_LIMIT - len(self.error_body)]
+            return
+        self._pending += body
+        if b"\n" in body:
+            self._split()
+
+    def on_message_complete(self) -> None:
+        self.complete = True
+        if self._pending:
+            self._pending += b"\n"
+            self._split()
+        self._dispatch()  # a last event without its blank line
+
+    def _split(self) -> None:
+        lines = self._pending.split(b"\n")
+        self._pending = bytearray(lines.pop())
+        for raw in lines:
+            line = raw[:-1] if raw.endswith(b"\r") else raw
+            if not line:
+                self._dispatch()
+            elif line.startswith(b"data:"):
+                value = line[5:]
+                self._data.append(bytes(value[1:] if value.startswith(b" ") else value))
+            # Comments (keep-alives), `event:`, `id:` and `retry:` lines carry no chunk.
+
+    def _dispatch(self) -> None:
+        if self._data:
+            self.events.append(self._data[0] if len(self._data) == 1 else b"\n".join(self._data))
+            self._data = []
+
+
+def _request(endpoint: Endpoint, headers: Mapping[str, str], body: bytes) -> bytes:
+    lines = [
+        f"POST {endpoint.target} HTTP/1.1",
+        f"Host: {endpoint.authority}",
+        "Accept: text/event-stream",
+        "Accept-Encoding: identity",
+        "Connection: close",
+        f"Content-Length: {len(body)}",
+    ]
+    for name, value in headers.items():
+        if name.lower() in ("host", "content-length", "connection", "transfer-encoding"):
+            continue
+        if any(c in name + value for c in "\r\n\0"):
+            raise ValueError(f"header {name!r} holds a line break or NUL")
+        lines.append(f"{name}: {value}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+async def _connect(
+    endpoint: Endpoint, ssl_context: ssl.SSLContext | None, seconds: float | None, retries: int
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    tls = ssl_context if endpoint.scheme == "https" else None
+    for attempt in range(retries + 1):
+        try:
+            async with asyncio.timeout(seconds):
+                return await asyncio.open_connection(
+                    endpoint.host, endpoint.port, ssl=tls, limit=READ_SIZE
+                )
+        except TimeoutError as exc:
+            if attempt == retries:
+                raise httpx.ConnectTimeout(f"no connection within {seconds} s") from exc
+        except OSError as exc:
+            if attempt == retries:
+                raise httpx.ConnectError(f"could not connect: {exc.strerror or exc}") from exc
+        await asyncio.sleep(RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)])
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def post_events(
+    url: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    read_timeout: float | None,
+    retries: int = 0,
+    ssl_context: ssl.SSLContext | None = None,
+) -> AsyncGenerator[bytes, None]:
+    """``POST`` ``body`` to ``url`` and yield the ``data`` of each event until ``[DONE]``.
+
+    ``read_timeout`` (seconds) bounds the connection and each wait for bytes. An answer with a
+    status of 300 or more raises :class:`UpstreamStatus` with the start of its body.
+
+    Example:
+        .. code-block:: python
+
+            async for data in post_events(url, {"Content-Type": "application/json"}, body,
+                                          read_timeout=60):
+                event = orjson.loads(data)
+    """
+    import httptools
+
+    endpoint = Endpoint.parse(url)
+    request = _request(endpoint, headers, body)
+    reader, writer = await _connect(endpoint, ssl_context, read_timeout, retries)
+    response = _Response()
+    response.parser = parser = httptools.HttpResponseParser(response)
+    try:
+        writer.write(request)
+        while True:
+            try:
+                async with asyncio.timeout(read_timeout):
+                    data = await reader.read(READ_SIZE)
+            except TimeoutError as exc:
+                raise httpx.ReadTimeout(f"no bytes from the upstream for {read_timeout} s") from exc
+            except OSError as exc:
+                raise httpx.ReadError(f"reading the upstream failed: {exc}") from exc
+            if data:
+                try:
+                    parser.feed_data(data)
+                except httptools.HttpParserError as exc:
+                    raise httpx.RemoteProtocolError(
+                        "the upstream's answer is not HTTP/1.1"
+                    ) from exc
+            elif response.status and not response.framed and not response.complete:
+                # Without Content-Length or chunked framing the body ends with the connection.
+                response.on_message_complete()
+            if response.status >= 300 and (response.complete or not data):
+                raise UpstreamStatus(response.status, bytes(response.error_body))
+            if response.content_type.startswith(b"application/json"):
+                raise httpx.RemoteProtocolError(
+                    "the upstream answered JSON, not events, to a streaming request"
+                )
+            if response.events:
+                events, response.events = response.events, []
+                for event in events:
+                    if event == b"[DONE]":
+                        return
+                    yield event
+            if response.complete:
+                return
+            if not data:
+                raise httpx.RemoteProtocolError(
+                    "the upstream closed the connection "
+                    + ("mid-answer" if response.status else "before answering")
+                )
+    finally:
+        writer.close()
+
+
+class UpstreamStatus(Exception):
+    """An upstream answer with an error status (the body is for its error code only)."""
+
+    def __init__(self, status: int, body: bytes) -> None:
+        super().__init__(f"upstream answered HTTP {status}")
+        self.status = status
+        self.body = body
