@@ -165,6 +165,7 @@ class Guardrails(BaseChatModel):
         """A guard over ``llm`` sharing this one's rails (no per-call rebuild of the engine)."""
         clone = self.model_copy(update={"llm": llm})
         clone.__dict__.pop("_serialized", None)
+        clone.__dict__.pop("_model_dict", None)
         before = self._parts.before
         clone._use(llm)
         if before is not None and clone._parts.before is None:
@@ -212,6 +213,18 @@ class Guardrails(BaseChatModel):
         if isinstance(inner, BaseChatModel):
             return inner._get_ls_params(stop=stop, **kwargs)
         return super()._get_ls_params(stop=stop, **kwargs)
+
+    @cached_property
+    def _model_dict(self) -> dict[str, Any]:
+        return self._dict_for_compat()
+
+    @override
+    def _get_invocation_params(
+        self, stop: list[str] | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        # As BaseChatModel's, with the model's own part built once per guard rather than per
+        # call (it goes through LangChain's deprecation wrapper of ``dict()``).
+        return {**self._model_dict, "stop": stop, **kwargs}
 
     @cached_property
     def _serialized(self) -> dict[str, Any]:

@@ -13,7 +13,6 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing, nullcontext
 from typing import TypeVar
 
-import anyio
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
@@ -147,23 +146,29 @@ async def cancel_on_disconnect(
     """Run ``work()``; cancel it if the client disconnects first.
 
     Returns ``(disconnected, result)``; an exception of ``work`` propagates as itself.
+    ``work`` runs in the calling task, and one watcher task waits for the disconnect (plain
+    asyncio: an anyio task group cost a tenth of a streamed request's CPU).
     """
-    outcome: list[T] = []
-    failure: list[BaseException] = []
-    async with anyio.create_task_group() as group:
+    task = asyncio.current_task()
+    assert task is not None
+    gone = False
 
-        async def run() -> None:
-            try:
-                outcome.append(await work())
-            except Exception as exc:  # re-raised below as itself, not as an ExceptionGroup
-                failure.append(exc)
-            group.cancel_scope.cancel()
-
-        group.start_soon(run)
+    async def watch() -> None:
+        nonlocal gone
         await until_disconnect(receive)
-        group.cancel_scope.cancel()
-    if failure:
-        raise failure[0]
-    if outcome:
-        return False, outcome[0]
-    return True, None
+        gone = True
+        task.cancel()
+
+    watcher = asyncio.ensure_future(watch())
+    try:
+        result = await work()
+    except asyncio.CancelledError:
+        # Ours (the client left) ends here; one from outside (shutdown) goes on.
+        if gone and task.uncancel() == 0:
+            return True, None
+        raise
+    finally:
+        watcher.cancel()
+    if gone:
+        task.uncancel()  # the work finished although cancelled (it caught the cancellation)
+    return False, result
