@@ -14,6 +14,11 @@ directly, through our server's fast path, through the LangChain path (``--no-fas
 ``ChatOpenAI``), and with ``--workers N`` server processes, all with no rails
 (``engine: openai`` with ``base_url`` set to the upstream), in the same run.
 
+The measuring client shares the machine's two CPUs with the processes it measures. By default
+it reads raw sockets and parses everything after each stream ended (``--client raw``), so it
+takes little CPU; ``--client httpx`` is an SDK-like client that parses each event as it
+arrives (the issue's first measurement), which takes about as much CPU as the server itself.
+
     python benchmarks/server_load.py                 # 200 streams x 3 rounds
     python benchmarks/server_load.py --concurrency 50 --rounds 1
     python benchmarks/server_load.py --upstream-only --rounds 2 --workers 2
@@ -25,6 +30,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import socket
 import statistics
 import subprocess
@@ -34,6 +40,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -199,7 +206,94 @@ def free_port() -> int:
         return port
 
 
-async def one_stream(client: httpx.AsyncClient, config: str, expected: str) -> Result:
+FIRST_CONTENT = re.compile(rb'"content": ?"[^"]')
+"""A content delta with text (the role chunk's empty content does not match)."""
+
+
+class _Answer:
+    """``httptools`` callbacks: the status and the (de-chunked) body of one response."""
+
+    def __init__(self) -> None:
+        self.status = 0
+        self.body = bytearray()
+        self.parser: Any = None
+
+    def on_headers_complete(self) -> None:
+        self.status = self.parser.get_status_code()
+
+    def on_body(self, body: bytes) -> None:
+        self.body += body
+
+
+async def one_stream(url: str, config: str, expected: str) -> Result:
+    """One streamed completion over a fresh connection, read until the server closes it.
+
+    The measuring client shares the machine's CPUs with the servers it measures, so it does as
+    little as it can while the stream runs: raw socket reads, and a bytes search that stamps
+    the first content delta. Parsing HTTP and SSE and checking every event happen afterwards.
+    (An ``httpx`` client took as much CPU as the server under test: 2 s per 200-stream burst.)
+    """
+    import httptools
+
+    parts = urlsplit(url)
+    body = json.dumps({
+        "model": config,
+        "messages": [{"role": "user", "content": "Tell me the words."}],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }).encode()  # fmt: skip
+    request = (
+        f"POST /v1/chat/completions HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+        f"Content-Type: application/json\r\nConnection: close\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    start = time.perf_counter()
+    ttft: float | None = None
+    received: list[bytes] = []
+    try:
+        async with asyncio.timeout(120):
+            reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+            try:
+                writer.write(request)
+                while data := await reader.read(65536):
+                    if ttft is None and FIRST_CONTENT.search(data):
+                        ttft = time.perf_counter() - start
+                    received.append(data)
+            finally:
+                writer.close()
+    except (OSError, TimeoutError) as exc:
+        return Result(status=0, total=time.perf_counter() - start, problem=repr(exc))
+    total = time.perf_counter() - start
+    answer = _Answer()
+    answer.parser = httptools.HttpResponseParser(answer)
+    try:
+        answer.parser.feed_data(b"".join(received))
+    except httptools.HttpParserError as exc:
+        return Result(status=answer.status, total=total, problem=f"bad HTTP: {exc}")
+    result = Result(status=answer.status, ttft=ttft, total=total)
+    if answer.status != 200:
+        return result
+    events: list[str] = []
+    text: list[str] = []
+    for line in answer.body.decode().split("\n"):
+        if not line:
+            continue
+        if not line.startswith("data: "):
+            result.problem = f"not an SSE data line: {line!r}"
+            return result
+        data = line[6:]
+        events.append(data)
+        if data != "[DONE]":
+            for choice in json.loads(data).get("choices") or []:
+                text.append(choice["delta"].get("content") or "")
+    result.problem = check_stream(events, "".join(text), expected)
+    result.ok = not result.problem
+    return result
+
+
+async def one_stream_httpx(client: httpx.AsyncClient, config: str, expected: str) -> Result:
+    """One streamed completion through a shared ``httpx`` client (``--client httpx``): an SDK-like
+    client that parses each event as it arrives, as the issue's first measurement did."""
     body: dict[str, Any] = {
         "model": config,
         "messages": [{"role": "user", "content": "Tell me the words."}],
@@ -256,13 +350,22 @@ def check_stream(events: list[str], text: str, expected: str) -> str:
     return ""
 
 
+CLIENT = "raw"
+"""The measuring client: ``raw`` sockets (the default) or a shared ``httpx`` client."""
+
+
 async def burst(url: str, config: str, n: int, expected: str) -> Phase:
-    limits = httpx.Limits(max_connections=n + 10, max_keepalive_connections=n + 10)
-    timeout = httpx.Timeout(120, connect=30)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=timeout) as client:
-        start = time.perf_counter()
-        results = await asyncio.gather(*(one_stream(client, config, expected) for _ in range(n)))
-        return Phase(config, list(results), time.perf_counter() - start)
+    if CLIENT == "httpx":
+        limits = httpx.Limits(max_connections=n + 10, max_keepalive_connections=n + 10)
+        timeout = httpx.Timeout(120, connect=30)
+        async with httpx.AsyncClient(base_url=url, limits=limits, timeout=timeout) as client:
+            start = time.perf_counter()
+            streams = [one_stream_httpx(client, config, expected) for _ in range(n)]
+            results = await asyncio.gather(*streams)
+            return Phase(config, list(results), time.perf_counter() - start)
+    start = time.perf_counter()
+    results = await asyncio.gather(*(one_stream(url, config, expected) for _ in range(n)))
+    return Phase(config, list(results), time.perf_counter() - start)
 
 
 def start_server(
@@ -322,8 +425,16 @@ def main() -> None:
         default=[],
         help="also measure the fast path with this many server workers (repeatable)",
     )
+    parser.add_argument(
+        "--client",
+        choices=("raw", "httpx"),
+        default="raw",
+        help="measuring client: raw sockets (light) or a shared httpx client (SDK-like)",
+    )
     parser.add_argument("--serve-upstream", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    global CLIENT
+    CLIENT = args.client
     if args.serve_upstream:
         import uvicorn
 

@@ -329,7 +329,7 @@ def create_app(
             )
             on_deadline = event(timeout_error(request_timeout or 0)) + DONE
             return EventStreamResponse(
-                _tracked(events, server_metrics, span),
+                _tracked(events, server_metrics, span) if server_metrics or span else events,
                 deadline=request_timeout,
                 on_deadline=on_deadline,
             )

@@ -178,27 +178,24 @@ class OpenAICompatibleChat(BaseChatModel):
         url = self.base_url.rstrip("/") + "/chat/completions"
         if self._lean is None:
             self._lean = self.keepalive_connections == 0 and lean_route(url)
-        events = self._lean_events(url, body) if self._lean else self._httpx_events(url, body)
-        async with aclosing(events):
-            async for data in events:
-                chunk = _generation(orjson.loads(data))
-                if chunk is None:
-                    continue
-                if run_manager is not None:
-                    await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
-                yield chunk
-
-    async def _lean_events(self, url: str, body: bytes) -> AsyncGenerator[bytes, None]:
-        if self._ssl_context is None and url.startswith("https:"):
-            self._ssl_context = httpx.create_ssl_context()
-        events = post_events(
-            url, self._headers(), body, read_timeout=self.timeout, retries=self.max_retries,
-            ssl_context=self._ssl_context,
-        )  # fmt: skip
+        if self._lean:
+            if self._ssl_context is None and url.startswith("https:"):
+                self._ssl_context = httpx.create_ssl_context()
+            events = post_events(
+                url, self._headers(), body, read_timeout=self.timeout,
+                retries=self.max_retries, ssl_context=self._ssl_context,
+            )  # fmt: skip
+        else:
+            events = self._httpx_events(url, body)
         try:
             async with aclosing(events):
                 async for data in events:
-                    yield data
+                    chunk = _generation(orjson.loads(data))
+                    if chunk is None:
+                        continue
+                    if run_manager is not None:
+                        await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                    yield chunk
         except UpstreamStatus as exc:
             raise _error(exc.status, exc.body) from None
 
