@@ -287,3 +287,22 @@ def test_text_generation_equals_the_validated_construction() -> None:
     # Fresh containers per chunk: changing one chunk's metadata leaves the next alone.
     fast.message.response_metadata["x"] = 1
     assert text_generation("a").message.response_metadata == {}
+
+
+async def test_https_urls_speak_tls() -> None:
+    hello: list[bytes] = []
+
+    async def plain(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        hello.append(await reader.read(5))
+        writer.close()  # a plain server hangs up on a TLS handshake
+
+    server = await asyncio.start_server(plain, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        model = OpenAICompatibleChat(model="m", base_url=f"https://127.0.0.1:{port}/v1",
+                                     max_retries=0, timeout=5)  # fmt: skip
+        with pytest.raises(httpx.ConnectError, match="could not connect"):
+            await model.ainvoke("hi")
+    finally:
+        server.close()
+    assert hello[0][:1] == b"\x16"  # a TLS handshake record, not an HTTP request line
