@@ -224,9 +224,11 @@ async def post_events(
             elif response.status and not response.framed and not response.complete:
                 # Without Content-Length or chunked framing the body ends with the connection.
                 response.on_message_complete()
-            if response.status >= 300 and (response.complete or not data):
-                raise UpstreamStatus(response.status, bytes(response.error_body))
-            if response.content_type.startswith(b"application/json"):
+            if response.status >= 300:
+                if response.complete or not data:
+                    raise UpstreamStatus(response.status, bytes(response.error_body))
+                continue  # the error body is read whole first (for its code)
+            if response.status and response.content_type.startswith(b"application/json"):
                 raise httpx.RemoteProtocolError(
                     "the upstream answered JSON, not events, to a streaming request"
                 )

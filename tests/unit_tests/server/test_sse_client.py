@@ -223,12 +223,17 @@ def test_proxies_and_credentials_keep_httpx(monkeypatch: pytest.MonkeyPatch) -> 
 # --- through OpenAICompatibleChat ---------------------------------------------------------
 
 
-async def test_error_status_names_status_and_code_only() -> None:
+@pytest.mark.parametrize("split", [False, True])
+async def test_error_status_names_status_and_code_only(split: bool) -> None:
     body = json.dumps({"error": {"message": "secret prompt text", "code": "rate_limited"}})
 
     async def answer(writer: asyncio.StreamWriter, seen: Raw) -> None:
         writer.write(b"HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\n"
-                     b"Content-Length: %d\r\n\r\n%s" % (len(body), body.encode()))  # fmt: skip
+                     b"Content-Length: %d\r\n\r\n" % len(body))  # fmt: skip
+        if split:  # the head first, the body a moment later
+            await writer.drain()
+            await asyncio.sleep(0.05)
+        writer.write(body.encode())
         await writer.drain()
 
     async with raw_server(answer) as (url, _):
