@@ -29,6 +29,8 @@ import httpx
 READ_SIZE = 65536
 ERROR_BODY_LIMIT = 65536
 """Bytes of an error answer kept (for its status code and error code only)."""
+EVENT_LIMIT = 8 * 1024 * 1024
+"""Bytes one event may take: an upstream that never ends a line cannot fill the memory."""
 RETRY_DELAYS = (0.0, 0.5, 1.0, 2.0)
 """Pause before each retry of a connection that could not be opened (then 2 s each)."""
 
@@ -88,11 +90,15 @@ class _Response:
     content_type: bytes = b""
     framed: bool = False
     """Whether the body has a length or chunked framing (else it ends with the connection)."""
+    encoding: bytes = b""
+    """A ``Content-Encoding`` other than identity (asked not to, the upstream used one)."""
     complete: bool = False
+    oversized: bool = False
     error_body: bytearray = field(default_factory=bytearray)
     events: list[bytes] = field(default_factory=list)
     _pending: bytearray = field(default_factory=bytearray)
     _data: list[bytes] = field(default_factory=list)
+    _data_size: int = 0
 
     def on_header(self, name: bytes, value: bytes) -> None:
         name = name.lower()
@@ -100,6 +106,8 @@ class _Response:
             self.content_type = value.lower()
         elif name == b"content-length" or name == b"transfer-encoding":
             self.framed = True
+        elif name == b"content-encoding" and value.lower() not in (b"", b"identity"):
+            self.encoding = value
 
     def on_headers_complete(self) -> None:
         self.status = self.parser.get_status_code()
@@ -112,6 +120,8 @@ class _Response:
         self._pending += body
         if b"\n" in body:
             self._split()
+        if len(self._pending) + self._data_size > EVENT_LIMIT:
+            self.oversized = True
 
     def on_message_complete(self) -> None:
         self.complete = True
@@ -128,14 +138,16 @@ class _Response:
             if not line:
                 self._dispatch()
             elif line.startswith(b"data:"):
-                value = line[5:]
-                self._data.append(bytes(value[1:] if value.startswith(b" ") else value))
+                value = bytes(line[6:] if line.startswith(b"data: ") else line[5:])
+                self._data.append(value)
+                self._data_size += len(value)
             # Comments (keep-alives), `event:`, `id:` and `retry:` lines carry no chunk.
 
     def _dispatch(self) -> None:
         if self._data:
             self.events.append(self._data[0] if len(self._data) == 1 else b"\n".join(self._data))
             self._data = []
+            self._data_size = 0
 
 
 def _request(endpoint: Endpoint, headers: Mapping[str, str], body: bytes) -> bytes:
@@ -231,6 +243,15 @@ async def post_events(
             if response.status and response.content_type.startswith(b"application/json"):
                 raise httpx.RemoteProtocolError(
                     "the upstream answered JSON, not events, to a streaming request"
+                )
+            if response.encoding:
+                encoding = response.encoding.decode("latin-1")
+                raise httpx.RemoteProtocolError(
+                    f"the upstream compressed its answer ({encoding}) although asked not to"
+                )
+            if response.oversized:
+                raise httpx.RemoteProtocolError(
+                    f"an upstream event exceeds {EVENT_LIMIT // (1024 * 1024)} MiB"
                 )
             if response.events:
                 events, response.events = response.events, []

@@ -146,6 +146,8 @@ async def test_a_reader_that_stops_early_closes_the_connection() -> None:
         (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
          httpx.RemoteProtocolError, "the upstream answered JSON, not events"),
         (b"NOT HTTP AT ALL\r\n\r\n", httpx.RemoteProtocolError, "not HTTP/1.1"),
+        (HEAD + b"Content-Encoding: gzip\r\nConnection: close\r\n\r\n\x1f\x8b",
+         httpx.RemoteProtocolError, r"compressed its answer \(gzip\) although asked not to"),
     ],
 )  # fmt: skip
 async def test_broken_answers_are_transport_errors(
@@ -159,6 +161,21 @@ async def test_broken_answers_are_transport_errors(
     async with raw_server(answer) as (url, _):
         with pytest.raises(error, match=message):
             await collect(url)
+
+
+async def test_an_event_that_never_ends_is_cut_off() -> None:
+    async def answer(writer: asyncio.StreamWriter, seen: Raw) -> None:
+        writer.write(HEAD + b"Connection: close\r\n\r\ndata: ok\n\ndata: ")
+        for _ in range(600):  # 9.4 MiB without a line break
+            writer.write(b"x" * 16384)
+            await writer.drain()
+
+    async with raw_server(answer) as (url, _):
+        events = post_events(url, {}, b"{}", read_timeout=5)
+        async with aclosing(events):
+            assert await anext(events) == b"ok"
+            with pytest.raises(httpx.RemoteProtocolError, match="an upstream event exceeds 8 MiB"):
+                await anext(events)
 
 
 async def test_silence_is_a_read_timeout() -> None:
