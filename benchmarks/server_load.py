@@ -338,6 +338,9 @@ async def one_stream_httpx(client: httpx.AsyncClient, config: str, expected: str
 def check_stream(events: list[str], text: str, expected: str) -> str:
     if not events or events[-1] != "[DONE]" or events.count("[DONE]") != 1:
         return "[DONE] is not last (or not once)"
+    errors = [json.loads(e)["error"] for e in events[:-1] if '"error"' in e]
+    if errors:
+        return f"error event: {errors[0].get('code')}: {errors[0].get('message')}"
     if text != expected:
         return f"wrong text: {text[:60]!r}..."
     chunks = [json.loads(e) for e in events[:-1]]
