@@ -20,6 +20,7 @@ import importlib.util
 import ssl
 import urllib.request
 from collections.abc import AsyncGenerator, Mapping
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,6 +32,8 @@ ERROR_BODY_LIMIT = 65536
 """Bytes of an error answer kept (for its status code and error code only)."""
 EVENT_LIMIT = 8 * 1024 * 1024
 """Bytes one event may take: an upstream that never ends a line cannot fill the memory."""
+DONE_GRACE = 1.0
+"""Seconds to wait, after ``[DONE]``, for the end of the answer before a connection is reused."""
 RETRY_DELAYS = (0.0, 0.5, 1.0, 2.0)
 """Pause before each retry of a connection that could not be opened (then 2 s each)."""
 
@@ -93,6 +96,8 @@ class _Response:
     encoding: bytes = b""
     """A ``Content-Encoding`` other than identity (asked not to, the upstream used one)."""
     complete: bool = False
+    keep_alive: bool = False
+    """Whether the upstream lets the connection serve another request (HTTP/1.1 keep-alive)."""
     oversized: bool = False
     error_body: bytearray = field(default_factory=bytearray)
     events: list[bytes] = field(default_factory=list)
@@ -111,6 +116,8 @@ class _Response:
 
     def on_headers_complete(self) -> None:
         self.status = self.parser.get_status_code()
+        # Read here: httptools answers for the next message once this one is complete.
+        self.keep_alive = self.parser.should_keep_alive()
 
     def on_body(self, body: bytes) -> None:
         if self.status >= 300:
@@ -150,13 +157,15 @@ class _Response:
             self._data_size = 0
 
 
-def _request(endpoint: Endpoint, headers: Mapping[str, str], body: bytes) -> bytes:
+def _request(
+    endpoint: Endpoint, headers: Mapping[str, str], body: bytes, *, keep_alive: bool = False
+) -> bytes:
     lines = [
         f"POST {endpoint.target} HTTP/1.1",
         f"Host: {endpoint.authority}",
         "Accept: text/event-stream",
         "Accept-Encoding: identity",
-        "Connection: close",
+        *(() if keep_alive else ("Connection: close",)),
         f"Content-Length: {len(body)}",
     ]
     for name, value in headers.items():
@@ -188,6 +197,64 @@ async def _connect(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+class ConnectionPool:
+    """Idle upstream connections of one event loop, by scheme, host and port.
+
+    A connection goes back only after a whole answer that allows it (HTTP/1.1 keep-alive,
+    nothing left unread); one idle longer than ``idle_seconds`` is closed rather than reused,
+    as upstreams close idle connections themselves (uvicorn after 5 s).
+
+    Example:
+        .. code-block:: python
+
+            pool = ConnectionPool(max_idle=32)
+            async for data in post_events(url, headers, body, read_timeout=60, pool=pool):
+                ...
+    """
+
+    def __init__(self, max_idle: int, idle_seconds: float = 4.0) -> None:
+        if max_idle < 1:
+            raise ValueError(f"max_idle must be >= 1 (got {max_idle})")
+        self.max_idle = max_idle
+        self.idle_seconds = idle_seconds
+        self._idle: dict[tuple[str, str, int], list[_Idle]] = {}
+
+    def take(
+        self, key: tuple[str, str, int]
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+        """The most recently returned live connection to ``key``, if any."""
+        idle = self._idle.get(key)
+        now = asyncio.get_running_loop().time()
+        while idle:
+            reader, writer, since = idle.pop()
+            if now - since < self.idle_seconds and not writer.is_closing() and not reader.at_eof():
+                return reader, writer
+            writer.close()
+        return None
+
+    def give(self, key: tuple[str, str, int], reader: asyncio.StreamReader,
+             writer: asyncio.StreamWriter) -> None:  # fmt: skip
+        idle = self._idle.setdefault(key, [])
+        if len(idle) >= self.max_idle or writer.is_closing():
+            writer.close()
+            return
+        idle.append((reader, writer, asyncio.get_running_loop().time()))
+
+    def close(self) -> None:
+        """Close every idle connection."""
+        for idle in self._idle.values():
+            for _, writer, _ in idle:
+                writer.close()
+        self._idle.clear()
+
+
+_Idle = tuple[asyncio.StreamReader, asyncio.StreamWriter, float]
+
+
+class _Stale(Exception):
+    """A reused connection closed before any byte of the answer: send again on a new one."""
+
+
 async def post_events(
     url: str,
     headers: Mapping[str, str],
@@ -196,11 +263,14 @@ async def post_events(
     read_timeout: float | None,
     retries: int = 0,
     ssl_context: ssl.SSLContext | None = None,
+    pool: ConnectionPool | None = None,
 ) -> AsyncGenerator[bytes, None]:
     """``POST`` ``body`` to ``url`` and yield the ``data`` of each event until ``[DONE]``.
 
     ``read_timeout`` (seconds) bounds the connection and each wait for bytes. An answer with a
-    status of 300 or more raises :class:`UpstreamStatus` with the start of its body.
+    status of 300 or more raises :class:`UpstreamStatus` with the start of its body. With a
+    ``pool``, an idle connection is reused and a whole answer gives its connection back;
+    without one (or when the reader stops early) the connection is closed at the end.
 
     Example:
         .. code-block:: python
@@ -209,22 +279,53 @@ async def post_events(
                                           read_timeout=60):
                 event = orjson.loads(data)
     """
+    endpoint = Endpoint.parse(url)
+    request = _request(endpoint, headers, body, keep_alive=pool is not None)
+    key = (endpoint.scheme, endpoint.host, endpoint.port)
+    idle = pool.take(key) if pool is not None else None
+    if idle is not None:
+        try:
+            async with aclosing(_exchange(idle, request, read_timeout, pool, key, True)) as events:
+                async for event in events:
+                    yield event
+            return
+        except _Stale:
+            pass  # closed while idle: once more on a new connection
+    connection = await _connect(endpoint, ssl_context, read_timeout, retries)
+    async with aclosing(_exchange(connection, request, read_timeout, pool, key, False)) as events:
+        async for event in events:
+            yield event
+
+
+async def _exchange(
+    connection: tuple[asyncio.StreamReader, asyncio.StreamWriter],
+    request: bytes,
+    read_timeout: float | None,
+    pool: ConnectionPool | None,
+    key: tuple[str, str, int],
+    reused: bool,
+) -> AsyncGenerator[bytes, None]:
     import httptools
 
-    endpoint = Endpoint.parse(url)
-    request = _request(endpoint, headers, body)
-    reader, writer = await _connect(endpoint, ssl_context, read_timeout, retries)
+    reader, writer = connection
     response = _Response()
     response.parser = parser = httptools.HttpResponseParser(response)
+    done = False
+    data = b""
     try:
         writer.write(request)
         while True:
             try:
-                async with asyncio.timeout(read_timeout):
+                # After [DONE] only the answer's last chunk is awaited, briefly.
+                async with asyncio.timeout(DONE_GRACE if done else read_timeout):
                     data = await reader.read(READ_SIZE)
             except TimeoutError as exc:
+                if done:
+                    return  # not reused: closed below
                 raise httpx.ReadTimeout(f"no bytes from the upstream for {read_timeout} s") from exc
             except OSError as exc:
+                if reused and not response.status:
+                    raise _Stale from exc
                 raise httpx.ReadError(f"reading the upstream failed: {exc}") from exc
             if data:
                 try:
@@ -233,6 +334,8 @@ async def post_events(
                     raise httpx.RemoteProtocolError(
                         "the upstream's answer is not HTTP/1.1"
                     ) from exc
+            elif reused and not response.status:
+                raise _Stale
             elif response.status and not response.framed and not response.complete:
                 # Without Content-Length or chunked framing the body ends with the connection.
                 response.on_message_complete()
@@ -253,21 +356,33 @@ async def post_events(
                 raise httpx.RemoteProtocolError(
                     f"an upstream event exceeds {EVENT_LIMIT // (1024 * 1024)} MiB"
                 )
-            if response.events:
+            if response.events and not done:
                 events, response.events = response.events, []
                 for event in events:
                     if event == b"[DONE]":
-                        return
+                        done = True
+                        break
                     yield event
-            if response.complete:
+            if response.complete or (done and pool is None):
                 return
             if not data:
                 raise httpx.RemoteProtocolError(
                     "the upstream closed the connection "
                     + ("mid-answer" if response.status else "before answering")
                 )
+            # After [DONE] with a pool: the rest of the answer (its last chunk) is read, so
+            # the connection can serve the next request.
     finally:
-        writer.close()
+        if (
+            pool is not None
+            and response.complete
+            and data
+            and response.keep_alive
+            and not writer.is_closing()
+        ):
+            pool.give(key, reader, writer)
+        else:
+            writer.close()
 
 
 class UpstreamStatus(Exception):

@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr
 from typing_extensions import override
 
 from ..config import ModelConfig, RailsConfig
-from .sse_client import UpstreamStatus, lean_route, post_events
+from .sse_client import ConnectionPool, UpstreamStatus, lean_route, post_events
 
 FAST_ENGINES = ("openai", "vllm_openai")
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -90,6 +90,10 @@ class OpenAICompatibleChat(BaseChatModel):
         default_factory=weakref.WeakKeyDictionary
     )
     """One connection pool per event loop (shared by copies of this model)."""
+    _pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ConnectionPool] = PrivateAttr(
+        default_factory=weakref.WeakKeyDictionary
+    )
+    """The lean client's idle connections, one pool per event loop (shared by copies)."""
     _lean: bool | None = PrivateAttr(default=None)
     """Whether async streams take the lean client: decided at the first (the environment's
     proxy settings are read then, as ``httpx`` reads them when its client is built)."""
@@ -149,6 +153,15 @@ class OpenAICompatibleChat(BaseChatModel):
             headers["Authorization"] = f"Bearer {self.api_key.get_secret_value()}"
         return headers
 
+    def _pool(self) -> ConnectionPool | None:
+        if self.keepalive_connections < 1:
+            return None
+        loop = asyncio.get_running_loop()
+        pool = self._pools.get(loop)
+        if pool is None:
+            pool = self._pools[loop] = ConnectionPool(self.keepalive_connections)
+        return pool
+
     def _async_client(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()
         client = self._clients.get(loop)
@@ -177,20 +190,20 @@ class OpenAICompatibleChat(BaseChatModel):
         body = self._payload(messages, stop, True, kwargs)
         url = self.base_url.rstrip("/") + "/chat/completions"
         if self._lean is None:
-            self._lean = self.keepalive_connections == 0 and lean_route(url)
+            self._lean = lean_route(url)
         if self._lean:
             if self._ssl_context is None and url.startswith("https:"):
                 self._ssl_context = httpx.create_ssl_context()
             events = post_events(
                 url, self._headers(), body, read_timeout=self.timeout,
-                retries=self.max_retries, ssl_context=self._ssl_context,
+                retries=self.max_retries, ssl_context=self._ssl_context, pool=self._pool(),
             )  # fmt: skip
         else:
             events = self._httpx_events(url, body)
         try:
             async with aclosing(events):
                 async for data in events:
-                    chunk = _generation(orjson.loads(data))
+                    chunk = _generation(data)
                     if chunk is None:
                         continue
                     if run_manager is not None:
@@ -241,7 +254,7 @@ class OpenAICompatibleChat(BaseChatModel):
                 data = line[5:].strip()
                 if data == "[DONE]":
                     break
-                chunk = _generation(orjson.loads(data))
+                chunk = _generation(data)
                 if chunk is not None:
                     if run_manager is not None:
                         run_manager.on_llm_new_token(chunk.text, chunk=chunk)
@@ -290,9 +303,16 @@ def _error(status: int, raw: bytes) -> UpstreamError:
     return UpstreamError(f"upstream answered HTTP {status}" + (f" ({reason})" if reason else ""))
 
 
-def _generation(event: Mapping[str, Any]) -> ChatGenerationChunk | None:
-    """One ``chat.completion.chunk`` as the generation chunk a chat model yields (None when
-    it carries nothing)."""
+def _generation(data: bytes | str) -> ChatGenerationChunk | None:
+    """One event's ``chat.completion.chunk`` as the generation chunk a chat model yields (None
+    when it carries nothing). An event that is not a JSON object raises :class:`UpstreamError`
+    (without its text)."""
+    try:
+        event = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise UpstreamError("upstream sent an event that is not JSON") from None
+    if not isinstance(event, Mapping):
+        raise UpstreamError("upstream sent an event that is not a JSON object")
     parsed = _chunk(event)
     if parsed.__class__ is str:
         return text_generation(parsed)

@@ -14,7 +14,12 @@ import pytest
 from langchain_core.messages import AIMessageChunk
 from langchain_core.outputs import ChatGenerationChunk
 
-from langchain_guardrails.server.sse_client import Endpoint, lean_route, post_events
+from langchain_guardrails.server.sse_client import (
+    ConnectionPool,
+    Endpoint,
+    lean_route,
+    post_events,
+)
 from langchain_guardrails.server.upstream import (
     OpenAICompatibleChat,
     UpstreamError,
@@ -119,7 +124,8 @@ async def test_done_closes_the_connection_at_once() -> None:
         await asyncio.wait_for(seen.client_closed.wait(), 5)
 
 
-async def test_a_reader_that_stops_early_closes_the_connection() -> None:
+@pytest.mark.parametrize("pooled", [False, True])
+async def test_a_reader_that_stops_early_closes_the_connection(pooled: bool) -> None:
     async def answer(writer: asyncio.StreamWriter, seen: Raw) -> None:
         writer.write(HEAD + b"Connection: close\r\n\r\n")
         for n in range(1000):
@@ -127,11 +133,17 @@ async def test_a_reader_that_stops_early_closes_the_connection() -> None:
             await writer.drain()
             await asyncio.sleep(0.01)
 
+    pool = ConnectionPool(max_idle=4) if pooled else None
     async with raw_server(answer) as (url, seen):
-        events = post_events(url, {}, b"{}", read_timeout=5)
+        events = post_events(url, {}, b"{}", read_timeout=5, pool=pool)
         async with aclosing(events):
             assert await anext(events) == b"0"
+        # Closed, not kept: what is left of the answer would be read by the next request.
         await asyncio.wait_for(seen.client_closed.wait(), 5)
+    if pool is not None:
+        assert pool._idle.get(("http", "127.0.0.1", int(url.split(":")[2].split("/")[0]))) in (
+            None, [],
+        )  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -281,6 +293,27 @@ async def test_an_error_event_mid_stream_is_an_error_not_an_ending() -> None:
     assert str(raised.value) == "upstream reported an error mid-stream (engine_overloaded)"
 
 
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        (b"secret text, not JSON", "upstream sent an event that is not JSON"),
+        (b'["secret"]', "upstream sent an event that is not a JSON object"),
+    ],
+)
+async def test_events_that_are_not_chunks_are_errors_without_their_text(
+    event: bytes, message: str
+) -> None:
+    async def answer(writer: asyncio.StreamWriter, seen: Raw) -> None:
+        writer.write(HEAD + b"Connection: close\r\n\r\ndata: " + event + b"\n\n")
+        await writer.drain()
+
+    async with raw_server(answer) as (url, _):
+        model = OpenAICompatibleChat(model="m", base_url=url.removesuffix("/chat/completions"))
+        with pytest.raises(UpstreamError) as raised:
+            await model.ainvoke("hi")
+    assert str(raised.value) == message
+
+
 async def test_lean_and_httpx_clients_yield_the_same_chunks() -> None:
     turn = UpstreamTurn(reasoning="hmm ", text="Hi there, friend.",
                         tool_calls=[{"name": "f", "args": {"a": 1}, "id": "c1"}])  # fmt: skip
@@ -328,3 +361,94 @@ async def test_https_urls_speak_tls() -> None:
     finally:
         server.close()
     assert hello[0][:1] == b"\x16"  # a TLS handshake record, not an HTTP request line
+
+
+# --- connection reuse ---------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def keep_alive_server(
+    close_after: int | None = None,
+) -> AsyncIterator[tuple[str, list[int]]]:
+    """Answers every request of a connection (chunked, keep-alive); ``requests[i]`` is the
+    connection number of request i. With ``close_after``, a connection is closed (idle) after
+    that many answers."""
+    requests: list[int] = []
+    connections = 0
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        number, served = connections, 0
+        try:
+            while close_after is None or served < close_after:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                                  if line.lower().startswith(b"content-length")))  # fmt: skip
+                await reader.readexactly(length)
+                requests.append(number)
+                served += 1
+                writer.write(HEAD + b"Transfer-Encoding: chunked\r\n\r\n")
+                event = {"choices": [{"index": 0, "delta": {"content": str(len(requests))}}]}
+                writer.write(chunked(b"data: %s\n\n" % json.dumps(event).encode(),
+                                     b"data: [DONE]\n\n"))  # fmt: skip
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}/v1/chat/completions", requests
+    finally:
+        server.close()
+
+
+async def test_a_pool_reuses_a_connection_after_a_whole_answer() -> None:
+    pool = ConnectionPool(max_idle=4)
+    async with keep_alive_server() as (url, requests):
+        answers = [await collect(url, pool=pool) for _ in range(3)]
+        pool.close()
+    assert [json.loads(a[0])["choices"][0]["delta"]["content"] for a in answers] == ["1", "2", "3"]
+    assert requests == [1, 1, 1]  # one connection for all three
+
+
+async def test_a_connection_closed_while_idle_is_replaced_transparently() -> None:
+    pool = ConnectionPool(max_idle=4)
+    async with keep_alive_server(close_after=1) as (url, requests):
+        first = await collect(url, pool=pool)
+        await asyncio.sleep(0.05)  # the server has closed the idle connection by now
+        second = await collect(url, pool=pool)
+        pool.close()
+    assert [len(first), len(second)] == [1, 1]
+    assert requests == [1, 2]
+
+
+async def test_idle_connections_expire_and_the_pool_is_bounded() -> None:
+    pool = ConnectionPool(max_idle=1, idle_seconds=0.1)
+    async with keep_alive_server() as (url, requests):
+        await asyncio.gather(collect(url, pool=pool), collect(url, pool=pool))  # two at once
+        await collect(url, pool=pool)  # reuses the one kept (max_idle=1)
+        await asyncio.sleep(0.2)
+        await collect(url, pool=pool)  # the kept one expired: a new connection
+        pool.close()
+    assert sorted(requests[:2]) == [1, 2]
+    assert requests[2] in (1, 2) and requests[3] == 3
+
+
+def test_a_pool_needs_room() -> None:
+    with pytest.raises(ValueError, match=r"max_idle must be >= 1 \(got 0\)"):
+        ConnectionPool(max_idle=0)
+
+
+async def test_the_model_reuses_connections_when_asked() -> None:
+    async with keep_alive_server() as (url, requests):
+        base = url.removesuffix("/chat/completions")
+        pooled = OpenAICompatibleChat(model="m", base_url=base, keepalive_connections=8)
+        fresh = OpenAICompatibleChat(model="m", base_url=base)
+        texts = [(await pooled.ainvoke("hi")).text for _ in range(2)]
+        texts += [(await fresh.ainvoke("hi")).text for _ in range(2)]
+    assert texts == ["1", "2", "3", "4"]
+    assert requests == [1, 1, 2, 3]
