@@ -39,12 +39,14 @@ from .sse_client import ConnectionPool, UpstreamStatus, lean_route, post_events
 
 FAST_ENGINES = ("openai", "vllm_openai")
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
+KEEPALIVE = 32
+"""Idle upstream connections kept per event loop by default (``keepalive_connections``)."""
 _SENT = ("temperature", "top_p", "max_tokens", "max_completion_tokens", "seed", "stop",
          "frequency_penalty", "presence_penalty")  # fmt: skip
 """Config parameters sent with every request."""
 _CLIENT = ("base_url", "openai_api_base", "api_key", "openai_api_key", "timeout",
            "request_timeout", "max_retries", "stream_usage", "streaming", "model", "model_name",
-           "default_headers")  # fmt: skip
+           "default_headers", "keepalive_connections")  # fmt: skip
 """Config parameters that configure the client."""
 _NOT_SENT = frozenset({"stream_usage", "ls_structured_output_format", "structured_output_format"})
 """Call kwargs that are LangChain's own (tracing, usage), not the upstream's."""
@@ -81,10 +83,11 @@ class OpenAICompatibleChat(BaseChatModel):
     """Sent with every request (``temperature``, ``max_tokens``...); request kwargs win."""
     stream_usage: bool = True
     """Ask for the usage chunk (``stream_options.include_usage``)."""
-    keepalive_connections: int = 0
-    """Idle connections kept for reuse (worth it for far TLS upstreams; see the benchmark).
-    With the default 0, async streams use the lean client of :mod:`.sse_client` (a fresh
-    connection each, parsed by ``httptools``) unless a proxy applies; else ``httpx``."""
+    keepalive_connections: int = KEEPALIVE
+    """Idle upstream connections kept for the next requests (0: a new connection each time).
+    Reuse saves a TCP (and TLS) handshake per request, which matters most for a far ``https``
+    upstream. A connection goes back only after a whole answer; one that the upstream closed
+    while idle is replaced, and the request sent again, before any byte of the answer."""
 
     _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = PrivateAttr(
         default_factory=weakref.WeakKeyDictionary
@@ -456,6 +459,7 @@ def fast_upstream_model(config: RailsConfig) -> OpenAICompatibleChat | None:
         default_headers=dict(parameters.get("default_headers") or {}),
         params={k: parameters[k] for k in _SENT if k in parameters},
         stream_usage=bool(parameters.get("stream_usage", True)),
+        keepalive_connections=int(parameters.get("keepalive_connections", KEEPALIVE)),
     )
 
 

@@ -319,9 +319,11 @@ async def test_lean_and_httpx_clients_yield_the_same_chunks() -> None:
                         tool_calls=[{"name": "f", "args": {"a": 1}, "id": "c1"}])  # fmt: skip
     with fake_upstream([turn]) as upstream:
         lean = OpenAICompatibleChat(model="m", base_url=upstream.base_url, api_key="k")
-        pooled = lean.model_copy(update={"keepalive_connections": 1})
+        with_httpx = OpenAICompatibleChat(model="m", base_url=upstream.base_url, api_key="k")
+        with_httpx._lean = False  # as when a proxy of the environment applies
         via_lean = [c async for c in lean.astream("hi")]
-        via_httpx = [c async for c in pooled.astream("hi")]
+        via_httpx = [c async for c in with_httpx.astream("hi")]
+    assert len(upstream.requests) == 2
     assert [c.model_dump(exclude={"id"}) for c in via_lean] == [
         c.model_dump(exclude={"id"}) for c in via_httpx
     ]
@@ -446,8 +448,8 @@ def test_a_pool_needs_room() -> None:
 async def test_the_model_reuses_connections_when_asked() -> None:
     async with keep_alive_server() as (url, requests):
         base = url.removesuffix("/chat/completions")
-        pooled = OpenAICompatibleChat(model="m", base_url=base, keepalive_connections=8)
-        fresh = OpenAICompatibleChat(model="m", base_url=base)
+        pooled = OpenAICompatibleChat(model="m", base_url=base)  # reuse is the default
+        fresh = OpenAICompatibleChat(model="m", base_url=base, keepalive_connections=0)
         texts = [(await pooled.ainvoke("hi")).text for _ in range(2)]
         texts += [(await fresh.ainvoke("hi")).text for _ in range(2)]
     assert texts == ["1", "2", "3", "4"]

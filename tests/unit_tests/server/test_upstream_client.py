@@ -88,3 +88,11 @@ def test_http_errors_name_status_and_code_only() -> None:
     error = _error(429, b'{"error": {"message": "secret prompt text", "code": "rate_limited"}}')
     assert isinstance(error, UpstreamError)
     assert str(error) == "upstream answered HTTP 429 (rate_limited)"
+
+
+def test_connection_reuse_is_on_by_default_and_configurable() -> None:
+    base = {"base_url": "http://127.0.0.1:9/v1", "api_key": "k"}
+    default = fast_upstream_model(config("openai", **base))
+    off = fast_upstream_model(config("openai", **base, keepalive_connections=0))
+    assert default is not None and default.keepalive_connections == 32
+    assert off is not None and off.keepalive_connections == 0
