@@ -2,10 +2,11 @@
 
 A gateway reads every upstream chunk once. Through ``httpx`` each chunk passes ``httpcore``,
 ``h11`` and ``anyio`` in pure Python, which measured as the largest part of the server's CPU with
-200 streams at once. Here one ``POST`` is written on a fresh connection, the response is parsed by
-``httptools`` (the C parser uvicorn uses) and each event's ``data`` is handed over as bytes.
-The connection is closed as soon as ``[DONE]`` arrives, or when the reader stops early (a block,
-a client that went away), which also stops the upstream's generation.
+200 streams at once. Here one ``POST`` is written on a pooled or new connection, the response is
+parsed by ``httptools`` (the C parser uvicorn uses) and each event's ``data`` is handed over as
+bytes. A whole answer gives its connection back to the :class:`ConnectionPool` (when there is
+one); a reader that stops early (a block, a client that went away) closes it at once, which
+also stops the upstream's generation.
 
 Errors are ``httpx``'s own types (``ConnectError``, ``ConnectTimeout``, ``ReadTimeout``,
 ``RemoteProtocolError``), so callers catch the same exceptions on either client.
