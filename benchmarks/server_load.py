@@ -22,6 +22,7 @@ arrives (the issue's first measurement), which takes about as much CPU as the se
     python benchmarks/server_load.py                 # 200 streams x 3 rounds
     python benchmarks/server_load.py --concurrency 50 --rounds 1
     python benchmarks/server_load.py --upstream-only --rounds 2 --workers 2
+    python benchmarks/server_load.py --cpu 500       # server CPU per request and per chunk
 """
 
 from __future__ import annotations
@@ -434,6 +435,14 @@ def main() -> None:
         default="raw",
         help="measuring client: raw sockets (light) or a shared httpx client (SDK-like)",
     )
+    parser.add_argument(
+        "--cpu",
+        type=int,
+        default=0,
+        metavar="N",
+        help="only measure the server's CPU per request: N sequential requests each to /health "
+        "and to 1-chunk and --units-chunk fast-path streams (Linux: read from /proc)",
+    )
     parser.add_argument("--serve-upstream", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     global CLIENT
@@ -446,6 +455,11 @@ def main() -> None:
         uvicorn.run(app, host="127.0.0.1", port=args.serve_upstream, log_level="warning")
         return
 
+    if args.cpu:
+        # Back to back: chunks 10 ms apart cost every process on this kind of VM a wakeup each
+        # (the fake upstream's own CPU per stream grows from 2 to 14 ms), which hides the
+        # server's work per chunk.
+        args.delay = 0.0
     with tempfile.TemporaryDirectory() as tmp:
         configs = Path(tmp)
         expected = write_configs(configs, args.units, args.delay)
@@ -455,12 +469,65 @@ def main() -> None:
         (configs / "upstream" / "config.yml").write_text(UPSTREAM_CONFIG.format(url=upstream_url))
         upstream = start_upstream(upstream_port, args.units, args.delay)
         try:
+            if args.cpu:
+                cpu_per_request(args, configs, expected)
+                return
             if not args.upstream_only:
                 scripted_phases(args, configs, expected)
             upstream_phases(args, configs, upstream_url, expected)
         finally:
             upstream.terminate()
             upstream.wait(timeout=30)
+
+
+def cpu_per_request(args: argparse.Namespace, configs: Path, expected: str) -> None:
+    """The server's CPU per request, requests one at a time (no queueing, no contention): what a
+    burst of requests queues behind, and what a chunk costs."""
+    short_port = free_port()
+    short = start_upstream(short_port, 1, 0.0)
+    (configs / "upstream1").mkdir()
+    (configs / "upstream1" / "config.yml").write_text(
+        UPSTREAM_CONFIG.format(url=f"http://127.0.0.1:{short_port}")
+    )
+    port = free_port()
+    server = start_server(configs, port, args.max_concurrency)
+    url = f"http://127.0.0.1:{port}"
+
+    def cpu_seconds() -> float:
+        fields = Path(f"/proc/{server.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    async def health() -> None:
+        async with httpx.AsyncClient(base_url=url) as client:
+            for _ in range(args.cpu):
+                (await client.get("/health")).raise_for_status()
+
+    async def streams(config: str, answer: str) -> None:
+        for _ in range(args.cpu):
+            result = await one_stream(url, config, answer)
+            if not result.ok:
+                raise RuntimeError(f"{config}: {result.problem or result.status}")
+
+    short_answer = WORDS[0] + "."
+    try:
+        print(
+            f"server CPU per request, {args.cpu} requests one at a time (fast path, no rails, "
+            "chunks back to back):"
+        )
+        for label, work in (
+            ("GET /health", health),
+            ("stream of 1 chunk", lambda: streams("upstream1", short_answer)),
+            (f"stream of {args.units} chunks", lambda: streams("upstream", expected)),
+        ):
+            asyncio.run(work())  # warm up (the same count)
+            before = cpu_seconds()
+            asyncio.run(work())
+            print(f"  {label:<22} {1000 * (cpu_seconds() - before) / args.cpu:6.2f} ms")
+    finally:
+        server.terminate()
+        short.terminate()
+        server.wait(timeout=30)
+        short.wait(timeout=30)
 
 
 def scripted_phases(args: argparse.Namespace, configs: Path, expected: str) -> None:
