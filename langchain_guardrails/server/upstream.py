@@ -25,10 +25,11 @@ from langchain_core.callbacks import (
     CallbackManagerForLLMRun,
 )
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.language_models.chat_models import agenerate_from_stream, generate_from_stream
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.messages.utils import convert_to_openai_messages
-from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr
@@ -169,9 +170,8 @@ class OpenAICompatibleChat(BaseChatModel):
         loop = asyncio.get_running_loop()
         client = self._clients.get(loop)
         if client is None:
-            # A gateway's streams each hold a connection: the server's own limit bounds them.
-            # Reusing idle connections measured slower under bursts of streams (200 at once:
-            # first tokens waited seconds in the connection pool), so none are kept by default.
+            # Only behind a proxy (see lean_route). The server's own limit bounds the
+            # connections; idle ones are kept as the lean client's pool keeps them.
             limits = httpx.Limits(
                 max_connections=None, max_keepalive_connections=self.keepalive_connections
             )
@@ -271,10 +271,7 @@ class OpenAICompatibleChat(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        merged: AIMessageChunk | None = None
-        for chunk in self._stream(messages, stop, run_manager, **kwargs):
-            merged = chunk.message if merged is None else merged + chunk.message  # type: ignore[assignment]
-        return _result(merged)
+        return generate_from_stream(self._stream(messages, stop, run_manager, **kwargs))
 
     @override
     async def _agenerate(
@@ -284,16 +281,7 @@ class OpenAICompatibleChat(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        merged: AIMessageChunk | None = None
-        async for chunk in self._astream(messages, stop, run_manager, **kwargs):
-            merged = chunk.message if merged is None else merged + chunk.message  # type: ignore[assignment]
-        return _result(merged)
-
-
-def _result(merged: AIMessageChunk | None) -> ChatResult:
-    message = merged if merged is not None else AIMessageChunk(content="")
-    data = message.model_dump(exclude={"type", "tool_call_chunks", "chunk_position"})
-    return ChatResult(generations=[ChatGeneration(message=AIMessage(**data))])
+        return await agenerate_from_stream(self._astream(messages, stop, run_manager, **kwargs))
 
 
 def _error(status: int, raw: bytes) -> UpstreamError:

@@ -40,6 +40,14 @@ class Raw:
         self.client_closed = asyncio.Event()
 
 
+async def read_request(reader: asyncio.StreamReader) -> bytes:
+    """One whole request (head and Content-Length body), as bytes."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length")))  # fmt: skip
+    return head + await reader.readexactly(length)
+
+
 @asynccontextmanager
 async def raw_server(
     answer: Callable[[asyncio.StreamWriter, Raw], Awaitable[None]],
@@ -47,10 +55,7 @@ async def raw_server(
     seen = Raw()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
-                          if line.lower().startswith(b"content-length")))  # fmt: skip
-        seen.request = head + await reader.readexactly(length)
+        seen.request = await read_request(reader)
         try:
             await answer(writer, seen)
             if await reader.read() == b"":
@@ -384,10 +389,7 @@ async def keep_alive_server(
         number, served = connections, 0
         try:
             while close_after is None or served < close_after:
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
-                                  if line.lower().startswith(b"content-length")))  # fmt: skip
-                await reader.readexactly(length)
+                await read_request(reader)
                 requests.append(number)
                 served += 1
                 writer.write(HEAD + b"Transfer-Encoding: chunked\r\n\r\n")
