@@ -20,6 +20,7 @@ from langchain_core.runnables import Runnable, RunnableConfig
 
 from ._events import RailEvents, rail_manager
 from .actions import ActionSpec, RailResult, spec_of
+from .canonical import check_text
 from .config import FlowSpec, RailsConfig
 from .errors import ConfigError
 from .nemo_library import refuse_unknown_nemo_flow
@@ -191,6 +192,11 @@ class RailEngine:
         """
         if tool_call is not None:
             scope = replace(scope, tool_call=tool_call)
+        # Rails check what the consumer will see (see canonical): a rewrite of a normalised
+        # text has no positions in the caller's text, so it comes back without spans.
+        checked = check_text(text)
+        normalised = checked != text
+        text = checked
         rewritten = False
         spans: tuple[tuple[int, int, str], ...] | None = None
         checkers = []
@@ -204,7 +210,7 @@ class RailEngine:
             if decision.text is not None and decision.text != text:
                 # Spans are positions in this rail's input: the original text for the first
                 # rewrite only.
-                spans = None if rewritten else decision.spans
+                spans = None if rewritten or normalised else decision.spans
                 text, rewritten = decision.text, True
         if len(checkers) == 1:
             decision = await self._run(checkers[0], text, stage, scope, window)
