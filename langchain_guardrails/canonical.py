@@ -3,7 +3,7 @@
 Rails check this form, never the bytes in transit, so an encoding the consumer undoes cannot
 hide a phrase from them:
 
-* text is NFKC-normalised (fullwidth ``＠`` is ``@``, the ligature ``ﬁ`` is ``fi``) with
+* text is NFKC-normalised (fullwidth ``\\uff20`` is ``@``, the ligature ``\\ufb01`` is ``fi``) with
   zero-width and other invisible format characters removed (``ign\\u200bore`` is ``ignore``);
 * JSON (tool-call arguments, JSON tool results) is decoded, so ``\\u0068unter2`` is ``hunter2``,
   and re-serialised without ASCII escaping, then normalised as text.
@@ -56,7 +56,7 @@ def decoded_json(raw: str) -> str | None:
             decoded_json('{"v": "\\\\u0068unter2"}')  # '{"v": "hunter2"}'
     """
     stripped = raw.strip()
-    if not stripped or stripped[0] not in '{["' and not _scalar(stripped):
+    if not stripped or (stripped[0] not in '{["' and not _scalar(stripped)):
         return None
     try:
         value = json.loads(stripped)
