@@ -32,6 +32,7 @@ from typing_extensions import override
 from . import _bridge
 from ._events import StreamEvents
 from ._threads import SyncBacked, stream_in_threads
+from .canonical import check_json_text
 from .chunks import StreamTally, passthrough
 from .config import RailsConfig
 from .direct_stream import direct_astream
@@ -502,7 +503,7 @@ class Guardrails(BaseChatModel):
         else:
             if output is None:
                 raise ValueError(f"acheck(stage={stage!r}) needs output='...' (the text)")
-            text = output
+            text = check_json_text(output) if stage == "tool_input" else output
         scope = CallScope(
             messages=messages,
             user_message=last_user_text(messages),
@@ -875,14 +876,11 @@ class Guardrails(BaseChatModel):
                 scope, _rail_callbacks(child, "tool_input") if child else None
             )
             for index, message, call in tool_results(messages):
-                answered = call or {
-                    "name": getattr(message, "name", None),
-                    "args": None,
-                    "id": getattr(message, "tool_call_id", None),
-                }
+                answered = call or {"name": getattr(message, "name", None), "args": None,
+                                    "id": getattr(message, "tool_call_id", None)}  # fmt: skip
                 check = engine.check(
                     engine.tool_input_rails,
-                    message.text,
+                    check_json_text(message.text),  # a JSON result as the model will read it
                     "tool_input",
                     tool_scope,
                     tool_call=answered,

@@ -229,7 +229,12 @@ class FakeTurn(BaseModel):
     reasoning: str = ""
     """Reasoning text, streamed in word units before the answer."""
     tool_calls: list[dict[str, Any]] = Field(default_factory=list)
-    """Tool calls ``{"name", "args", "id"}``, streamed after the text as argument fragments."""
+    """Tool calls ``{"name", "args", "id"}``, streamed after the text as argument fragments;
+    ``args`` as a string is the raw argument text (JSON escapes and all), streamed as given."""
+    tool_call_chunks: list[dict[str, Any]] = Field(default_factory=list)
+    """Raw ``tool_call_chunks`` deltas (``{"name", "args", "id", "index"}``, any of them
+    missing), one per chunk after ``tool_calls``: for providers that frame calls their own way
+    (no ``index``, a name split over deltas...)."""
 
 
 class FakeToolCallingModel(FakeStreamingChatModel):
@@ -296,7 +301,8 @@ class FakeToolCallingModel(FakeStreamingChatModel):
         for index, call in enumerate(turn.tool_calls):
             import json
 
-            args = json.dumps(call.get("args", {}))
+            args = call.get("args", {})
+            args = args if isinstance(args, str) else json.dumps(args)
             pieces = [args[i : i + 7] for i in range(0, len(args), 7)] or [""]
             for n, piece in enumerate(pieces):
                 out.append(
@@ -313,6 +319,9 @@ class FakeToolCallingModel(FakeStreamingChatModel):
                         ],
                     )
                 )
+        for delta in turn.tool_call_chunks:
+            raw = {"name": None, "args": None, "id": None, "index": None, **delta}
+            out.append(AIMessageChunk(content="", tool_call_chunks=[raw]))
         names = [t.get("function", {}).get("name") for t in tools or []]
         usage = self._usage(self._input_tokens(messages), len(out)) if self.stream_usage else None
         out.append(
@@ -321,7 +330,9 @@ class FakeToolCallingModel(FakeStreamingChatModel):
                 usage_metadata=usage,
                 response_metadata={
                     "model_name": self.model_name,
-                    "finish_reason": "tool_calls" if turn.tool_calls else "stop",
+                    "finish_reason": "tool_calls"
+                    if turn.tool_calls or turn.tool_call_chunks
+                    else "stop",
                     "tools": names,
                 },
             )

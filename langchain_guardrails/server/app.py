@@ -32,11 +32,11 @@ from .completions import (
     complete,
     event,
     event_stream,
-    generation_error,
     json_bytes,
     timeout_error,
 )
 from .configs import ConfigRegistry, UnknownConfigError
+from .failures import failure
 from .key_limits import KeyLimitMiddleware, KeyLimits, LocalKeyLimits, RedisKeyLimits
 from .limits import JSON_KEY, ConcurrencyLimitMiddleware, RequestBodyMiddleware
 from .openai_schema import ChatRequest, RequestError, parse_chat_request, parse_messages
@@ -357,14 +357,12 @@ def create_app(
         try:
             gone, body = await cancel_on_disconnect(request.receive, work)
         except Exception as exc:
+            failed, error = failure(exc)
             if span is not None:
-                span.end(None, status=500)
-            logger.exception(
-                "chat completion failed [request %s]",
-                request_id(request.scope),
-                extra={"request_id": request_id(request.scope), "config_id": config_id},
-            )
-            return _JSON(generation_error(exc), status_code=500)
+                span.end(None, status=failed)
+            extra = {"request_id": rid, "config_id": config_id}
+            logger.exception("chat completion failed [request %s]", rid, extra=extra)
+            return _JSON(error, status_code=failed)
         status = 499 if gone else 504 if body and "error" in body else 200
         if span is not None:
             span.end(None, status=status)  # no-op when on_end closed it

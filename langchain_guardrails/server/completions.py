@@ -24,6 +24,7 @@ from ..errors import GuardrailsViolation
 from ..runnable import Guardrails
 from .activity import RailActivity
 from .deltas import DeltaWriter, MessageBuilder
+from .failures import failure
 from .openai_schema import (
     chunk_body,
     completion_body,
@@ -96,6 +97,9 @@ async def turn(
                     refusal = chunk.text
                     continue
                 for delta in writer.deltas(chunk):
+                    yield delta
+            if not guard.get("blocked"):
+                for delta in writer.finish():
                     yield delta
         finally:
             # Closed at once when the consumer stops (client gone): the model stream closes too.
@@ -211,7 +215,7 @@ async def event_stream(
             yield event(chunk_body(cid, model, created, None, usage=usage_body(end.usage)))
     except Exception as exc:
         logger.exception("chat completion %s failed", cid)
-        yield event(generation_error(exc))
+        yield event(failure(exc)[1])
     yield DONE
 
 
@@ -239,18 +243,6 @@ def capped_kwargs(guarded: Guardrails, model_kwargs: Mapping[str, Any]) -> dict[
                 param=key,
             )
     return dict(model_kwargs) if asked else {**model_kwargs, "max_tokens": limit}
-
-
-def generation_error(exc: BaseException) -> dict[str, Any]:
-    """The error body of a failed generation (the details stay in the server log)."""
-    return {
-        "error": {
-            "message": f"The guarded generation failed ({type(exc).__name__}); see the server log",
-            "type": "server_error",
-            "param": None,
-            "code": "generation_failed",
-        }
-    }
 
 
 def timeout_error(seconds: float) -> dict[str, Any]:

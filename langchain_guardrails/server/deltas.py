@@ -15,18 +15,29 @@ from typing import Any
 from langchain_core.messages import AIMessageChunk
 
 from ..reasoning import block_reasoning, kwarg_reasoning
+from ..tool_calls import AssembledCall, ToolCallAssembler
 
 
 class DeltaWriter:
-    """The OpenAI deltas of one answer's released chunks, in order (one per answer)."""
+    """The OpenAI deltas of one answer's released chunks, in order (one per answer).
 
-    __slots__ = ("_calls", "_last", "legacy")
+    Tool-call deltas are joined by :class:`~langchain_guardrails.tool_calls.ToolCallAssembler`,
+    the one assembler every path uses: its calls are numbered 0, 1, ... in the order they
+    started. A call's head (id and name) is written when its first argument text comes, or
+    when the next call starts, or at :meth:`finish`, so a name split over deltas goes out
+    whole. Legacy ``function_call`` has room for one call per message: with
+    ``legacy_functions`` the first call is written, later ones are not (never concatenated).
+    """
+
+    __slots__ = ("_assembler", "_calls", "_pending", "legacy")
 
     def __init__(self, *, legacy_functions: bool = False) -> None:
         self.legacy = legacy_functions
-        self._calls: dict[Any, int] = {}
-        """The model's key of each tool call -> its OpenAI index (0, 1, ... in stream order)."""
-        self._last: int | None = None
+        self._assembler = ToolCallAssembler()
+        self._calls: dict[int, int] = {}
+        """``id()`` of each assembled call whose head was written -> its OpenAI index."""
+        self._pending: AssembledCall | None = None
+        """A started call whose head waits for its first argument text."""
 
     @property
     def called_tools(self) -> bool:
@@ -51,35 +62,50 @@ class DeltaWriter:
         text = chunk.text
         if text:
             out.append({"content": text})
-        for call in chunk.tool_call_chunks:
-            out.extend(self._call_deltas(call))
+        for delta in chunk.tool_call_chunks:
+            self._call_deltas(delta, out)
         return out
 
-    def _call_deltas(self, call: Any) -> list[dict[str, Any]]:
-        key = call.get("index")
-        if key is None:
-            # No index: a delta with a name or id starts a call, one without continues the last.
-            key = call.get("id") or (None if call.get("name") is None else len(self._calls))
-        index = self._calls.get(key) if key is not None else self._last
-        args = call.get("args") or ""
+    def finish(self) -> list[dict[str, Any]]:
+        """The deltas still owed at the end of the answer (the head of a call without
+        arguments)."""
         out: list[dict[str, Any]] = []
-        if index is None:
-            index = self._calls[key if key is not None else len(self._calls)] = len(self._calls)
-            call_id = call.get("id") or f"call_{uuid.uuid4().hex[:24]}"
-            name = call.get("name") or ""
-            if self.legacy:
-                out.append({"function_call": {"name": name, "arguments": ""}})
-            else:
-                function = {"name": name, "arguments": ""}
-                head = {"index": index, "id": call_id, "type": "function", "function": function}
-                out.append({"tool_calls": [head]})
-        self._last = index
-        if args:
-            if self.legacy:
-                out.append({"function_call": {"arguments": args}})
-            else:
-                out.append({"tool_calls": [{"index": index, "function": {"arguments": args}}]})
+        self._flush(out)
         return out
+
+    def _call_deltas(self, delta: Any, out: list[dict[str, Any]]) -> None:
+        call, started = self._assembler.add(delta)
+        if started:
+            self._flush(out)
+            self._pending = call
+        args = delta.get("args") or ""
+        if not args:
+            return
+        if call is self._pending:
+            self._flush(out)
+        index = self._calls.get(id(call))
+        if index is None:
+            return  # a later legacy call: not written
+        if self.legacy:
+            out.append({"function_call": {"arguments": args}})
+        else:
+            out.append({"tool_calls": [{"index": index, "function": {"arguments": args}}]})
+
+    def _flush(self, out: list[dict[str, Any]]) -> None:
+        call, self._pending = self._pending, None
+        if call is None or (self.legacy and self._calls):
+            return
+        index = self._calls[id(call)] = len(self._calls)
+        if self.legacy:
+            out.append({"function_call": {"name": call.name, "arguments": ""}})
+            return
+        head = {
+            "index": index,
+            "id": call.id or f"call_{uuid.uuid4().hex[:24]}",
+            "type": "function",
+            "function": {"name": call.name, "arguments": ""},
+        }
+        out.append({"tool_calls": [head]})
 
 
 def _reasoning(chunk: AIMessageChunk) -> str:

@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr
 from typing_extensions import override
 
 from ..config import ModelConfig, RailsConfig
+from ..tool_calls import MalformedToolCall, wire_call_deltas
 from .sse_client import ConnectionPool, UpstreamStatus, lean_route, post_events
 
 FAST_ENGINES = ("openai", "vllm_openai")
@@ -379,7 +380,7 @@ def _chunk(event: Mapping[str, Any]) -> AIMessageChunk | str | None:
     calls = delta.get("tool_calls")
     reasoning = delta.get("reasoning_content") or delta.get("reasoning")
     finish = choice.get("finish_reason")
-    plain = not (calls or reasoning or finish or usage or choice.get("logprobs"))
+    plain = calls is None and not (reasoning or finish or usage or choice.get("logprobs"))
     if plain and isinstance(content, str):
         return content  # the common case: text only
     metadata: dict[str, Any] = {}
@@ -387,16 +388,13 @@ def _chunk(event: Mapping[str, Any]) -> AIMessageChunk | str | None:
         metadata = {"finish_reason": finish, "model_name": event.get("model")}
     if choice.get("logprobs"):
         metadata["logprobs"] = choice["logprobs"]
-    chunks = [
-        {
-            "name": (c.get("function") or {}).get("name"),
-            "args": (c.get("function") or {}).get("arguments"),
-            "id": c.get("id"),
-            "index": c.get("index"),
-            "type": "tool_call_chunk",
-        }
-        for c in calls or ()
-    ]
+    if not isinstance(content, str):
+        raise UpstreamError(f"upstream sent a malformed chunk: content is {type(content).__name__}")
+    try:
+        chunks = wire_call_deltas(calls) if calls is not None else []
+    except MalformedToolCall as exc:
+        # The message names the field and its type (ours), never the upstream's text.
+        raise UpstreamError(f"upstream sent a malformed chunk: {exc}") from None
     return AIMessageChunk(
         content=content,
         additional_kwargs={"reasoning_content": reasoning} if reasoning else {},

@@ -24,7 +24,10 @@ class UpstreamTurn:
     text: str = ""
     reasoning: str = ""
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
-    """``{"name", "args", "id"}``."""
+    """``{"name", "args", "id"}``; ``args`` as a string is the raw argument text, sent as is."""
+    deltas: list[Any] | None = None
+    """Raw ``delta`` objects streamed instead of the ones the fields above make (for
+    upstreams that frame tool calls their own way, or send malformed chunks)."""
 
 
 @dataclass
@@ -42,6 +45,11 @@ def units(text: str) -> list[str]:
     return re.findall(r"\S+\s*|\s+", text)
 
 
+def raw_args(args: Any) -> str:
+    """The argument text of a scripted call: a string as is, anything else as JSON."""
+    return args if isinstance(args, str) else json.dumps(args)
+
+
 def stream_events(turn: UpstreamTurn, usage: bool) -> Iterator[dict[str, Any]]:
     """The ``chat.completion.chunk`` bodies of one streamed turn."""
 
@@ -51,6 +59,10 @@ def stream_events(turn: UpstreamTurn, usage: bool) -> Iterator[dict[str, Any]]:
                 "model": "upstream", "choices": choices, **extra}  # fmt: skip
 
     yield chunk({"role": "assistant", "content": ""})
+    if turn.deltas is not None:
+        yield from (chunk(delta) for delta in turn.deltas)
+        yield chunk({}, "stop")
+        return
     for part in units(turn.reasoning):
         yield chunk({"reasoning_content": part})
     for part in units(turn.text):
@@ -59,7 +71,7 @@ def stream_events(turn: UpstreamTurn, usage: bool) -> Iterator[dict[str, Any]]:
         head = {"index": index, "id": call["id"], "type": "function",
                 "function": {"name": call["name"], "arguments": ""}}  # fmt: skip
         yield chunk({"tool_calls": [head]})
-        args = json.dumps(call["args"])
+        args = raw_args(call["args"])
         for at in range(0, len(args), 6):
             piece = {"index": index, "function": {"arguments": args[at : at + 6]}}
             yield chunk({"tool_calls": [piece]})
@@ -87,7 +99,7 @@ def _handler(fake: FakeUpstream) -> type[BaseHTTPRequestHandler]:
             self.close_connection = True
             if not body.get("stream"):
                 calls = [{"id": c["id"], "type": "function", "function": {
-                    "name": c["name"], "arguments": json.dumps(c["args"])}}
+                    "name": c["name"], "arguments": raw_args(c["args"])}}
                     for c in turn.tool_calls]  # fmt: skip
                 message: dict[str, Any] = {"role": "assistant", "content": turn.text or None}
                 if calls:
