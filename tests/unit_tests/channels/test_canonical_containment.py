@@ -387,7 +387,7 @@ def gateways(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
         yield urls
 
 
-def gateway_stream(url: str, case: Case) -> list[str]:
+def gateway_stream(url: str, case: Case, backend: str) -> list[str]:
     _Upstream.script[0] = deltas(case)
     body = {
         "model": "hidden",
@@ -402,7 +402,9 @@ def gateway_stream(url: str, case: Case) -> list[str]:
         for line in response.text.splitlines()
         if line.startswith("data: ") and line != "data: [DONE]"
     ]
-    assert events[-1]["guardrails"]["blocked"] is True
+    # ChatOpenAI drops ``reasoning_content`` deltas: there nothing of that channel is streamed.
+    if not (backend == "chatopenai" and case.channel == "reasoning"):
+        assert events[-1]["guardrails"]["blocked"] is True
     return decoded_openai_stream(events)
 
 
@@ -452,7 +454,8 @@ def test_gateway_no_fragment_reaches_the_client(backend: str, gateways: dict[str
     @SETTINGS
     @given(cases())
     def check(case: Case) -> None:
-        assert_no_fragment(gateway_stream(gateways[backend], case), f"the {backend} client")
+        texts = gateway_stream(gateways[backend], case, backend)
+        assert_no_fragment(texts, f"the {backend} client")
 
     check()
 
