@@ -4,48 +4,16 @@ A JSON schema or a tool call's arguments go on to the model: copied (``copy.deep
 serialised (``orjson`` stops at 255 levels) and checked by rails, all of which recurse. A value
 nested deeper than Python's (or orjson's) recursion limit would fail there as a 500; no real
 schema or call is nested more than a few levels, so the server refuses anything deeper than
-:data:`MAX_JSON_DEPTH` with a 400 naming the field, before any of that work starts.
+:data:`MAX_JSON_DEPTH` (measured by :mod:`langchain_guardrails._json_depth`) with a 400 naming
+the field, before any of that work starts.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from .._json_depth import MAX_JSON_DEPTH, json_depth
 from .request_error import RequestError
-
-MAX_JSON_DEPTH = 64
-"""The deepest nesting of objects and arrays accepted in ``tools[].function.parameters``,
-``functions[].parameters``, ``response_format.json_schema`` and tool-call ``arguments``. The
-value itself is level 1: ``{"a": {"b": []}}`` is 3 levels deep."""
-
-
-def json_depth(value: Any, limit: int = MAX_JSON_DEPTH) -> int:
-    """How deep ``value`` nests objects and arrays, counting at most to ``limit + 1``.
-
-    Walks with an explicit stack (never recursion), so any depth is measured safely; stops as
-    soon as ``limit`` is exceeded, so the cost is bounded by the size of the value.
-
-    Example:
-        .. code-block:: python
-
-            json_depth({"a": {"b": []}})  # 3
-    """
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            children: Any = item.values()
-        elif isinstance(item, list | tuple):
-            children = item
-        else:
-            continue
-        if depth > deepest:
-            deepest = depth
-            if deepest > limit:
-                return deepest
-        stack.extend((child, depth + 1) for child in children)
-    return deepest
 
 
 def require_depth(value: Any, where: str) -> None:
