@@ -2,6 +2,10 @@
 
 One loop for the whole process (not a new loop per call) because async clients of model
 providers bind their connection pools to the loop that first used them.
+
+A sync call returns only after every worker thread it started has finished (see
+:func:`track_thread`): a model call that a block cancelled mid-step still runs in its thread,
+and its callbacks (the usage of a blocked call) must have run when the caller reads them.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import concurrent.futures
 import contextvars
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -18,6 +23,36 @@ T = TypeVar("T")
 _lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
 _thread: threading.Thread | None = None
+_call_threads: ContextVar[set[asyncio.Future[Any]] | None] = ContextVar(
+    "langchain_guardrails_call_threads", default=None
+)
+"""The worker-thread steps of the current sync call (set in the call's own context copy)."""
+
+
+def track_thread(step: asyncio.Future[Any]) -> None:
+    """Make the current sync call (if any) wait for ``step``, a worker-thread future, before it
+    returns, even when the task that awaited it was cancelled meanwhile."""
+    steps = _call_threads.get()
+    if steps is not None:
+        steps.add(step)
+        step.add_done_callback(steps.discard)
+
+
+async def _threads_done(steps: set[asyncio.Future[Any]]) -> None:
+    while steps:
+        await asyncio.wait(list(steps))
+
+
+def _finish(ctx: contextvars.Context) -> None:
+    steps = ctx.get(_call_threads)
+    if steps:
+        _submit(lambda: _threads_done(steps), ctx).result()
+
+
+def _call_context() -> contextvars.Context:
+    ctx = contextvars.copy_context()
+    ctx.run(_call_threads.set, set())
+    return ctx
 
 
 def _background_loop() -> asyncio.AbstractEventLoop:
@@ -67,7 +102,11 @@ def _submit(
 
 def run_sync(make: Callable[[], Awaitable[T]]) -> T:
     """Run the awaitable built by ``make`` on the background loop and wait for its result."""
-    return _submit(make, contextvars.copy_context()).result()
+    ctx = _call_context()
+    try:
+        return _submit(make, ctx).result()
+    finally:
+        _finish(ctx)
 
 
 def iterate_sync(make: Callable[[], AsyncIterator[T]]) -> Iterator[T]:
@@ -76,7 +115,7 @@ def iterate_sync(make: Callable[[], AsyncIterator[T]]) -> Iterator[T]:
     Items are pulled on demand (no read-ahead), so stopping the sync iteration stops the
     async one, which closes the model stream.
     """
-    ctx = contextvars.copy_context()
+    ctx = _call_context()
     iterator: AsyncIterator[T] | None = None
     stepping: asyncio.Task[Any] | None = None
     done = object()
@@ -110,5 +149,8 @@ def iterate_sync(make: Callable[[], AsyncIterator[T]]) -> Iterator[T]:
                 return
             yield item
     finally:
-        if not finished and iterator is not None:
-            _submit(close, ctx).result()
+        try:
+            if not finished and iterator is not None:
+                _submit(close, ctx).result()
+        finally:
+            _finish(ctx)

@@ -5,18 +5,59 @@ If models were called through their *async* API there, their async HTTP clients 
 connection pools to that loop, and the caller's own ``ainvoke`` on its loop would later fail
 with "bound to a different event loop". So on sync calls every model, the main one and the
 ones rails use, is called through its sync API, in worker threads.
+
+A thread cannot be cancelled: when a block cancels a model step, the step runs on in its
+thread. Each step is therefore tracked (:func:`~langchain_guardrails._bridge.track_thread`), so
+the sync call returns only after it finished, and a sync stream is closed only after its step
+in flight returned (closing a generator that is executing fails, and it would then be closed,
+its usage reported, whenever it is collected).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any, TypeVar
 
 from langchain_core.runnables import Runnable, RunnableConfig
-from langchain_core.runnables.config import run_in_executor
 from typing_extensions import override
+
+from ._bridge import track_thread
+
+T = TypeVar("T")
+
+
+async def in_thread(context: contextvars.Context, fn: Callable[[], T]) -> T:
+    """``fn()`` in a worker thread, in ``context``; the thread is tracked for the sync call."""
+    step = asyncio.get_running_loop().run_in_executor(None, context.run, fn)
+    _track(step)
+    # Shielded: cancelling the caller must not mark the step done while its thread runs.
+    return await asyncio.shield(step)
+
+
+def _track(step: asyncio.Future[Any]) -> None:
+    track_thread(step)
+    # A step whose awaiting task was cancelled has no reader left: its error is not lost
+    # work (the call already ended), so it must not be reported as "never retrieved".
+    step.add_done_callback(_retrieved)
+
+
+def _retrieved(step: asyncio.Future[Any]) -> None:
+    if not step.cancelled():
+        step.exception()
+
+
+async def _settled(step: asyncio.Future[Any]) -> None:
+    """Wait until ``step`` is done, through any cancellation; re-raise that afterwards."""
+    cancelled = False
+    while not step.done():
+        try:
+            await asyncio.wait((step,))
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
 
 
 async def stream_in_threads(
@@ -26,19 +67,24 @@ async def stream_in_threads(
     context = contextvars.copy_context()
     loop = asyncio.get_running_loop()
     done = object()
-    iterator: Iterator[Any] = await loop.run_in_executor(
-        None, lambda: context.run(lambda: iter(llm.stream(input, config, **kwargs)))
+    iterator: Iterator[Any] = await in_thread(
+        context, lambda: iter(llm.stream(input, config, **kwargs))
     )
+    step: asyncio.Future[Any] | None = None
     try:
         while True:
-            chunk = await loop.run_in_executor(None, lambda: context.run(next, iterator, done))
+            step = loop.run_in_executor(None, lambda: context.run(next, iterator, done))
+            _track(step)
+            chunk = await asyncio.shield(step)
             if chunk is done:
                 return
             yield chunk
     finally:
+        if step is not None and not step.done():
+            await _settled(step)  # cancelled mid-step: the generator is still executing
         close = getattr(iterator, "close", None)
         if close is not None:
-            await loop.run_in_executor(None, lambda: context.run(close))
+            await in_thread(context, close)
 
 
 class SyncBacked(Runnable[Any, Any]):
@@ -64,7 +110,8 @@ class SyncBacked(Runnable[Any, Any]):
 
     @override
     async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
-        return await run_in_executor(config, self.bound.invoke, input, config, **kwargs)
+        context = contextvars.copy_context()
+        return await in_thread(context, lambda: self.bound.invoke(input, config, **kwargs))
 
     @override
     def stream(

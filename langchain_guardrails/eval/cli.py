@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,10 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(f"--target-fpr must be within 0..1 (got {args.target_fpr})")
     if args.unit_delay < 0:
         raise CLIError(f"--unit-delay must be >= 0 (got {args.unit_delay})")
+    if args.show_errors < 0:
+        raise CLIError(f"--show-errors must be >= 0 (got {args.show_errors})")
+    if args.html:
+        _require_writable(Path(args.html))
     if args.spans:
         from .spans import run_spans
 
@@ -90,7 +95,9 @@ def run(args: argparse.Namespace) -> int:
         pairs = [(Path(args.config), Path(args.dataset), Path(args.dataset).stem)]
     else:
         raise CLIError("eval needs --config DIR and --dataset FILE.jsonl (or --shipped)")
-    runs = []
+    # Every input is read and checked before the first check runs: a bad line of the last
+    # dataset must not cost the whole run of the first.
+    loaded = []
     for config_path, dataset_path, name in pairs:
         try:
             examples = load_dataset(dataset_path)
@@ -98,16 +105,34 @@ def run(args: argparse.Namespace) -> int:
             raise CLIError(str(exc)) from exc
         if not config_path.exists():
             raise CLIError(f"--config {config_path}: no such file or folder")
-        config = RailsConfig.from_path(config_path)
-        runs.append((name, asyncio.run(_measure(config, examples, args))))
+        loaded.append((name, RailsConfig.from_path(config_path), examples))
+    runs = [
+        (name, asyncio.run(_measure(config, examples, args))) for name, config, examples in loaded
+    ]
     _print(runs, args)
     if args.html:
         from .html_report import render_html
 
         page = render_html(_merged(runs), title=f"langchain-guardrails eval: {_names(runs)}")
-        Path(args.html).write_text(page, encoding="utf-8")
+        try:
+            Path(args.html).write_text(page, encoding="utf-8")
+        except OSError as exc:  # e.g. the folder went away during the run
+            raise CLIError(f"--html {args.html}: cannot write ({exc.strerror})") from exc
         print(f"wrote {args.html}", file=sys.stderr)
     return EXIT_OK
+
+
+def _require_writable(path: Path) -> None:
+    """A usage error now, before the run, when the report could not be written after it."""
+    from ..cli import CLIError
+
+    if path.is_dir():
+        raise CLIError(f"--html {path}: is a folder; give a file name, e.g. {path / 'eval.html'}")
+    folder = path.parent
+    if not folder.is_dir():
+        raise CLIError(f"--html {path}: the folder {folder} does not exist")
+    if not os.access(path if path.exists() else folder, os.W_OK):
+        raise CLIError(f"--html {path}: not writable")
 
 
 async def _measure(config: RailsConfig, examples: list[Any], args: argparse.Namespace) -> Any:

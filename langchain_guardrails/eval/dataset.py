@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast, get_args
 
+from .jsonl import JSONLError, decode_line, read_lines
+
 Stage = Literal["input", "output", "tool_output", "tool_input"]
 Label = Literal["block", "allow"]
 STAGES: tuple[str, ...] = get_args(Stage)
@@ -88,10 +90,12 @@ def load_dataset(path: str | Path) -> list[Example]:
     if not file.is_file():
         raise DatasetError(f"{file}: no such dataset file")
     try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        lines = read_lines(file)
+    except OSError as exc:
         raise DatasetError(f"{file}: cannot read the dataset ({exc})") from exc
-    examples = parse_lines(text.splitlines(), str(file))
+    except JSONLError as exc:
+        raise DatasetError(f"{file}: {exc}") from None
+    examples = parse_lines(lines, str(file))
     if not examples:
         raise DatasetError(f"{file}: the dataset has no examples")
     return examples
@@ -111,9 +115,9 @@ def parse_lines(lines: Iterable[str], source: str = "<dataset>") -> list[Example
             continue
         where = f"{source}:{number}"
         try:
-            record = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise DatasetError(f"{where}: not valid JSON ({exc.msg})") from exc
+            record = decode_line(raw)
+        except JSONLError as exc:
+            raise DatasetError(f"{where}: {exc}") from None
         examples.append(_example(record, where, number))
     return examples
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from ..errors import require
 from .dataset import DatasetError
+from .jsonl import JSONLError, decode_line, read_lines
 from .report import fmt
 
 Span = tuple[int, int, str]
@@ -84,10 +85,16 @@ def load_spans(path: str | Path) -> list[SpanExample]:
     """
     file = Path(path)
     try:
-        lines = file.read_text(encoding="utf-8").splitlines()
+        lines = read_lines(file)
     except OSError as exc:
         raise DatasetError(f"{file}: cannot read ({type(exc).__name__})") from exc
-    return parse_span_lines(lines, str(file))
+    except JSONLError as exc:
+        raise DatasetError(f"{file}: {exc}") from None
+    examples = parse_span_lines(lines, str(file))
+    if not examples:
+        # An empty file would score nothing and exit 0, as if every recognizer were perfect.
+        raise DatasetError(f"{file}: the span dataset has no examples")
+    return examples
 
 
 def parse_span_lines(lines: Iterable[str], name: str = "<spans>") -> list[SpanExample]:
@@ -97,7 +104,7 @@ def parse_span_lines(lines: Iterable[str], name: str = "<spans>") -> list[SpanEx
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         try:
-            examples.append(_parse(json.loads(line), number))
+            examples.append(_parse(decode_line(line), number))
         except (ValueError, TypeError) as exc:
             raise DatasetError(f"{name}:{number}: {exc}") from None
     return examples

@@ -22,6 +22,7 @@ from langchain_core.messages import (
 )
 from langchain_core.messages.tool import invalid_tool_call, tool_call
 
+from .json_depth import require_depth, too_deep
 from .request_error import RequestError
 
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
@@ -66,7 +67,10 @@ def parse_messages(value: Any, param: str = "messages") -> list[BaseMessage]:
                     f"{where}.tool_call_id must be a non-empty string",
                     param=f"{where}.tool_call_id",
                 )
-            out.append(ToolMessage(content=text, tool_call_id=call_id, name=item.get("name")))
+            name = item.get("name")
+            if name is not None and not isinstance(name, str):
+                raise RequestError(f"{where}.name must be a string", param=f"{where}.name")
+            out.append(ToolMessage(content=text, tool_call_id=call_id, name=name))
         elif role == "function":
             name = item.get("name")
             if not isinstance(name, str) or not name:
@@ -129,8 +133,11 @@ def _call(item: Any, where: str, *, legacy: bool = False) -> Any:
     _text(arguments, f"{where_fn}.arguments")
     try:
         args = json.loads(arguments) if arguments.strip() else {}
+    except RecursionError as exc:
+        raise too_deep(f"{where_fn}.arguments") from exc
     except ValueError:
         args = None
+    require_depth(args, f"{where_fn}.arguments")
     if not isinstance(args, dict):
         # Models do emit broken arguments; the history keeps them as the model sent them.
         return invalid_tool_call(name=name, args=arguments, id=item["id"], error=None)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.language_models import BaseChatModel
 
 from ..llm_parts import chat_model_of
+from .json_depth import require_depth
 from .request_error import RequestError
 
 if TYPE_CHECKING:
@@ -89,6 +90,7 @@ def _tool(item: Any, where: str) -> dict[str, Any]:
             param=f"{where}.type",
         )
     _function(item.get("function"), f"{where}.function")
+    _shallow_enough(item, where, skip="function")
     # A copy: the request body is never handed on to be changed by a model.
     return copy.deepcopy(item)
 
@@ -108,7 +110,15 @@ def _function(item: Any, where: str) -> dict[str, Any]:
     parameters = item.get("parameters")
     if parameters is not None and not isinstance(parameters, dict):
         raise RequestError(f"{where}.parameters must be an object", param=f"{where}.parameters")
+    _shallow_enough(item, where)
     return copy.deepcopy(item)
+
+
+def _shallow_enough(item: dict[str, Any], where: str, skip: str | None = None) -> None:
+    # Checked before the deep copy below, which (like orjson later) recurses once per level.
+    for key, value in item.items():
+        if key != skip:
+            require_depth(value, f"{where}.{key}")
 
 
 def _tool_choice(value: Any, names: set[str]) -> Any:
@@ -192,6 +202,7 @@ def _response_format(value: Any) -> dict[str, Any] | None:
             "response_format.json_schema.strict must be a boolean",
             param="response_format.json_schema.strict",
         )
+    _shallow_enough(schema, "response_format.json_schema")
     return {"type": "json_schema", "json_schema": copy.deepcopy(schema)}
 
 

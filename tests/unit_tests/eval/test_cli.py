@@ -224,3 +224,111 @@ def test_unknown_unit_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> No
         main(["eval", "--shipped", "--unit", "bytes"])
     assert exited.value.code == 2
     assert "argument --unit: invalid choice: 'bytes'" in capsys.readouterr().err
+
+
+# -- issue 21 item 10: bad files and options are usage errors, found before the run ----------
+
+DEEP = "[" * 100_000 + "]" * 100_000
+"""A JSON value nested 100,000 deep: ``json.loads`` raises RecursionError on it."""
+
+
+def bad_files(tmp_path: Path) -> dict[str, Path]:
+    files = {
+        "deep_dataset": '{"input": "a", "label": "allow"}\n{"input": '
+        + DEEP
+        + ', "label": "allow"}\n',
+        "deep_spans": '{"text": "a", "spans": ' + DEEP + "}\n",
+        "dup_dataset": '{"input": "a", "label": "block", "label": "allow"}\n',
+        "dup_spans": '{"text": "a", "text": "b", "spans": []}\n',
+        "empty_spans": "",
+        "comments_spans": "# only a comment\n\n",
+    }
+    paths = {name: tmp_path / f"{name}.jsonl" for name in files}
+    for name, text in files.items():
+        paths[name].write_text(text, encoding="utf-8")
+    paths["binary_spans"] = tmp_path / "binary.jsonl"
+    paths["binary_spans"].write_bytes(b'{"text": "a"}\n\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR')
+    paths["latin1_spans"] = tmp_path / "latin1.jsonl"
+    paths["latin1_spans"].write_bytes('{"text": "caf\xe9"}\n'.encode("latin-1"))
+    return paths
+
+
+@pytest.mark.parametrize(
+    ("option", "name", "message"),
+    [
+        ("--dataset", "deep_dataset", "{file}:2: nested too deeply (more than 64 levels)"),
+        ("--spans", "deep_spans", "{file}:1: nested too deeply (more than 64 levels)"),
+        ("--dataset", "dup_dataset", "{file}:1: duplicate key 'label'"),
+        ("--spans", "dup_spans", "{file}:1: duplicate key 'text'"),
+        ("--spans", "empty_spans", "{file}: the span dataset has no examples"),
+        ("--spans", "comments_spans", "{file}: the span dataset has no examples"),
+        (
+            "--spans",
+            "binary_spans",
+            "{file}: a binary file, not JSONL text (NUL byte at offset 22)",
+        ),
+        ("--spans", "latin1_spans", "{file}: not UTF-8 text (byte 13 cannot be decoded)"),
+    ],
+)
+def test_bad_files_are_one_line_usage_errors(
+    capsys: pytest.CaptureFixture[str],
+    setup: tuple[str, str],
+    tmp_path: Path,
+    option: str,
+    name: str,
+    message: str,
+) -> None:
+    config, _ = setup
+    file = bad_files(tmp_path)[name]
+    argv = [option, str(file)] + (["--config", config] if option == "--dataset" else [])
+    assert run(capsys, *argv) == (2, "", f"error: {message.format(file=file)}\n")
+
+
+def test_negative_show_errors_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], setup: tuple[str, str]
+) -> None:
+    config, dataset = setup
+    assert run(capsys, "--config", config, "--dataset", dataset, "--show-errors", "-1") == (
+        2, "", "error: --show-errors must be >= 0 (got -1)\n",
+    )  # fmt: skip
+    spans = Path(dataset).with_name("spans.jsonl")
+    spans.write_text('{"text": "mail a@example.com", "spans": []}\n', encoding="utf-8")
+    assert run(capsys, "--spans", str(spans), "--show-errors", "-1") == (
+        2, "", "error: --show-errors must be >= 0 (got -1)\n",
+    )  # fmt: skip
+
+
+def test_html_that_cannot_be_written_fails_before_the_run(
+    capsys: pytest.CaptureFixture[str], setup: tuple[str, str], tmp_path: Path
+) -> None:
+    """Empty stdout proves nothing ran: the figures are printed before the report is written."""
+    config, dataset = setup
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    for html, message in [
+        (folder, f"is a folder; give a file name, e.g. {folder / 'eval.html'}"),
+        (tmp_path / "missing" / "r.html", f"the folder {tmp_path / 'missing'} does not exist"),
+        (blocker / "r.html", f"the folder {blocker} does not exist"),
+    ]:
+        argv = ["--config", config, "--dataset", dataset, "--html", str(html)]
+        assert run(capsys, *argv) == (2, "", f"error: --html {html}: {message}\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "cfg", "reports", "set.jsonl"]
+
+
+def test_deep_dataset_line_has_no_traceback_from_the_console(
+    setup: tuple[str, str], tmp_path: Path
+) -> None:
+    import subprocess
+
+    config, _ = setup
+    file = bad_files(tmp_path)["deep_dataset"]
+    result = subprocess.run(
+        [sys.executable, "-m", "langchain_guardrails", "eval", "--config", config,
+         "--dataset", str(file)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert (result.returncode, result.stdout, result.stderr) == (
+        2, "", f"error: {file}:2: nested too deeply (more than 64 levels)\n",
+    )  # fmt: skip

@@ -78,8 +78,8 @@ def test_exact_counts_per_entity() -> None:
         ('{"text": "a b", "spans": [["URL", "b"], ["URL", "a"]]}', "<spans>:1: URL value 'a' "
          "is not in the text (after the previous)"),
         ('{"text": "x", "locale": 3}', "<spans>:1: 'locale' must be a string"),
-        ("{not json", "<spans>:1: Expecting property name enclosed in double quotes: line 1 "
-         "column 2 (char 1)"),
+        ("{not json", "<spans>:1: not valid JSON (Expecting property name enclosed in double "
+         "quotes)"),
     ],
 )  # fmt: skip
 def test_bad_lines_name_the_line(line: str, message: str) -> None:

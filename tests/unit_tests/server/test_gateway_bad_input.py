@@ -1,14 +1,20 @@
-"""Issue 14: malformed tools, tool messages and formats get a 400 naming the field."""
+"""Issues 14 and 21: malformed tools, tool messages and formats get a 400 naming the field."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
+from langchain_guardrails.server import create_app
+from langchain_guardrails.server.json_depth import MAX_JSON_DEPTH, json_depth
 from langchain_guardrails.server.openai_messages import parse_messages
+
+from .conftest import live_server
+from .fake_upstream import UpstreamTurn, fake_upstream
 
 USER = [{"role": "user", "content": "hi"}]
 TOOL = {"type": "function", "function": {"name": "get_weather"}}
@@ -162,3 +168,182 @@ def test_legacy_function_messages_answer_their_call() -> None:
         {"name": "f", "args": {"a": 1}, "id": "call_1", "type": "tool_call"}
     ]
     assert (messages[2].tool_call_id, messages[2].content) == ("call_1", "done")  # type: ignore[attr-defined]
+
+
+# -- issue 21 item 9: non-string tool names and deep JSON on both paths ----------------------
+
+
+def nested(levels: int) -> dict[str, Any]:
+    """A JSON schema (arrays of arrays) ``levels`` levels deep, the outermost object level 1."""
+    value: dict[str, Any] = {"type": "string"}
+    for _ in range(levels - 1):
+        value = {"type": "array", "items": value}
+    return value
+
+
+def deep_list(levels: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(levels - 1):
+        value = [value]
+    return value
+
+
+TOOL_CALL_TURN = {"role": "assistant", "tool_calls": [CALL]}
+CHECKS = {"role": "tool", "tool_call_id": "c1", "name": 5, "content": "x"}
+DEEP = [
+    # (fields, message, param): 65 is one level over the limit; 600 levels made copy.deepcopy
+    # raise RecursionError on both paths, and orjson stopped the fast path at 255.
+    *[
+        (
+            {"tools": [{"type": "function", "function": {"name": "f", "parameters": nested(n)}}]},
+            "tools[0].function.parameters is nested too deeply (more than 64 levels)",
+            "tools[0].function.parameters",
+        )
+        for n in (65, 600)
+    ],
+    *[
+        (
+            {
+                "response_format": {
+                    "type": "json_schema",
+                    "json_schema": {"name": "A", "schema": nested(n)},
+                }
+            },
+            "response_format.json_schema.schema is nested too deeply (more than 64 levels)",
+            "response_format.json_schema.schema",
+        )
+        for n in (65, 600)
+    ],
+    (
+        {"functions": [{"name": "f", "parameters": nested(65)}]},
+        "functions[0].parameters is nested too deeply (more than 64 levels)",
+        "functions[0].parameters",
+    ),
+    (
+        {"tools": [{"type": "function", "function": {"name": "f"}, "extra": deep_list(65)}]},
+        "tools[0].extra is nested too deeply (more than 64 levels)",
+        "tools[0].extra",
+    ),
+    (
+        {
+            "messages": [
+                *USER,
+                {
+                    **TOOL_CALL_TURN,
+                    "tool_calls": [
+                        {**CALL, "function": {"name": "f", "arguments": json.dumps(deep_list(65))}}
+                    ],
+                },
+            ]
+        },
+        "messages[1].tool_calls[0].function.arguments is nested too deeply (more than 64 levels)",
+        "messages[1].tool_calls[0].function.arguments",
+    ),
+    (
+        # Deeper than json.loads can decode (RecursionError) but a short string.
+        {
+            "messages": [
+                *USER,
+                {
+                    **TOOL_CALL_TURN,
+                    "tool_calls": [
+                        {**CALL, "function": {"name": "f", "arguments": "[" * 5000 + "]" * 5000}}
+                    ],
+                },
+            ]
+        },
+        "messages[1].tool_calls[0].function.arguments is nested too deeply (more than 64 levels)",
+        "messages[1].tool_calls[0].function.arguments",
+    ),
+    (
+        {"messages": [*USER, TOOL_CALL_TURN, CHECKS]},
+        "messages[2].name must be a string",
+        "messages[2].name",
+    ),
+]
+
+
+@pytest.fixture(scope="module", params=["fast", "langchain"])
+def upstream_gateway(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A live server whose config ``plain`` calls a fake OpenAI upstream, on either path."""
+    root = tmp_path_factory.mktemp(f"nesting-{request.param}")
+    with fake_upstream([UpstreamTurn(text="Hello there.")]) as upstream:
+        (root / "plain").mkdir()
+        (root / "plain" / "config.yml").write_text(
+            "models:\n  - type: main\n    engine: openai\n    model: m\n    parameters: "
+            f"{{base_url: '{upstream.base_url}', api_key: unused, max_retries: 0}}\n"
+        )
+        with live_server(create_app(root, fast_path=request.param == "fast")) as url:
+            yield url
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize(("fields", "message", "param"), DEEP)
+def test_deep_json_and_tool_names_are_a_400_on_both_paths(
+    upstream_gateway: str, stream: bool, fields: dict[str, Any], message: str, param: str
+) -> None:
+    response = httpx.post(
+        f"{upstream_gateway}/v1/chat/completions",
+        json={**body(stream=stream), **fields},
+        timeout=30,
+    )
+    assert (response.status_code, response.json()) == (
+        400,
+        {
+            "error": {
+                "message": message,
+                "type": "invalid_request_error",
+                "param": param,
+                "code": "invalid_value",
+            }
+        },
+    )
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"tools": [{"type": "function", "function": {"name": "f", "parameters": nested(64)}}]},
+        {
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": "A", "schema": nested(64)},
+            }
+        },
+    ],
+    ids=["parameters", "json_schema"],
+)
+def test_json_at_the_depth_limit_is_served(upstream_gateway: str, fields: dict[str, Any]) -> None:
+    response = httpx.post(
+        f"{upstream_gateway}/v1/chat/completions", json={**body(), **fields}, timeout=30
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["choices"][0]["message"]["content"] == "Hello there."
+
+
+def test_tool_message_name_in_guardrail_checks_is_a_400(upstream_gateway: str) -> None:
+    response = httpx.post(
+        f"{upstream_gateway}/v1/guardrail/checks",
+        json={"model": "plain", "messages": [*USER, TOOL_CALL_TURN, CHECKS]},
+        timeout=30,
+    )
+    assert (response.status_code, response.json()) == (
+        400,
+        {
+            "error": {
+                "message": "messages[2].name must be a string",
+                "type": "invalid_request_error",
+                "param": "messages[2].name",
+                "code": "invalid_value",
+            }
+        },
+    )
+
+
+def test_json_depth_counts_without_recursion() -> None:
+    assert (json_depth({}), json_depth(1), json_depth({"a": {"b": []}})) == (1, 0, 3)
+    # Far deeper than Python's recursion limit; counting stops one past the limit.
+    assert json_depth(deep_list(100_000)) == MAX_JSON_DEPTH + 1
+    assert json_depth(deep_list(100_000), limit=10**6) == 100_000
