@@ -20,7 +20,6 @@ from langchain_core.callbacks import BaseCallbackHandler
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import ConfigError
-from ..rail_executor import rail_executor_status
 from ..runnable import Guardrails
 from .access import AccessLogMiddleware, request_id
 from .auth import APIKeyMiddleware
@@ -37,6 +36,7 @@ from .completions import (
     timeout_error,
 )
 from .configs import ConfigRegistry, UnknownConfigError
+from .health import health_report
 from .key_limits import KeyLimitMiddleware, KeyLimits, LocalKeyLimits, RedisKeyLimits
 from .limits import JSON_KEY, ConcurrencyLimitMiddleware, RequestBodyMiddleware
 from .openai_schema import ChatRequest, RequestError, parse_chat_request, parse_messages
@@ -242,13 +242,22 @@ def create_app(
         broken = registry.errors()
         return [cid for cid in registry.ids() if cid not in broken]
 
+    limits: KeyLimits | None = None
+    if max_concurrency_per_key is not None or requests_per_minute_per_key is not None:
+        if redis_url:
+            limits = RedisKeyLimits(
+                redis_url,
+                max_concurrency_per_key,
+                requests_per_minute_per_key,
+                lease_seconds=int(request_timeout or 3600) + 60,
+            )
+        else:
+            limits = LocalKeyLimits(max_concurrency_per_key, requests_per_minute_per_key)
+
     @app.get("/health", response_model=None)
     async def health() -> Response:
-        # A sync-rail pool whose every thread hangs makes rails time out: not healthy.
-        rails = rail_executor_status()
-        if rails["stuck"]:
-            return _JSON({"status": "degraded", "rail_executor": rails}, status_code=503)
-        return _JSON({"status": "ok"})
+        status, body = await health_report(limits)  # degraded: 503 (see server.health)
+        return _JSON(body, status_code=status)
 
     if server_metrics is not None:
 
@@ -427,17 +436,7 @@ def create_app(
         prefixes=_LIMITED,
         on_busy=server_metrics.busy.inc if server_metrics is not None else None,
     )
-    if max_concurrency_per_key is not None or requests_per_minute_per_key is not None:
-        limits: KeyLimits
-        if redis_url:
-            limits = RedisKeyLimits(
-                redis_url,
-                max_concurrency_per_key,
-                requests_per_minute_per_key,
-                lease_seconds=int(request_timeout or 3600) + 60,
-            )
-        else:
-            limits = LocalKeyLimits(max_concurrency_per_key, requests_per_minute_per_key)
+    if limits is not None:
         # Outside the server-wide limit: a key over its own limit takes no server slot.
         # Without API keys any token passes, so the limits count by client address instead.
         app.add_middleware(
