@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import ConfigError
 from ..runnable import Guardrails
-from .access import AccessLogMiddleware, request_id
+from .access import AccessLogMiddleware, RouteTemplateMiddleware, request_id
 from .auth import APIKeyMiddleware
 from .browser import LOOPBACK_HOSTS, BrowserGuardMiddleware
 from .checks import run_checks
@@ -176,7 +176,7 @@ def create_app(
                 "no config could be loaded:\n"
                 + "\n".join(f"{cid}: {error}" for cid, error in config_errors.items())
             )
-    server_metrics = ServerMetrics() if metrics else None
+    server_metrics = ServerMetrics(known=registry.is_known) if metrics else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -399,7 +399,7 @@ def create_app(
             raise RequestError(
                 'rails must be a non-empty array of "input" and/or "output"', param="rails"
             )
-        guarded, _ = await guardrails_for(config_id, model)
+        guarded, resolved = await guardrails_for(config_id, model)
         try:
             gone, result = await cancel_on_disconnect(
                 request.receive, lambda: run_checks(guarded, messages, stages)
@@ -414,11 +414,11 @@ def create_app(
                 "stage": result["stage"],
                 "rail": result["rail"],
             }
-            record_outcome(
-                deciding, config_id or model or "-", request_id(request.scope), server_metrics
-            )
+            # The resolved config id: `model` is any client string, never a metric label.
+            record_outcome(deciding, resolved, request_id(request.scope), server_metrics)
         return _JSON(result)
 
+    app.add_middleware(RouteTemplateMiddleware)  # innermost: it sees the router's scope
     if langserve:
         from .langserve_routes import LangServeInputMiddleware, add_config_routes
 

@@ -89,6 +89,13 @@ class ConfigRegistry:
                 found.append(entry.name)
         return sorted(found)
 
+    def is_known(self, config_id: str) -> bool:
+        """Whether ``config_id`` is a served config (cached ones without a folder scan)."""
+        with self._lock:
+            if config_id in self._cache:
+                return True
+        return config_id in self.ids()
+
     def folder(self, config_id: str) -> Path:
         """The folder of ``config_id``; :class:`UnknownConfigError` unless it is a served name."""
         if self.single and config_id == self.root.name:
