@@ -115,7 +115,9 @@ def action(
         rewrites: the action may return ``RailResult(text=...)`` to rewrite (mask) text.
             Rewriting output rails need hold-back mode (``stream_first: false``).
         inline: a sync function cheap enough to run on the event loop; other sync
-            functions run in a worker thread so they never stall the stream.
+            functions run in a worker thread so they never stall the stream. An inline
+            function that finds it needs longer may return an awaitable (e.g. the rest of
+            its work in a thread), which is awaited within the rail's timeout.
 
     Example:
         .. code-block:: python
