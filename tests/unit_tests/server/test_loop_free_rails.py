@@ -55,3 +55,33 @@ async def test_runaway_regex_leaves_the_loop_serving(tmp_path: Path) -> None:
         "blocked",
         "matched pattern '^(a|aa)+$'",
     )
+
+
+RUNAWAY_PROMPT = MAIN + (
+    "rails:\n  timeout: 5\n  input: {flows: [self check input]}\n"
+    "prompts:\n  - task: self_check_input\n    content: >-\n"
+    "      {% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}"
+    "{{ user_input }}\n"
+)
+
+
+async def test_runaway_prompt_template_leaves_the_loop_serving(tmp_path: Path) -> None:
+    (tmp_path / "config.yml").write_text(RUNAWAY_PROMPT)
+    app = create_app(tmp_path, preload=True)  # built now: the checks start rendering at once
+    body = {"messages": [{"role": "user", "content": "hi"}]}
+    async with client(app) as http:
+        started = time.perf_counter()
+        checks = [
+            asyncio.create_task(http.post("/v1/guardrail/checks", json=body)) for _ in range(4)
+        ]
+        await asyncio.sleep(0.2)
+        health = await http.get("/health")
+        seconds = time.perf_counter() - started - 0.2
+        results = [(await check).json() for check in checks]
+    # Before the fix each render held the loop (100 million loop steps, seconds each).
+    assert health.json() == {"status": "ok"}
+    assert seconds < 1.0
+    for result in results:
+        assert (result["status"], result["rail"]) == ("blocked", "self check input")
+        assert result["reason"] == "rail 'self check input' failed: ValueError"
+        assert result["checks"][-1]["metadata"]["type"] == "internal_error"
