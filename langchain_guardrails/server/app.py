@@ -164,6 +164,7 @@ def create_app(
         raise ConfigError(f"default_config_id: {UnknownConfigError(default_config_id, known)}")
     elif len(known) == 1:
         default_config_id = known[0]
+    registry.import_actions()  # a bad actions.py fails start-up, before traffic
     config_errors: dict[str, str] = {}
     if preload or langserve:
         for config_id in known:
@@ -514,8 +515,7 @@ async def _json(request: Request) -> Any:
 
 
 def _log_rails(chat: ChatRequest) -> bool:
-    log = chat.options.get("log")
-    return isinstance(log, dict) and log.get("activated_rails") is True
+    return isinstance(log := chat.options.get("log"), dict) and log.get("activated_rails") is True
 
 
 async def _request_error(request: Request, exc: RequestError) -> JSONResponse:
