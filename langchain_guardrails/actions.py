@@ -115,7 +115,9 @@ def action(
         rewrites: the action may return ``RailResult(text=...)`` to rewrite (mask) text.
             Rewriting output rails need hold-back mode (``stream_first: false``).
         inline: a sync function cheap enough to run on the event loop; other sync
-            functions run in a worker thread so they never stall the stream.
+            functions run in a worker thread so they never stall the stream. An inline
+            function that finds it needs longer may return an awaitable (e.g. the rest of
+            its work in a thread), which is awaited within the rail's timeout.
 
     Example:
         .. code-block:: python
@@ -183,14 +185,18 @@ def load_actions_file(path: Path) -> list[Callable[..., Any]]:
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     # NeMo's `from nemoguardrails.actions import action` works while the file loads.
+    from .action_isolation import ActionsFileError, SharedStateChanged, unchanged_package
     from .nemo_compat import adapted_actions, nemo_imports
 
     try:
-        with nemo_imports():
+        with nemo_imports(), unchanged_package(path):
             spec.loader.exec_module(module)
+    except SharedStateChanged:
+        sys.modules.pop(module_name, None)
+        raise
     except Exception as exc:
         sys.modules.pop(module_name, None)
-        raise ConfigError(f"{path}: importing it failed: {exc!r}") from exc
+        raise ActionsFileError(f"{path}: importing it failed: {exc!r}") from exc
     values = list(vars(module).values())
     ours = [
         value

@@ -128,7 +128,11 @@ def _parser() -> argparse.ArgumentParser:
         "--request-timeout", type=float, default=600.0, help="seconds a generation may take"
     )
     server.add_argument(
-        "--no-actions", action="store_true", help="refuse configs that carry Python code"
+        "--no-actions",
+        action="store_true",
+        help="refuse configs that carry Python code (actions.py). Configs are code: an "
+        "actions.py runs in the server with its rights; serve only folders you trust. Each "
+        "actions.py is imported at start-up (a bad one stops it, naming the file)",
     )
     server.add_argument(
         "--rail-threads", type=int, default=None, help="threads for sync rails (default 32)"

@@ -8,6 +8,7 @@ the masked text. A rail that raises or times out blocks unless its flow says ``o
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -283,6 +284,9 @@ class RailEngine:
                 result = await asyncio.wait_for(spec.fn(**kwargs), rail.timeout)
             elif spec.inline:
                 result = spec.fn(**kwargs)
+                if inspect.isawaitable(result):
+                    # An inline rail that needs longer than it may hold the loop hands off.
+                    result = await asyncio.wait_for(result, rail.timeout)
             else:
                 # The package's own bounded pool: a hung rail cannot starve asyncio's default
                 # executor (config loading, other libraries) — see rail_executor.

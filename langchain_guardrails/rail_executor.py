@@ -4,7 +4,8 @@ Sync rails used to run in asyncio's shared default executor. A rail that hangs p
 timeout keeps its thread (threads cannot be killed), so a few hung rails starved everything
 else that used that executor: other configs' rails, config loading, DNS lookups. Sync rails
 now run here, in a pool of ``LANGCHAIN_GUARDRAILS_RAIL_THREADS`` threads (default 32), and
-:func:`rail_executor_status` tells a health check when the pool is stuck.
+:func:`rail_executor_status` tells a health check when the pool is stuck: every thread is busy
+and rails wait for one, or a thread still runs a rail whose caller gave up on it (timed out).
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ _pool: ThreadPoolExecutor | None = None
 _size = 0
 _running: dict[int, float] = {}
 """Start times of the rail calls running now, by job number."""
+_abandoned: set[int] = set()
+"""Jobs still running in a thread after their caller stopped waiting (timed out, cancelled)."""
 _queued = 0
 _jobs = 0
 
@@ -85,6 +88,7 @@ async def run_sync_rail(fn: Callable[..., T], /, **kwargs: Any) -> T:
         finally:
             with _lock:
                 _running.pop(job, None)
+            _abandoned.discard(job)
 
     future = _executor().submit(tracked)
     try:
@@ -94,11 +98,18 @@ async def run_sync_rail(fn: Callable[..., T], /, **kwargs: Any) -> T:
         if future.cancelled():
             with _lock:
                 _queued -= 1
+        elif not future.done():
+            with _lock:
+                if job in _running:
+                    # Its thread stays taken until the rail returns, maybe never (hung).
+                    _abandoned.add(job)
 
 
 def rail_executor_status() -> dict[str, Any]:
-    """``{"threads", "busy", "queued", "oldest_seconds", "stuck"}`` of the sync-rail pool;
-    ``stuck`` when every thread is busy and rails wait for one.
+    """``{"threads", "busy", "abandoned", "queued", "oldest_seconds", "stuck"}`` of the
+    sync-rail pool. ``stuck`` when every thread is busy and either rails wait for one or a
+    thread still runs a rail its caller gave up on (``abandoned``: timed out): new sync rails
+    would then wait, and time out, until that thread comes back.
 
     Example:
         .. code-block:: python
@@ -113,7 +124,8 @@ def rail_executor_status() -> dict[str, Any]:
         return {
             "threads": _size,
             "busy": busy,
+            "abandoned": len(_abandoned),
             "queued": _queued,
             "oldest_seconds": round(oldest, 3),
-            "stuck": busy >= _size and _queued > 0,
+            "stuck": busy >= _size and (_queued > 0 or bool(_abandoned)),
         }

@@ -8,6 +8,7 @@ checking settings) happens once when the ``Guardrails`` object is built, not per
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 
 from ..actions import ActionSpec
 from ..config import RailsConfig
@@ -27,27 +28,29 @@ from .topic_safety import topic_safety_check_input
 
 RailFactory = Callable[[RailsConfig, Mapping[str, str]], ActionSpec]
 
-BUILTIN_RAILS: dict[str, RailFactory] = {
-    "regex check input": lambda config, params: regex_check(config, "input"),
-    "regex check output": lambda config, params: regex_check(config, "output"),
-    "self check input": self_check_input,
-    "self check output": self_check_output,
-    "self check facts": self_check_facts,
-    "self check hallucination": self_check_hallucination,
-    "content safety check input": content_safety_check("input"),
-    "content safety check output": content_safety_check("output"),
-    "llama guard check input": llama_guard_check("input"),
-    "llama guard check output": llama_guard_check("output"),
-    "detect sensitive data on input": detect_sensitive_data("input"),
-    "detect sensitive data on output": detect_sensitive_data("output"),
-    "mask sensitive data on input": mask_sensitive_data("input"),
-    "mask sensitive data on output": mask_sensitive_data("output"),
-    "jailbreak detection heuristics": jailbreak_heuristics,
-    "jailbreak detection model": jailbreak_model,
-    "topic safety check input": topic_safety_check_input,
-    "hf classifier check input": hf_classifier_check("input"),
-    "hf classifier check output": hf_classifier_check("output"),
-}
-"""Flow name -> factory. Later modules register more rails here."""
+BUILTIN_RAILS: Mapping[str, RailFactory] = MappingProxyType(
+    {
+        "regex check input": lambda config, params: regex_check(config, "input"),
+        "regex check output": lambda config, params: regex_check(config, "output"),
+        "self check input": self_check_input,
+        "self check output": self_check_output,
+        "self check facts": self_check_facts,
+        "self check hallucination": self_check_hallucination,
+        "content safety check input": content_safety_check("input"),
+        "content safety check output": content_safety_check("output"),
+        "llama guard check input": llama_guard_check("input"),
+        "llama guard check output": llama_guard_check("output"),
+        "detect sensitive data on input": detect_sensitive_data("input"),
+        "detect sensitive data on output": detect_sensitive_data("output"),
+        "mask sensitive data on input": mask_sensitive_data("input"),
+        "mask sensitive data on output": mask_sensitive_data("output"),
+        "jailbreak detection heuristics": jailbreak_heuristics,
+        "jailbreak detection model": jailbreak_model,
+        "topic safety check input": topic_safety_check_input,
+        "hf classifier check input": hf_classifier_check("input"),
+        "hf classifier check output": hf_classifier_check("output"),
+    }
+)
+"""Flow name -> factory; read-only, so one config's code cannot change another's rails."""
 
 __all__ = ["BUILTIN_RAILS", "RailFactory"]

@@ -67,7 +67,7 @@ class LlmTask:
         """Render the prompt with ``values`` (``conversation`` fills ``{{ history }}``), ask
         ``llm``; the answer text and the prompt used."""
         prepared = self.prompt_for(llm)
-        messages = prepared.render(values, conversation)
+        messages = await prepared.arender(values, conversation)
         prompt = prepared.prompt
         answer = await ask(
             llm,

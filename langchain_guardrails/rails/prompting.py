@@ -4,9 +4,11 @@ model as a child run of the rail.
 
 Templates are rendered by a :class:`jinja2.sandbox.SandboxedEnvironment` with strict
 undefined variables, as NeMo Guardrails renders them: ``{% if %}``, ``{% for %}``, filters
-and expressions work. Every template is parsed when the ``Guardrails`` object is built: a
-syntax error, an unknown filter or a variable the task does not provide is a
-:class:`ConfigError` naming the prompt's task, never a surprise at the first request.
+and expressions work. Rendering is bounded in time and size, and rails render off the
+event loop (see :mod:`~langchain_guardrails.rails.bounded_render`). Every template is parsed
+when the ``Guardrails`` object is built: a syntax error, an unknown filter or a variable the
+task does not provide is a :class:`ConfigError` naming the prompt's task, never a surprise at
+the first request.
 
 Variables every task knows (besides its own, e.g. ``user_input``, ``bot_response``):
 
@@ -29,12 +31,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, meta, nodes
-from jinja2.sandbox import SandboxedEnvironment
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import Runnable
 
 from ..config import RailsConfig, TaskPrompt
 from ..errors import ConfigError
+from .bounded_render import BoundedSandbox, render_bounded, render_off_loop
 
 COMMON_VARIABLES = (
     "general_instructions",
@@ -112,9 +114,9 @@ def indent(text: str, n_spaces: int) -> str:
 
 
 @functools.cache
-def environment() -> SandboxedEnvironment:
+def environment() -> BoundedSandbox:
     """The shared sandboxed environment (stateless once built; safe to share)."""
-    env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+    env = BoundedSandbox(undefined=StrictUndefined, autoescape=False)
     env.filters["user_assistant_sequence"] = user_assistant_sequence
     env.filters["to_chat_messages"] = to_chat_messages
     env.filters["indent"] = indent
@@ -159,8 +161,10 @@ class Template:
         self.variables = frozenset(meta.find_undeclared_variables(tree))
 
     def render(self, values: Mapping[str, Any]) -> str:
-        """The rendered text; a variable without a value raises ``jinja2.UndefinedError``."""
-        return self.template.render(dict(values))
+        """The rendered text; a variable without a value raises ``jinja2.UndefinedError``, a
+        render over its time or size bounds ``RenderLimitError``."""
+        full = dict(values)
+        return render_bounded(lambda: self.template.generate(full))
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,10 +195,16 @@ class PreparedPrompt:
             full["history"] = history_events(messages)
         try:
             return [_MESSAGE[role](content=t.render(full)) for role, t in self.messages]
-        except TemplateError as exc:
+        except (TemplateError, MemoryError, RecursionError) as exc:
             raise ValueError(
                 f"prompt for task {self.prompt.task!r} could not be rendered: {type(exc).__name__}"
             ) from exc
+
+    async def arender(
+        self, values: Mapping[str, Any], messages: Sequence[BaseMessage] = ()
+    ) -> list[BaseMessage]:
+        """:meth:`render` in a worker thread: a slow template never holds the event loop."""
+        return await render_off_loop(self.render, values=values, messages=messages)
 
 
 _MESSAGE: dict[str, type[BaseMessage]] = {

@@ -63,7 +63,7 @@ def topic_safety_check_input(config: RailsConfig, params: Mapping[str, str]) -> 
         if not text.strip():
             return ALLOW
         prepared = task.prompt_for(model)
-        system = "\n".join(m.text for m in prepared.render({}, messages)).strip()
+        system = "\n".join(m.text for m in await prepared.arender({}, messages)).strip()
         if not system.endswith(OUTPUT_RESTRICTION):
             system = f"{system}\n\n{OUTPUT_RESTRICTION}"
         check = [SystemMessage(system), *_conversation(messages), HumanMessage(text)]

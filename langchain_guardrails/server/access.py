@@ -17,6 +17,9 @@ access_logger = logging.getLogger("langchain_guardrails.server.access")
 
 REQUEST_ID_KEY = "guardrails.request_id"
 """Scope key of the request id (also sent back as the ``x-request-id`` header)."""
+ROUTE_KEY = "guardrails.route"
+"""Scope key of a dict where :class:`RouteTemplateMiddleware` puts the matched route's
+template (inner middleware copy the scope, so the router's own scope is out of reach)."""
 _CLIENT_ID = re.compile(rb"[A-Za-z0-9._:-]{1,64}")
 _ROUTES = (
     "/v1/chat/completions",
@@ -60,12 +63,15 @@ class AccessLogMiddleware:
                 message = {**message, "headers": headers}
             await send(message)
 
+        matched: dict[str, str] = {}
         try:
-            await self.app({**scope, REQUEST_ID_KEY: rid}, receive, send_with_id)
+            await self.app(
+                {**scope, REQUEST_ID_KEY: rid, ROUTE_KEY: matched}, receive, send_with_id
+            )
         finally:
             # No status: the client left before an answer (499, as nginx logs it).
             status = status or 499
-            route = _route(scope.get("path", ""))
+            route = matched.get("route") or _route(scope.get("path", ""))
             if self.metrics is not None:
                 self.metrics.requests.labels(route=route, status=str(status)).inc()
             millis = round((time.perf_counter() - started) * 1000, 1)
@@ -89,11 +95,36 @@ class AccessLogMiddleware:
 
 
 def _route(path: str) -> str:
-    # A bounded set of labels: config ids in paths become {config_id}.
-    if path.startswith("/configs/"):
-        parts = path.split("/")
-        return "/configs/{config_id}/" + "/".join(parts[3:]) if len(parts) > 3 else path
+    # Requests refused before routing (401, 413, 429...): a known route or "other", never the
+    # raw path, which any client (also one without a key) could make unbounded.
     return path if path in _ROUTES else "other"
+
+
+class RouteTemplateMiddleware:
+    """The innermost middleware: after the router ran, tell :class:`AccessLogMiddleware` the
+    template of the route it matched (``/configs/{config_id}/invoke``), the label of the
+    request in the access log and the metrics. Unmatched paths stay ``other``.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            matched = scope.get(ROUTE_KEY)
+            template = getattr(scope.get("route"), "path", None)
+            if isinstance(matched, dict) and isinstance(template, str):
+                matched["route"] = _config_template(template)
+
+
+def _config_template(template: str) -> str:
+    # LangServe routes are mounted per config at literal paths (/configs/<id>/invoke).
+    if template.startswith("/configs/"):
+        parts = template.split("/")
+        return "/".join(["", "configs", "{config_id}", *parts[3:]])
+    return template
 
 
 class JSONLogFormatter(logging.Formatter):

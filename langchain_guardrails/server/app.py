@@ -20,9 +20,8 @@ from langchain_core.callbacks import BaseCallbackHandler
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import ConfigError
-from ..rail_executor import rail_executor_status
 from ..runnable import Guardrails
-from .access import AccessLogMiddleware, request_id
+from .access import AccessLogMiddleware, RouteTemplateMiddleware, request_id
 from .auth import APIKeyMiddleware
 from .browser import LOOPBACK_HOSTS, BrowserGuardMiddleware
 from .checks import run_checks
@@ -37,6 +36,7 @@ from .completions import (
 )
 from .configs import ConfigRegistry, UnknownConfigError
 from .failures import failure
+from .health import health_report
 from .key_limits import KeyLimitMiddleware, KeyLimits, LocalKeyLimits, RedisKeyLimits
 from .limits import JSON_KEY, ConcurrencyLimitMiddleware, RequestBodyMiddleware
 from .openai_schema import ChatRequest, RequestError, parse_chat_request, parse_messages
@@ -164,6 +164,7 @@ def create_app(
         raise ConfigError(f"default_config_id: {UnknownConfigError(default_config_id, known)}")
     elif len(known) == 1:
         default_config_id = known[0]
+    registry.import_actions()  # a bad actions.py fails start-up, before traffic
     config_errors: dict[str, str] = {}
     if preload or langserve:
         for config_id in known:
@@ -176,7 +177,7 @@ def create_app(
                 "no config could be loaded:\n"
                 + "\n".join(f"{cid}: {error}" for cid, error in config_errors.items())
             )
-    server_metrics = ServerMetrics() if metrics else None
+    server_metrics = ServerMetrics(known=registry.is_known) if metrics else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -242,13 +243,22 @@ def create_app(
         broken = registry.errors()
         return [cid for cid in registry.ids() if cid not in broken]
 
+    limits: KeyLimits | None = None
+    if max_concurrency_per_key is not None or requests_per_minute_per_key is not None:
+        if redis_url:
+            limits = RedisKeyLimits(
+                redis_url,
+                max_concurrency_per_key,
+                requests_per_minute_per_key,
+                lease_seconds=int(request_timeout or 3600) + 60,
+            )
+        else:
+            limits = LocalKeyLimits(max_concurrency_per_key, requests_per_minute_per_key)
+
     @app.get("/health", response_model=None)
     async def health() -> Response:
-        # A sync-rail pool whose every thread hangs makes rails time out: not healthy.
-        rails = rail_executor_status()
-        if rails["stuck"]:
-            return _JSON({"status": "degraded", "rail_executor": rails}, status_code=503)
-        return _JSON({"status": "ok"})
+        status, body = await health_report(limits)  # degraded: 503 (see server.health)
+        return _JSON(body, status_code=status)
 
     if server_metrics is not None:
 
@@ -388,7 +398,7 @@ def create_app(
             raise RequestError(
                 'rails must be a non-empty array of "input" and/or "output"', param="rails"
             )
-        guarded, _ = await guardrails_for(config_id, model)
+        guarded, resolved = await guardrails_for(config_id, model)
         try:
             gone, result = await cancel_on_disconnect(
                 request.receive, lambda: run_checks(guarded, messages, stages)
@@ -403,11 +413,11 @@ def create_app(
                 "stage": result["stage"],
                 "rail": result["rail"],
             }
-            record_outcome(
-                deciding, config_id or model or "-", request_id(request.scope), server_metrics
-            )
+            # The resolved config id: `model` is any client string, never a metric label.
+            record_outcome(deciding, resolved, request_id(request.scope), server_metrics)
         return _JSON(result)
 
+    app.add_middleware(RouteTemplateMiddleware)  # innermost: it sees the router's scope
     if langserve:
         from .langserve_routes import LangServeInputMiddleware, add_config_routes
 
@@ -425,17 +435,7 @@ def create_app(
         prefixes=_LIMITED,
         on_busy=server_metrics.busy.inc if server_metrics is not None else None,
     )
-    if max_concurrency_per_key is not None or requests_per_minute_per_key is not None:
-        limits: KeyLimits
-        if redis_url:
-            limits = RedisKeyLimits(
-                redis_url,
-                max_concurrency_per_key,
-                requests_per_minute_per_key,
-                lease_seconds=int(request_timeout or 3600) + 60,
-            )
-        else:
-            limits = LocalKeyLimits(max_concurrency_per_key, requests_per_minute_per_key)
+    if limits is not None:
         # Outside the server-wide limit: a key over its own limit takes no server slot.
         # Without API keys any token passes, so the limits count by client address instead.
         app.add_middleware(
@@ -513,8 +513,7 @@ async def _json(request: Request) -> Any:
 
 
 def _log_rails(chat: ChatRequest) -> bool:
-    log = chat.options.get("log")
-    return isinstance(log, dict) and log.get("activated_rails") is True
+    return isinstance(log := chat.options.get("log"), dict) and log.get("activated_rails") is True
 
 
 async def _request_error(request: Request, exc: RequestError) -> JSONResponse:

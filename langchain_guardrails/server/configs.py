@@ -14,9 +14,11 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..action_isolation import ActionsFileError
 from ..config import CONFIG_FILE_NAMES, RailsConfig
 from ..errors import ConfigError
 from ..runnable import Guardrails
+from .action_probe import probe_actions_file
 from .upstream import fast_upstream_model
 
 logger = logging.getLogger("langchain_guardrails.server")
@@ -89,6 +91,13 @@ class ConfigRegistry:
                 found.append(entry.name)
         return sorted(found)
 
+    def is_known(self, config_id: str) -> bool:
+        """Whether ``config_id`` is a served config (cached ones without a folder scan)."""
+        with self._lock:
+            if config_id in self._cache:
+                return True
+        return config_id in self.ids()
+
     def folder(self, config_id: str) -> Path:
         """The folder of ``config_id``; :class:`UnknownConfigError` unless it is a served name."""
         if self.single and config_id == self.root.name:
@@ -121,6 +130,25 @@ class ConfigRegistry:
         if isinstance(entry, _Broken):
             raise entry.error
         return entry
+
+    def import_actions(self) -> None:
+        """Build every config that carries an ``actions.py`` now (blocking), so a bad file
+        fails before traffic: server start-up calls this.
+
+        Raises:
+            ActionsFileError: an ``actions.py`` fails to import, ends the process in the
+                probe, or changes objects every config shares (the message names the file).
+        """
+        if not self.allow_actions:
+            return  # such configs are refused (--no-actions)
+        for config_id in self.ids():
+            if (self.folder(config_id) / "actions.py").is_file():
+                try:
+                    self.get(config_id)
+                except ActionsFileError:
+                    raise
+                except (ConfigError, ImportError):
+                    pass  # other errors: served as a broken config, as before
 
     def errors(self) -> dict[str, str]:
         """Short errors (no paths) of the configs known to be broken, by config id."""
@@ -176,6 +204,9 @@ class ConfigRegistry:
                     f"config {config_id!r} carries Python code (actions.py) and the server "
                     "runs with --no-actions"
                 )
+            if self.allow_actions and (folder / "actions.py").is_file():
+                # Code that ends the process (os._exit) fails this config, not the server.
+                probe_actions_file(folder / "actions.py")
             config = RailsConfig.from_path(folder)
             fast = fast_upstream_model(config) if self.fast_path else None
             if fast is not None:

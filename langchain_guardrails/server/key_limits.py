@@ -185,6 +185,10 @@ class RedisKeyLimits:
         if self.max_concurrency:
             await self._connection().eval(_RELEASE, 1, f"{self.prefix}:active:{key}")
 
+    async def ping(self) -> None:
+        """Return when Redis answers a ``PING`` (``/health``); raise when it does not."""
+        await self._connection().ping()
+
 
 ADDRESS_PREFIX = "addr:"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from uuid import UUID
 
@@ -28,6 +28,12 @@ _LATENCY_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 
 class ServerMetrics:
     """The server's Prometheus metrics (``GET /metrics``), in a registry of their own.
 
+    Every label takes values from a bounded set, whatever clients send: routes are route
+    templates (or ``other``), config ids are served config ids (or ``unknown``).
+
+    Args:
+        known: whether a string is a served config id (default: any string is).
+
     Example:
         .. code-block:: python
 
@@ -36,7 +42,8 @@ class ServerMetrics:
             metrics.render()  # b"# HELP guardrails_busy_rejections_total ..."
     """
 
-    def __init__(self) -> None:
+    def __init__(self, known: Callable[[str], bool] | None = None) -> None:
+        self._known = known
         prometheus = require("prometheus_client", "serve")
         self.registry = prometheus.CollectorRegistry(auto_describe=True)
         self.content_type: str = prometheus.CONTENT_TYPE_LATEST
@@ -84,6 +91,11 @@ class ServerMetrics:
             registry=registry,
         )
 
+    def config_label(self, config_id: str) -> str:
+        """``config_id`` when it is a known config id, else ``"unknown"``."""
+        known = self._known
+        return config_id if known is None or known(config_id) else "unknown"
+
     def render(self) -> bytes:
         """The metrics in the Prometheus text format."""
         data: bytes = self._generate(self.registry)
@@ -115,7 +127,7 @@ def record_outcome(
     if guardrails.get("type") == "internal_error":
         _failure(str(guardrails.get("reason") or ""), fields, metrics)
     if metrics is not None:
-        metrics.blocks.labels(**labels).inc()
+        metrics.blocks.labels(**{**labels, "config_id": metrics.config_label(config_id)}).inc()
     logger.info(
         "rail %r (%s) of config %r blocked [request %s]",
         rail,
@@ -132,6 +144,7 @@ def _failure(reason: str, fields: dict[str, str], metrics: ServerMetrics | None)
     exception = found.group(1) if found else ("TimeoutError" if kind == "timeout" else "unknown")
     if metrics is not None:
         labels = {k: fields[k] for k in ("config_id", "stage", "rail")}
+        labels["config_id"] = metrics.config_label(labels["config_id"])
         metrics.rail_errors.labels(kind=kind, **labels).inc()
     logger.warning(
         "rail %r (%s) of config %r failed: %s %s [request %s]",
@@ -164,7 +177,7 @@ class RailObserver(BaseCallbackHandler):
     run_inline = True
 
     def __init__(self, config_id: str, request_id: str, metrics: ServerMetrics | None) -> None:
-        self.config_id = config_id
+        self.config_id = metrics.config_label(config_id) if metrics is not None else config_id
         self.request_id = request_id
         self.metrics = metrics
         self._lock = threading.Lock()

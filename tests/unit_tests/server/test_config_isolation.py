@@ -24,7 +24,6 @@ LAUGHS = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
 BROKEN = {
     "recursive": "models: &a [*a]\n",
     "laughs": LAUGHS,
-    "exits": None,  # actions.py raises SystemExit(7)
 }
 USER = [{"role": "user", "content": "hi"}]
 
@@ -43,7 +42,6 @@ def root(tmp_path: Path) -> Path:
     make(tmp_path, "good", GOOD % "fine")
     make(tmp_path, "recursive", BROKEN["recursive"])
     make(tmp_path, "laughs", LAUGHS)
-    make(tmp_path, "exits", GOOD % "never", actions="raise SystemExit(7)\n")
     return tmp_path
 
 
@@ -54,10 +52,10 @@ def client(app: Any) -> httpx.AsyncClient:
 async def test_broken_configs_do_not_stop_the_others(root: Path) -> None:
     # Before the fix: RecursionError at start-up, 30 s and all memory, or a silent exit 7.
     app = create_app(root, preload=True)
-    assert sorted(app.state.config_errors) == ["exits", "laughs", "recursive"]
+    # An actions.py that exits now fails start-up instead (test_actions_trust.py).
+    assert sorted(app.state.config_errors) == ["laughs", "recursive"]
     assert "nested deeper than 64 levels" in app.state.config_errors["recursive"]
     assert "expands to more than 100000 values" in app.state.config_errors["laughs"]
-    assert app.state.config_errors["exits"] == "config 'exits' failed to load: SystemExit"
     async with client(app) as http:
         models = await http.get("/v1/models")
         good = await http.post("/v1/chat/completions", json={"config_id": "good", "messages": USER})
@@ -69,7 +67,7 @@ async def test_broken_configs_do_not_stop_the_others(root: Path) -> None:
         }
     assert [m["id"] for m in models.json()["data"]] == ["good"]
     assert good.json()["choices"][0]["message"]["content"] == "fine"
-    kinds = {"recursive": "ConfigError", "laughs": "ConfigError", "exits": "ConfigError"}
+    kinds = {"recursive": "ConfigError", "laughs": "ConfigError"}
     for name, response in broken.items():
         assert response.status_code == 500
         assert response.json()["error"] == {
