@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -28,14 +29,17 @@ models:
     engine: scripted
     parameters: {delay: 0.001, default_reply: "%s"}
 """
-LONG = """\
+WORDS = " ".join(f"w{i}" for i in range(60))
+LONG = f"""\
 models:
   - type: main
     engine: scripted
-    parameters: {delay: 0.2, default_reply: "%s"}
-""" % " ".join(f"w{i}" for i in range(60))
+    parameters: {{delay: 0.2, default_reply: "{WORDS}"}}
+"""
 QUICK = VERSION % "alpha bravo"
-REQUESTS = re.compile(r'^guardrails_requests_total\{route="/v1/chat/completions",status="200"\} (\S+)$', re.M)  # fmt: skip
+REQUESTS = re.compile(
+    r'^guardrails_requests_total\{route="/v1/chat/completions",status="200"\} (\S+)$', re.M
+)
 
 
 @pytest.fixture
@@ -144,7 +148,9 @@ LEASE_FLAGS = ("--redis-lease-seconds", "2", "--max-concurrency-per-key", "3", "
 
 
 @pytest.fixture
-def lease_servers(configs: Path, redis_url: str) -> Iterator[tuple[str, str]]:
+def lease_servers(
+    configs: Path, redis_url: str
+) -> Iterator[tuple[subprocess.Popen[bytes], str, str]]:
     """Two servers sharing one Redis: one to be killed while it holds slots (one worker,
     SIGKILL), one (two workers) that serves the key on; their URLs."""
     redis.Redis.from_url(redis_url).flushdb()
@@ -154,7 +160,7 @@ def lease_servers(configs: Path, redis_url: str) -> Iterator[tuple[str, str]]:
             configs, "--workers", "2", "--redis-url", redis_url, *LEASE_FLAGS
         )
         try:
-            yield holder_url, url
+            yield holder, holder_url, url
             holder.kill()
         finally:
             stop(process)
@@ -163,7 +169,7 @@ def lease_servers(configs: Path, redis_url: str) -> Iterator[tuple[str, str]]:
         holder.wait(timeout=10)
 
 
-def kill_holding(url: str, n: int) -> float:
+def kill_holding(holder: subprocess.Popen[bytes], url: str, n: int) -> float:
     """Open ``n`` long streams of key ``k`` on the server at ``url``, SIGKILL its process (the
     worker holding their slots); the time of the kill."""
 
@@ -177,16 +183,11 @@ def kill_holding(url: str, n: int) -> float:
             ]
             responses = await asyncio.gather(*(s.__aenter__() for s in streams))
             assert [r.status_code for r in responses] == [200] * n
-            port = url.rsplit(":", 1)[1]
-            pid = int(subprocess.check_output(["fuser", "-n", "tcp", port], text=True,
-                                              stderr=subprocess.DEVNULL).split()[0])  # fmt: skip
-            os.kill(pid, signal.SIGKILL)
+            holder.kill()  # one worker: the server process is the worker
             killed = time.monotonic()
             for stream in streams:
-                try:
+                with contextlib.suppress(httpx.TransportError):
                     await stream.__aexit__(None, None, None)
-                except httpx.TransportError:
-                    pass
             return killed
 
     return asyncio.run(hold_and_kill())
@@ -209,10 +210,10 @@ def first_answer_after(url: str, killed: float, limit: float) -> tuple[float, li
 
 
 def test_slots_of_a_killed_worker_come_back_within_the_lease(
-    lease_servers: tuple[str, str],
+    lease_servers: tuple[subprocess.Popen[bytes], str, str],
 ) -> None:
-    holder, url = lease_servers
-    killed = kill_holding(holder, 3)
+    holder, holder_url, url = lease_servers
+    killed = kill_holding(holder, holder_url, 3)
     seconds, refusals = first_answer_after(url, killed, 10)
     # 3 of 3 slots leaked: refused until the leases (2 s) ran out, then served.
     assert set(refusals) == {(429, "concurrency_limit_exceeded")}
@@ -221,9 +222,11 @@ def test_slots_of_a_killed_worker_come_back_within_the_lease(
     assert (statuses, extra.status_code) == ([200, 200, 200], 429)
 
 
-def test_a_key_in_use_expires_its_leaked_slots(lease_servers: tuple[str, str]) -> None:
-    holder, url = lease_servers
-    killed = kill_holding(holder, 2)
+def test_a_key_in_use_expires_its_leaked_slots(
+    lease_servers: tuple[subprocess.Popen[bytes], str, str],
+) -> None:
+    holder, holder_url, url = lease_servers
+    killed = kill_holding(holder, holder_url, 2)
     # One slot of 3 is free: the key keeps working, and stays in use past the lease (2 s).
     while time.monotonic() - killed < 3.0:
         assert answer(url, "quick", "k") == (200, "alpha bravo")
