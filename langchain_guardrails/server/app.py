@@ -338,7 +338,7 @@ def create_app(
         async def work() -> dict[str, Any]:
             deadline = asyncio.timeout(request_timeout)
             try:
-                async with deadline:
+                async with deadline, drain.following(deadline):
                     body = await complete(
                         guarded,
                         chat.messages,
@@ -351,8 +351,10 @@ def create_app(
                 on_end(body["guardrails"])
                 return body
             except TimeoutError:
-                if deadline.expired():
-                    return timeout_error(request_timeout or 0)
+                if deadline.expired():  # the request's own deadline, or the drain's end
+                    return (
+                        shutdown_error() if drain.cutting else timeout_error(request_timeout or 0)
+                    )
                 raise
 
         try:
@@ -366,7 +368,9 @@ def create_app(
                 extra={"request_id": request_id(request.scope), "config_id": config_id},
             )
             return _JSON(generation_error(exc), status_code=500)
-        status = 499 if gone else 504 if body and "error" in body else 200
+        status = (
+            499 if gone else (503 if drain.cutting else 504) if body and "error" in body else 200
+        )
         if span is not None:
             span.end(None, status=status)  # no-op when on_end closed it
         if gone:

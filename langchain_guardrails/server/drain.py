@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from types import FrameType
 from typing import Any
 
@@ -75,6 +76,15 @@ class Drain:
     def unregister(self, limit: asyncio.Timeout) -> None:
         """Forget a stream that ended."""
         self._open.discard(limit)
+
+    @asynccontextmanager
+    async def following(self, limit: asyncio.Timeout) -> AsyncIterator[None]:
+        """Follow ``limit`` (the deadline of a whole answer) while the block runs."""
+        self.register(limit)
+        try:
+            yield
+        finally:
+            self.unregister(limit)
 
     def start(self) -> None:
         """The server was told to stop: end the open streams after :func:`cut_delay`."""

@@ -42,7 +42,7 @@ class Denied:
     retry_after: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # each slot is its own, even of one key
 class Slot:
     """A concurrency slot taken by :meth:`KeyLimits.acquire` (``lease`` names it in Redis)."""
 
@@ -243,19 +243,24 @@ class RedisKeyLimits:
 
 _RELEASES: set[asyncio.Task[None]] = set()
 """Releases under way (a strong reference, so a cancelled request's release is not dropped)."""
+_HELD: set[Slot] = set()
+"""Slots taken and not yet given back, in this process."""
 
 
 async def settle_releases(seconds: float = 2.0) -> None:
-    """Wait (up to ``seconds``) for the slot releases still under way, e.g. at shutdown,
-    before the event loop closes and would cancel them.
+    """Wait (up to ``seconds``) until every slot of this process is given back, e.g. at
+    shutdown: requests the server cancelled are still unwinding towards their release, and
+    the event loop, once closed, would cancel them again before they get there.
 
     Example:
         .. code-block:: python
 
             await settle_releases()  # in the app's lifespan shutdown
     """
-    if _RELEASES:
-        await asyncio.wait(set(_RELEASES), timeout=seconds)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while (_HELD or _RELEASES) and loop.time() < deadline:  # noqa: ASYNC110 (a poll, bounded)
+        await asyncio.sleep(0.02)
 
 
 ADDRESS_PREFIX = "addr:"
@@ -341,6 +346,7 @@ class KeyLimitMiddleware:
                 headers={"retry-after": str(taken.retry_after)},
             )
             return
+        _HELD.add(taken)
         every = self.limits.renew_every
         renewer = asyncio.ensure_future(self._renew(taken, every)) if every else None
         try:
@@ -368,3 +374,5 @@ class KeyLimitMiddleware:
             await self.limits.release(slot)
         except Exception as exc:  # the lease expires by itself
             logger.warning("per-key slot not released: %s", type(exc).__name__)
+        finally:
+            _HELD.discard(slot)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import json
 import os
@@ -16,8 +17,6 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
-
-from langchain_guardrails.server.key_limits import KeyLimitMiddleware, RedisKeyLimits
 
 from .test_scale_out import ASK, SLOW, hold_streams, redis_url, start_server, stop
 
@@ -76,14 +75,19 @@ def answer(url: str, model: str, token: str | None = None) -> tuple[int, str]:
     return 200, response.json()["choices"][0]["message"]["content"]
 
 
+def answered(metrics: str) -> float:
+    """Chat completions answered 200, as ``/metrics`` counts them (0 before the first)."""
+    found = REQUESTS.search(metrics)
+    return float(found.group(1)) if found else 0.0
+
+
 def test_metrics_are_the_sum_over_workers_and_never_go_backwards(configs: Path) -> None:
     process, url = start_server(configs, "--workers", "2")
     try:
         seen = []
         for _ in range(16):
             assert answer(url, "quick") == (200, "alpha bravo")
-            text = httpx.get(f"{url}/metrics", timeout=10).text
-            seen.append(float(REQUESTS.search(text).group(1)))  # type: ignore[union-attr]
+            seen.append(answered(httpx.get(f"{url}/metrics", timeout=10).text))
         # Every scrape counts every answer so far, whichever worker gave it or takes the scrape.
         assert seen == [float(n) for n in range(1, 17)]
         # A killed worker's counts stay in the sum; its streams in progress do not.
@@ -98,7 +102,7 @@ def test_metrics_are_the_sum_over_workers_and_never_go_backwards(configs: Path) 
                 break
             except httpx.TransportError:
                 time.sleep(0.1)
-        assert float(REQUESTS.search(text).group(1)) == 16.0  # type: ignore[union-attr]
+        assert answered(text) == 16.0
         assert "guardrails_active_streams 0.0" in text
     finally:
         stop(process)
@@ -114,6 +118,8 @@ def test_reload_and_sighup_reach_every_worker_and_keep_a_working_version(
         assert {answer(url, "versioned") for _ in range(12)} == {(200, "version one")}
         (configs / "versioned" / "config.yml").write_text(VERSION % "version two")
         reloaded = httpx.post(f"{url}/v1/rails/configs/reload", json={}, timeout=30).json()
+        # Every answer after the reload's answer comes from the new version.
+        assert [answer(url, "versioned") for _ in range(16)] == [(200, "version two")] * 16
         assert reloaded == {
             "reloaded": ["versioned"],
             "unchanged": ["long", "quick", "slow"],
@@ -121,8 +127,6 @@ def test_reload_and_sighup_reach_every_worker_and_keep_a_working_version(
             "errors": {},
             "workers": {"total": 2, "reloaded": 2},
         }
-        # Every answer after the reload's answer comes from the new version.
-        assert [answer(url, "versioned") for _ in range(16)] == [(200, "version two")] * 16
 
         # A new version that does not build, then SIGHUP: the old version serves on.
         (configs / "versioned" / "config.yml").write_text("models: &a [*a]\n")
@@ -235,32 +239,30 @@ def test_a_key_in_use_expires_its_leaked_slots(
     assert (statuses, extra.status_code) == ([200, 200, 200], 429)
 
 
-async def test_a_cancelled_request_still_releases_its_slot(redis_url: str) -> None:
-    store = redis.asyncio.Redis.from_url(redis_url)
-    await store.flushdb()
-    started = asyncio.Event()
-
-    async def app(scope: object, receive: object, send: object) -> None:
-        started.set()
-        await asyncio.Event().wait()  # a stream that runs until it is cut
-
-    middleware = KeyLimitMiddleware(
-        app, limits=RedisKeyLimits(redis_url, 3, None), prefixes=("/v1/",), by_token=False
+def test_a_request_cancelled_at_the_end_of_the_drain_releases_its_slot(
+    configs: Path, redis_url: str
+) -> None:
+    store = redis.Redis.from_url(redis_url)
+    store.flushdb()
+    process, url = start_server(
+        configs, "--drain-timeout", "1", "--redis-url", redis_url, "--max-concurrency-per-key", "5"
     )
-    scope = {"type": "http", "method": "POST", "path": "/v1/chat/completions", "headers": [],
-             "client": ("127.0.0.1", 1)}  # fmt: skip
-    request = asyncio.ensure_future(middleware(scope, None, None))  # type: ignore[arg-type]
-    await started.wait()
-    assert await store.zcard("langchain-guardrails:slots:addr:127.0.0.1") == 1
-    # Cancelled, and cancelled again while it gives its slot back (a server shutting down).
-    request.cancel()
-    await asyncio.sleep(0)
-    request.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await request
-    await asyncio.sleep(0.5)
-    assert await store.keys("langchain-guardrails:*") == []
-    await store.aclose()
+    try:
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            # A whole (not streamed) 12-second answer, still running when the drain ends.
+            pending = pool.submit(answer, url, "long")
+            deadline = time.monotonic() + 10
+            while not store.keys("langchain-guardrails:*") and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert len(store.keys("langchain-guardrails:*")) == 1  # the slot it holds
+            process.send_signal(signal.SIGTERM)
+            assert pending.result(timeout=20) == (503, "server_shutting_down")
+        assert process.wait(timeout=20) == -signal.SIGTERM
+        # Ended by the server's shutdown, the request still gave its slot back.
+        assert store.keys("langchain-guardrails:*") == []
+    finally:
+        if process.poll() is None:
+            stop(process)
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
