@@ -37,6 +37,7 @@ models:
 """
 TOTAL = re.compile(r'^guardrails_requests_total\{route="([^"]*)",status="(\d+)"\} (\S+)$', re.M)
 LEASE = 3.0
+KEY = {"Authorization": "Bearer key-0"}
 
 
 def free_port() -> int:
@@ -88,7 +89,7 @@ async def client(url: str, until: float, stats: collections.Counter[str], n: int
                 ) as response:
                     if response.status_code != 200:
                         text = (await response.aread()).decode()
-                        code = re.search(r'"code":"([^"]+)"', text)
+                        code = re.search(r'"code": ?"([^"]+)"', text)
                         stats[f"status {response.status_code} {code and code.group(1)}"] += 1
                         await asyncio.sleep(0.2)
                         continue
@@ -111,9 +112,11 @@ async def scraper(url: str, until: float, totals: list[float]) -> None:
     async with httpx.AsyncClient(base_url=url, timeout=10) as http:
         while time.monotonic() < until:
             try:
-                text = (await http.get("/metrics")).text
+                response = await http.get("/metrics", headers=KEY)
+                response.raise_for_status()  # a refused scrape is not a zero
+                text = response.text
                 totals.append(sum(float(m.group(3)) for m in TOTAL.finditer(text)))
-            except httpx.TransportError:
+            except httpx.HTTPError:
                 pass
             await asyncio.sleep(0.5)
 
@@ -140,7 +143,8 @@ async def chaos(args: argparse.Namespace, root: Path, url: str, server: Any, red
     await asyncio.sleep(args.seconds * 0.25)
     (root / "chaos" / "config.yml").write_text(CONFIG % "reloaded words are streamed now ok")
     async with httpx.AsyncClient(base_url=url, timeout=30) as http:
-        answer = (await http.post("/v1/rails/configs/reload", json={})).json()
+        reload = await http.post("/v1/rails/configs/reload", json={}, headers=KEY)
+        answer = reload.json()
     events.append(f"{time.monotonic() - start:5.1f}s reload: {answer}")
     await asyncio.gather(*tasks)
     return {"stats": stats, "totals": totals, "events": events}
@@ -167,7 +171,9 @@ def main() -> None:
          "--port", str(port), "--workers", "2", "--redis-url",
          f"redis://127.0.0.1:{redis_port}/0", "--max-concurrency-per-key", "50",
          "--redis-lease-seconds", str(LEASE), "--max-concurrency", "512",
-         "--log-level", "critical", "--drain-timeout", "3"],
+         "--log-level", "critical", "--drain-timeout", "3",
+         # Tokens are keys only when the server checks them (else one key: the address).
+         *[arg for n in range(20) for arg in ("--api-key", f"key-{n}")]],
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
