@@ -169,10 +169,17 @@ def _parser() -> argparse.ArgumentParser:
         help="keep per-key limits in Redis, shared by workers and machines",
     )
     server.add_argument(
+        "--redis-lease-seconds",
+        type=float,
+        default=30.0,
+        help="with --redis-url, a killed worker's per-key slots return after this (default 30)",
+    )
+    server.add_argument(
         "--drain-timeout",
         type=float,
         default=30.0,
-        help="on SIGTERM, seconds open streams may take to finish (default 30)",
+        help="on SIGTERM, seconds open streams may take to finish; streams still open then end"
+        " with a server_shutting_down error (default 30)",
     )
     server.set_defaults(run=_server)
 
@@ -263,6 +270,10 @@ def _server(args: argparse.Namespace) -> int:
 
     if args.workers < 1:
         raise CLIError(f"--workers must be >= 1 (got {args.workers})")
+    if args.drain_timeout < 0:
+        raise CLIError(f"--drain-timeout must be >= 0 (got {args.drain_timeout:g})")
+    if not args.redis_lease_seconds >= 0.3:
+        raise CLIError(f"--redis-lease-seconds must be >= 0.3 (got {args.redis_lease_seconds:g})")
     keys = args.api_key or [k for k in os.environ.get(API_KEY_ENV, "").split(",") if k.strip()]
     local = _is_loopback(args.host)
     bound = [*LOOPBACK_HOSTS] if local else [args.host]
@@ -284,6 +295,8 @@ def _server(args: argparse.Namespace) -> int:
         max_concurrency_per_key=args.max_concurrency_per_key,
         requests_per_minute_per_key=args.rpm_per_key,
         redis_url=args.redis_url,
+        key_lease_seconds=args.redis_lease_seconds,
+        drain_timeout=args.drain_timeout,
     )
     if args.rail_threads is not None:
         from .rail_executor import configure_rail_executor
@@ -312,13 +325,35 @@ def _server(args: argparse.Namespace) -> int:
     if args.workers == 1:
         uvicorn.run(app, http=header_timeout_protocol(args.header_timeout), **options)
         return EXIT_OK
+    return _serve_workers(uvicorn, args, settings, options)
+
+
+def _serve_workers(
+    uvicorn: Any, args: argparse.Namespace, settings: dict[str, Any], options: dict[str, Any]
+) -> int:
+    import shutil
+    import tempfile
+
     from .server import workers
 
-    settings.update(
-        config_path=str(folder), rail_threads=args.rail_threads, log_format=args.log_format
-    )
-    os.environ.update(workers.worker_environment(settings, args.header_timeout))
-    uvicorn.run(workers.APP, factory=True, workers=args.workers, http=workers.PROTOCOL, **options)
+    # One folder per server, shared by its workers: metrics (summed) and reload generations.
+    state = Path(tempfile.mkdtemp(prefix="langchain-guardrails-"))
+    try:
+        (state / "metrics").mkdir()
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(state / "metrics")
+        settings.update(
+            config_path=args.config,
+            rail_threads=args.rail_threads,
+            log_format=args.log_format,
+            state_dir=str(state),
+        )
+        os.environ.update(workers.worker_environment(settings, args.header_timeout))
+        config = uvicorn.Config(
+            workers.APP, factory=True, workers=args.workers, http=workers.PROTOCOL, **options
+        )
+        workers.run_workers(config, state)
+    finally:
+        shutil.rmtree(state, ignore_errors=True)
     return EXIT_OK
 
 

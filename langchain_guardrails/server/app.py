@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import signal
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
-from contextlib import aclosing, asynccontextmanager
+from collections.abc import AsyncGenerator, Sequence
+from contextlib import aclosing
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,9 @@ from .completions import (
     timeout_error,
 )
 from .configs import ConfigRegistry, UnknownConfigError
+from .drain import Drain, shutdown_error
 from .failures import failure
+from .fleet import Reloader, server_lifespan
 from .health import health_report
 from .key_limits import KeyLimitMiddleware, KeyLimits, LocalKeyLimits, RedisKeyLimits
 from .limits import JSON_KEY, ConcurrencyLimitMiddleware, RequestBodyMiddleware
@@ -52,6 +53,7 @@ DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
 DEFAULT_BODY_TIMEOUT = 10.0
 DEFAULT_REQUEST_TIMEOUT = 600.0
 _LIMITED = ("/v1/chat/completions", "/v1/guardrail/checks", "/configs/")
+_ON_DRAIN = event(shutdown_error()) + DONE
 
 
 class _JSON(JSONResponse):
@@ -84,7 +86,10 @@ def create_app(
     max_concurrency_per_key: int | None = None,
     requests_per_minute_per_key: int | None = None,
     redis_url: str | None = None,
+    key_lease_seconds: float = 30.0,
     tracer_provider: Any | None = None,
+    drain_timeout: float | None = None,
+    state_dir: str | Path | None = None,
 ) -> FastAPI:
     """The guardrails server as a FastAPI app (run it with uvicorn).
 
@@ -127,9 +132,15 @@ def create_app(
         requests_per_minute_per_key: generation requests one API key may start per minute.
         redis_url: keep the per-key counts in Redis, shared by every worker and machine
             (without it they are per process).
+        key_lease_seconds: with ``redis_url``, each concurrency slot is a lease of this many
+            seconds, renewed while its request runs: a killed worker's slots return by then.
         tracer_provider: OpenTelemetry tracer provider of the request, rail and model spans
             of ``/v1/chat/completions`` (default: the global one). Spans are made only when
             ``opentelemetry-api`` is installed (``otel`` extra) and the provider records.
+        drain_timeout: the server's drain on ``SIGTERM`` (seconds): streams still open near
+            its end stop with a ``server_shutting_down`` error event and ``[DONE]``.
+        state_dir: the shared folder of a server's workers (the CLI sets it with
+            ``--workers``): reloads reach every worker through it.
 
     Example:
         .. code-block:: python
@@ -179,17 +190,9 @@ def create_app(
             )
     server_metrics = ServerMetrics(known=registry.is_known) if metrics else None
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        loop = asyncio.get_running_loop()
-        if reload_on_sighup:
-            loop.add_signal_handler(
-                signal.SIGHUP, lambda: loop.create_task(asyncio.to_thread(_reload, registry))
-            )
-        yield
-        if reload_on_sighup:
-            loop.remove_signal_handler(signal.SIGHUP)
-
+    reloader = Reloader(registry, Path(state_dir) if state_dir is not None else None)
+    drain = Drain(drain_timeout)
+    lifespan = server_lifespan(reloader, drain, reload_on_sighup)
     app = FastAPI(title="langchain-guardrails", version="1", docs_url="/docs", lifespan=lifespan)
     app.state.registry = registry
     app.state.config_errors = config_errors
@@ -250,7 +253,7 @@ def create_app(
                 redis_url,
                 max_concurrency_per_key,
                 requests_per_minute_per_key,
-                lease_seconds=int(request_timeout or 3600) + 60,
+                lease_seconds=key_lease_seconds,
             )
         else:
             limits = LocalKeyLimits(max_concurrency_per_key, requests_per_minute_per_key)
@@ -277,17 +280,13 @@ def create_app(
 
     @app.get("/v1/rails/configs")
     async def configs() -> list[dict[str, str]]:
-        return [{"id": cid} for cid in served_ids()]
+        # A config whose new version did not build still serves its old one: say so.
+        failed = reloader.failed
+        return [{"id": cid, **_reload_error(failed.get(cid))} for cid in served_ids()]
 
     @app.post("/v1/rails/configs/reload")
     async def reload_configs() -> dict[str, Any]:
-        report = await asyncio.to_thread(_reload, registry)
-        return {
-            "reloaded": report.reloaded,
-            "unchanged": report.unchanged,
-            "removed": report.removed,
-            "errors": report.errors,
-        }
+        return await reloader.reload_all()
 
     @app.post("/v1/chat/completions", response_model=None)
     async def chat_completions(request: Request) -> Response:
@@ -342,12 +341,14 @@ def create_app(
                 _tracked(events, server_metrics, span) if server_metrics or span else events,
                 deadline=request_timeout,
                 on_deadline=on_deadline,
+                drain=drain,
+                on_drain=_ON_DRAIN,
             )
 
         async def work() -> dict[str, Any]:
             deadline = asyncio.timeout(request_timeout)
             try:
-                async with deadline:
+                async with deadline, drain.following(deadline):
                     body = await complete(
                         guarded,
                         chat.messages,
@@ -360,8 +361,10 @@ def create_app(
                 on_end(body["guardrails"])
                 return body
             except TimeoutError:
-                if deadline.expired():
-                    return timeout_error(request_timeout or 0)
+                if deadline.expired():  # the request's own deadline, or the drain's end
+                    return (
+                        shutdown_error() if drain.cutting else timeout_error(request_timeout or 0)
+                    )
                 raise
 
         try:
@@ -373,7 +376,9 @@ def create_app(
             extra = {"request_id": rid, "config_id": config_id}
             logger.exception("chat completion failed [request %s]", rid, extra=extra)
             return _JSON(error, status_code=failed)
-        status = 499 if gone else 504 if body and "error" in body else 200
+        status = (
+            499 if gone else (503 if drain.cutting else 504) if body and "error" in body else 200
+        )
         if span is not None:
             span.end(None, status=status)  # no-op when on_end closed it
         if gone:
@@ -460,13 +465,8 @@ def create_app(
     return app
 
 
-def _reload(registry: ConfigRegistry) -> Any:
-    report = registry.reload()
-    for error in report.errors.values():
-        logger.warning("reload: %s (the previous version keeps serving)", error)
-    if report.reloaded:
-        logger.info("reloaded configs: %s", ", ".join(report.reloaded))
-    return report
+def _reload_error(error: str | None) -> dict[str, str]:
+    return {} if error is None else {"reload_error": error}
 
 
 async def _tracked(

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from contextlib import aclosing, nullcontext
-from typing import TypeVar
+from contextlib import aclosing
+from typing import TYPE_CHECKING, TypeVar
 
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from .drain import Drain
 
 T = TypeVar("T")
 
@@ -31,7 +34,9 @@ class EventStreamResponse(Response):
     """``text/event-stream`` body from an async iterator of already encoded events.
 
     With ``deadline`` (seconds), a stream still running then is stopped (its generator closed)
-    and ends with the ``on_deadline`` bytes (an error event and ``[DONE]``).
+    and ends with the ``on_deadline`` bytes (an error event and ``[DONE]``). With ``drain``, a
+    stream still running when the server's drain ends it is stopped the same way and ends with
+    the ``on_drain`` bytes.
     """
 
     media_type = "text/event-stream"
@@ -44,12 +49,16 @@ class EventStreamResponse(Response):
         deadline: float | None = None,
         on_deadline: bytes = b"",
         keepalive: float | None = None,
+        drain: Drain | None = None,
+        on_drain: bytes = b"",
     ) -> None:
         self.events = events
         self.status_code = status_code
         self.background = None
         self.deadline = deadline
         self.on_deadline = on_deadline
+        self.drain = drain
+        self.on_drain = on_drain
         self.keepalive = KEEPALIVE_SECONDS if keepalive is None else keepalive
         """Seconds of silence before a ``: keep-alive`` comment (0: never)."""
         self.init_headers(SSE_HEADERS)
@@ -71,10 +80,13 @@ class EventStreamResponse(Response):
                     if self.keepalive > 0
                     else None
                 )
+                drain = self.drain
+                limit = asyncio.timeout(self.deadline or None)
                 try:
-                    limit = asyncio.timeout(self.deadline) if self.deadline else nullcontext()
                     try:
                         async with limit:
+                            if drain is not None:
+                                drain.register(limit)
                             async for data in events:
                                 quiet.sending = True
                                 await send(
@@ -85,10 +97,11 @@ class EventStreamResponse(Response):
                     except TimeoutError:
                         _stop(ticker)
                         await events.aclose()
+                        cut = drain is not None and drain.cutting
                         await send(
                             {
                                 "type": "http.response.body",
-                                "body": self.on_deadline,
+                                "body": self.on_drain if cut else self.on_deadline,
                                 "more_body": True,
                             }
                         )
@@ -98,6 +111,8 @@ class EventStreamResponse(Response):
                     return  # the client is gone; leaving closes the events
                 finally:
                     _stop(ticker)
+                    if drain is not None:
+                        drain.unregister(limit)
 
             await cancel_on_disconnect(receive, stream)
 

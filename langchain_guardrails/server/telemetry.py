@@ -1,13 +1,17 @@
 """What operators see: Prometheus metrics of the server, and logs of rail blocks and failures.
 
 Metrics live in a registry of each app (not the process-wide default), so several apps in one
-process (tests, embedding) count apart. Nothing here ever sees or records unreleased text:
+process (tests, embedding) count apart. With ``--workers N`` (``PROMETHEUS_MULTIPROC_DIR`` set
+by the CLI, a folder per server) every worker writes its values to that folder and ``/metrics``
+answers the sum over the workers, dead ones included (so counters never go backwards), with
+the live gauges of dead workers dropped. Nothing here ever sees or records unreleased text:
 rail events carry the rail, stage, decision and timings only.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 from collections.abc import Callable, Mapping
@@ -48,6 +52,9 @@ class ServerMetrics:
         self.registry = prometheus.CollectorRegistry(auto_describe=True)
         self.content_type: str = prometheus.CONTENT_TYPE_LATEST
         self._generate = prometheus.generate_latest
+        self._prometheus = prometheus
+        self.multiprocess_dir: str | None = os.environ.get(MULTIPROCESS_ENV) or None
+        """Where the workers of this server write their values (``None``: one process)."""
         counter, gauge, histogram = prometheus.Counter, prometheus.Gauge, prometheus.Histogram
         registry = self.registry
         self.requests = counter(
@@ -76,7 +83,10 @@ class ServerMetrics:
             registry=registry,
         )
         self.active_streams = gauge(
-            "guardrails_active_streams", "Streamed completions in progress", registry=registry
+            "guardrails_active_streams",
+            "Streamed completions in progress",
+            registry=registry,
+            multiprocess_mode="livesum",  # the workers alive now, summed
         )
         self.busy = counter(
             "guardrails_busy_rejections",
@@ -97,9 +107,33 @@ class ServerMetrics:
         return config_id if known is None or known(config_id) else "unknown"
 
     def render(self) -> bytes:
-        """The metrics in the Prometheus text format."""
-        data: bytes = self._generate(self.registry)
-        return data
+        """The metrics in the Prometheus text format (summed over the workers, if several)."""
+        folder = self.multiprocess_dir
+        if folder is None:
+            data: bytes = self._generate(self.registry)
+            return data
+        from prometheus_client import multiprocess
+
+        _forget_dead_workers(folder, multiprocess.mark_process_dead)
+        registry = self._prometheus.CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=folder)  # type: ignore[no-untyped-call]
+        summed: bytes = self._generate(registry)
+        return summed
+
+
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+_LIVE_FILE = re.compile(r"gauge_live\w*?_(\d+)\.db")
+
+
+def _forget_dead_workers(folder: str, mark_process_dead: Any) -> None:
+    # A dead worker's live gauges (streams in progress) would be counted for ever; its counters
+    # and histograms stay, so sums never go backwards.
+    from .fleet import alive
+
+    for name in os.listdir(folder):
+        found = _LIVE_FILE.fullmatch(name)
+        if found is not None and not alive(int(found.group(1))):
+            mark_process_dead(int(found.group(1)), folder)
 
 
 def record_outcome(

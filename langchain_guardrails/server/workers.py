@@ -3,13 +3,23 @@
 uvicorn starts each worker as a fresh process that imports the app by name, so the settings of
 ``create_app`` travel in an environment variable (JSON), as does the header deadline of the
 HTTP protocol. The server keeps no state between requests; limits that must hold across the
-workers use Redis (``--redis-url``).
+workers use Redis (``--redis-url``). The workers share a folder (one per server, made by the
+CLI) for their metrics and for reloads (:mod:`.fleet`).
+
+The supervisor is uvicorn's, with three changes: ``SIGHUP`` asks every worker to reload (a new
+config version that does not build never replaces a working one) instead of restarting them,
+and ``SIGTERM``/``SIGINT`` close the parent's copy of the listening socket at once, so that new
+connections are refused while the workers drain instead of waiting in the backlog unserved.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import signal
+from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from fastapi import FastAPI
@@ -60,3 +70,39 @@ def app_from_env() -> FastAPI:
 
     _log_server_to_stderr(json_lines=log_format == "json")
     return create_app(**settings)
+
+
+def run_workers(config: Any, state_dir: Path) -> None:
+    """Serve ``config`` (a ``uvicorn.Config`` with ``workers > 1``) with the supervisor above.
+
+    Example:
+        .. code-block:: python
+
+            run_workers(uvicorn.Config(APP, factory=True, workers=2, http=PROTOCOL), folder)
+    """
+    from uvicorn.supervisors import Multiprocess
+
+    from .fleet import bump_generation
+
+    logger = logging.getLogger("uvicorn.error")
+
+    class Supervisor(Multiprocess):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, self._stop_now)
+
+        def _stop_now(self, sig: int, frame: FrameType | None) -> None:
+            # In the handler, not half a second later in the supervisor's loop: once every
+            # process has closed its copy, the kernel refuses new connections.
+            for sock in self.sockets:
+                sock.close()
+            self.signal_queue.append(sig)
+            self.should_exit.set()
+
+        def handle_hup(self) -> None:
+            logger.info("Received SIGHUP, reloading the configs of every worker.")
+            bump_generation(state_dir)
+
+    sock = config.bind_socket()
+    Supervisor(config, sockets=[sock]).run()

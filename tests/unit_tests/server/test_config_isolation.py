@@ -123,12 +123,14 @@ async def test_reload_picks_up_changes_and_keeps_old_on_error(tmp_path: Path) ->
         "unchanged": ["other"],
         "removed": [],
         "errors": {},
+        "workers": {"total": 1, "reloaded": 1},
     }
     assert second == {
         "reloaded": [],
         "unchanged": ["later", "other"],
         "removed": [],
         "errors": {"good": "config 'good' could not be loaded (ConfigError); see the server log"},
+        "workers": {"total": 1, "reloaded": 1},
     }
     assert [m["id"] for m in models["data"]] == ["good", "later", "other"]
 
