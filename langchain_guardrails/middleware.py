@@ -78,7 +78,7 @@ from ._middleware_messages import (  # noqa: E402
     pending_refusal,
     refusal,
 )
-from .config import RailsConfig  # noqa: E402
+from .config import ConfigLike, as_rails_config  # noqa: E402
 from .results import RailCheck  # noqa: E402
 from .runnable import Guardrails  # noqa: E402
 
@@ -89,7 +89,9 @@ class GuardrailsMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
     """Input, output and tool rails of a :class:`RailsConfig` around an agent's model.
 
     Args:
-        config: The rails configuration (the same one :class:`Guardrails` takes).
+        config: The rails configuration, in any form :class:`Guardrails` takes: a
+            :class:`RailsConfig`, a mapping (the content of ``config.yml``) or the path of a
+            config folder or YAML file.
         actions: Extra rail actions (``@action`` functions).
         rail_model: The model LLM-based rails use in the hooks that run without a model call
             (input and tool rails). Default: the config's ``type: main`` model; without one,
@@ -111,7 +113,7 @@ class GuardrailsMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
 
     def __init__(
         self,
-        config: RailsConfig,
+        config: ConfigLike,
         actions: Sequence[Callable[..., Any]] = (),
         *,
         rail_model: BaseChatModel | None = None,
@@ -119,7 +121,7 @@ class GuardrailsMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
         max_models: int = 8,
     ) -> None:
         super().__init__()
-        self.config = config
+        self.config = config = as_rails_config(config)
         self.actions = tuple(actions)
         self.placeholder = placeholder
         rails = config.rails
