@@ -60,6 +60,7 @@ from langchain.agents.middleware.types import (  # noqa: E402
     ModelResponse,
     hook_config,
 )
+from langchain.agents.structured_output import StructuredOutputValidationError  # noqa: E402
 from langchain_core.language_models import BaseChatModel  # noqa: E402
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage  # noqa: E402
 from langgraph.prebuilt.tool_node import ToolCallRequest  # noqa: E402
@@ -79,6 +80,7 @@ from ._middleware_messages import (  # noqa: E402
     refusal,
 )
 from ._middleware_observers import ToolEndGate, arun_check, run_check  # noqa: E402
+from ._middleware_structured import call_args_text, refused, structured_calls  # noqa: E402
 from ._middleware_tool_results import (  # noqa: E402
     ToolResult,
     checked_texts,
@@ -131,6 +133,7 @@ class GuardrailsMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
         self.placeholder = placeholder
         rails = config.rails
         self._input = bool(rails.input.flows)
+        self._output = bool(rails.output.flows)
         self._tool_output = bool(rails.tool_output.flows)
         self._tool_input = bool(rails.tool_input.flows)
         # Built now, so config errors (unknown flows...) reach the caller at construction.
@@ -227,7 +230,17 @@ class GuardrailsMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
     ) -> ModelCallResult[Any]:
         """Call the model through a guard (sync twin of :meth:`awrap_model_call`)."""
         guard = self._guards.get(request.model)
-        return self._answer(handler(request.override(model=guard)))
+        try:
+            response = handler(request.override(model=guard))
+        except StructuredOutputValidationError as exc:
+            if not is_refusal(exc.ai_message):
+                raise
+            return self._answer(refused(exc.ai_message))
+        calls = structured_calls(response) if self._output else []
+        checks = [
+            run_check(self._checker, request.messages, output=call_args_text(c)) for c in calls
+        ]
+        return self._answer(self._structured(response, checks))
 
     @override
     async def awrap_model_call(
@@ -246,7 +259,24 @@ class GuardrailsMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
                     print(message.content, end="")  # released text only
         """
         guard = self._guards.get(request.model)
-        return self._answer(await handler(request.override(model=guard)))
+        try:
+            response = await handler(request.override(model=guard))
+        except StructuredOutputValidationError as exc:
+            # ProviderStrategy: the agent could not parse our refusal as the schema.
+            if not is_refusal(exc.ai_message):
+                raise
+            return self._answer(refused(exc.ai_message))
+        calls = structured_calls(response) if self._output else []
+        checks = await asyncio.gather(
+            *(arun_check(self._checker, request.messages, output=call_args_text(c)) for c in calls)
+        )
+        return self._answer(self._structured(response, list(checks)))
+
+    @staticmethod
+    def _structured(response: ModelResponse[Any], checks: list[RailCheck]) -> ModelResponse[Any]:
+        """``response``, or the refusal when the output rails blocked its structured call."""
+        blocked = first_block(checks)
+        return response if blocked is None else refused(refusal(blocked))
 
     def _answer(self, response: ModelResponse[Any]) -> ModelCallResult[Any]:
         if any(is_refusal(message) for message in response.result):
