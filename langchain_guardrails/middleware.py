@@ -2,7 +2,8 @@
 
 For ``langchain.agents.create_agent`` (extra ``agents``). Where each stage runs:
 
-* **input rails** once per agent run, on the last user message (``before_agent``). A block ends
+* **input rails** once per agent run, on every user message of the turn (``before_agent``;
+  the raw input is in the run's first checkpoints before any hook runs). A block ends
   the run with the refusal before the model is called, and the blocked message is replaced in
   state by a placeholder (a checkpointer would otherwise feed it to the model on the next turn);
   a masking rail replaces the message with its rewrite.
