@@ -37,11 +37,17 @@ def blocked_tool_message(
     )
 
 
-def last_human(messages: Sequence[BaseMessage]) -> HumanMessage | None:
-    for message in reversed(messages):
+def new_user_messages(messages: Sequence[BaseMessage]) -> list[tuple[int, HumanMessage]]:
+    """The user messages of this turn, with their positions: those after the last answer
+    (earlier ones were checked in their own turn)."""
+    turn: list[tuple[int, HumanMessage]] = []
+    for index in range(len(messages) - 1, -1, -1):
+        message = messages[index]
+        if isinstance(message, AIMessage):
+            break
         if isinstance(message, HumanMessage):
-            return message
-    return None
+            turn.append((index, message))
+    return turn[::-1]
 
 
 def pending_refusal(messages: Sequence[BaseMessage]) -> AIMessage | None:

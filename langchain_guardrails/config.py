@@ -6,6 +6,7 @@ found next to ``config.yml``, so only load config folders you trust.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -342,6 +343,44 @@ class RailsConfig(Strict):
 
             merge(located, load_yaml(yaml.safe_dump(dict(config)), "<config dict>"))
         return _build(located, config_path=None, actions_file=None)
+
+
+ConfigLike = RailsConfig | Mapping[str, Any] | str | os.PathLike[str]
+"""What every constructor that takes a config accepts (see :func:`as_rails_config`)."""
+
+ACCEPTED_FORMS = (
+    "a RailsConfig, a mapping (the content of config.yml as a dict), or a path (str or "
+    "os.PathLike) to a config folder or YAML file"
+)
+
+
+def as_rails_config(value: Any) -> RailsConfig:
+    """``value`` as a :class:`RailsConfig`: the one place that decides which forms a config
+    may take (``Guardrails``, ``LLMRails``, ``GuardrailsMiddleware`` and ``RunnableRails``
+    all call it).
+
+    * a :class:`RailsConfig` is returned as it is;
+    * a mapping is read like ``config.yml`` (:meth:`RailsConfig.from_content`);
+    * a ``str`` or ``os.PathLike`` is a config folder or YAML file
+      (:meth:`RailsConfig.from_path`).
+
+    Raises:
+        TypeError: ``value`` is none of these (the message names the accepted forms).
+        ConfigError: the mapping, folder or file is not a valid config.
+
+    Example:
+        .. code-block:: python
+
+            as_rails_config({"rails": {"input": {"flows": ["regex check input"]}}})
+            as_rails_config("examples/configs/streaming")
+    """
+    if isinstance(value, RailsConfig):
+        return value
+    if isinstance(value, Mapping):
+        return RailsConfig.from_content(config=value)
+    if isinstance(value, str | os.PathLike):
+        return RailsConfig.from_path(os.fspath(value))
+    raise TypeError(f"config must be {ACCEPTED_FORMS}; got {type(value).__name__}")
 
 
 def _read(path: Path) -> str:

@@ -30,7 +30,7 @@ from langchain_core.runnables.config import ensure_config, merge_configs
 from . import _bridge
 from ._external_tokens import ExternalTokens, close
 from .actions import ActionSpec, spec_of
-from .config import RailsConfig
+from .config import ConfigLike, RailsConfig, as_rails_config
 from .errors import ConfigError, GuardrailsViolation
 from .explain import (
     ExplainInfo,
@@ -93,7 +93,8 @@ class LLMRails:
     """Guardrails with NeMo Guardrails' API, for code written against ``nemoguardrails``.
 
     Args:
-        config: the rails configuration.
+        config: the rails configuration: a :class:`RailsConfig`, a mapping (the content of
+            ``config.yml``) or the path of a config folder or YAML file.
         llm: the main model; when None, the ``models`` entry with ``type: main`` is built
             (engines ``openai``, ``huggingface_pipeline``, ``scripted`` and any added with
             :func:`langchain_guardrails.llm.register_engine`).
@@ -112,10 +113,10 @@ class LLMRails:
     """
 
     def __init__(
-        self, config: RailsConfig, llm: Runnable[Any, Any] | None = None, verbose: bool = False
+        self, config: ConfigLike, llm: Runnable[Any, Any] | None = None, verbose: bool = False
     ) -> None:
-        self.config = config
-        self.llm = llm if llm is not None else _configured_model(config)
+        self.config = as_rails_config(config)
+        self.llm = llm if llm is not None else _configured_model(self.config)
         self.verbose = verbose
         self._actions: tuple[_Registered, ...] = ()
         self._built: dict[bool, Guardrails] = {}

@@ -34,7 +34,7 @@ from ._events import StreamEvents
 from ._threads import SyncBacked, stream_in_threads
 from .canonical import check_json_text
 from .chunks import StreamTally, passthrough
-from .config import RailsConfig
+from .config import RailsConfig, as_rails_config
 from .direct_stream import direct_astream
 from .engine import CallScope, Decision, RailEngine, Stage
 from .errors import GuardrailsViolation
@@ -133,9 +133,9 @@ class Guardrails(BaseChatModel):
     _include_raw: bool = PrivateAttr(default=False)
 
     def __init__(self, **data: Any) -> None:
-        # Built here rather than in a validator so config errors reach the caller as
-        # ConfigError, not wrapped in a pydantic ValidationError.
-        super().__init__(**data)
+        # Built here rather than in a validator so config errors (also of a config given as a
+        # mapping or a path) reach the caller as ConfigError, not wrapped by pydantic.
+        super().__init__(**{**data, "config": as_rails_config(data.get("config"))})
         self._use(self.llm if self.llm is not None else main_model(self.config))
         # Steps after the model parse its answer: that answer (a tool call, often) is the
         # structured output, which the output rails check too.

@@ -29,7 +29,7 @@ from langchain_core.runnables import Runnable, RunnableBinding, RunnableConfig, 
 from pydantic import ConfigDict, PrivateAttr
 from typing_extensions import override
 
-from ..config import RailsConfig
+from ..config import ConfigLike, RailsConfig, as_rails_config
 from ..messages import to_messages
 from ..runnable import Guardrails
 from ._chain_model import CURRENT, ChainCall, ChainModel
@@ -68,7 +68,7 @@ class RunnableRails(RunnableSerializable[Any, Any]):
 
     def __init__(
         self,
-        config: RailsConfig,
+        config: ConfigLike,
         llm: Runnable[Any, Any] | None = None,
         tools: list[Any] | None = None,
         passthrough: bool = True,
@@ -83,6 +83,7 @@ class RunnableRails(RunnableSerializable[Any, Any]):
         ``passthrough`` is accepted for NeMo compatibility: without dialog rails every call
         goes straight to the model or chain. ``verbose`` is ignored.
         """
+        config = as_rails_config(config)
         if tools:
             raise ValueError(
                 "RunnableRails(tools=...) is not supported: NeMo registers tools as dialog "
