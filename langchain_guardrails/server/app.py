@@ -25,7 +25,7 @@ from ..runnable import Guardrails
 from .access import AccessLogMiddleware, request_id
 from .auth import APIKeyMiddleware
 from .browser import LOOPBACK_HOSTS, BrowserGuardMiddleware
-from .checks import run_checks
+from .checks import CHOICES, STAGES, run_checks
 from .completions import (
     DONE,
     capped_kwargs,
@@ -385,11 +385,9 @@ def create_app(
         messages = parse_messages(body.get("messages"))
         stages = body.get("rails")
         if stages is not None and (
-            not isinstance(stages, list) or not set(stages) <= {"input", "output"} or not stages
+            not isinstance(stages, list) or not set(stages) <= set(STAGES) or not stages
         ):
-            raise RequestError(
-                'rails must be a non-empty array of "input" and/or "output"', param="rails"
-            )
+            raise RequestError(f"rails must be a non-empty array of {CHOICES}", param="rails")
         guarded, _ = await guardrails_for(config_id, model)
         try:
             gone, result = await cancel_on_disconnect(
