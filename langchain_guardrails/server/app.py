@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ..errors import ConfigError
 from ..rail_executor import rail_executor_status
 from ..runnable import Guardrails
+from ..safe_logging import log_failure
 from .access import AccessLogMiddleware, request_id
 from .auth import APIKeyMiddleware
 from .browser import LOOPBACK_HOSTS, BrowserGuardMiddleware
@@ -359,10 +360,9 @@ def create_app(
         except Exception as exc:
             if span is not None:
                 span.end(None, status=500)
-            logger.exception(
-                "chat completion failed [request %s]",
-                request_id(request.scope),
-                extra={"request_id": request_id(request.scope), "config_id": config_id},
+            rid, failed = request_id(request.scope), "chat completion failed [request %s]"
+            log_failure(
+                logger, logging.ERROR, failed, rid, error=exc, request_id=rid, config_id=config_id
             )
             return _JSON(generation_error(exc), status_code=500)
         status = 499 if gone else 504 if body and "error" in body else 200

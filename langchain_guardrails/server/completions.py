@@ -22,6 +22,7 @@ from langchain_core.runnables import RunnableConfig
 
 from ..errors import GuardrailsViolation
 from ..runnable import Guardrails
+from ..safe_logging import log_failure
 from .activity import RailActivity
 from .deltas import DeltaWriter, MessageBuilder
 from .openai_schema import (
@@ -210,7 +211,8 @@ async def event_stream(
         if include_usage:
             yield event(chunk_body(cid, model, created, None, usage=usage_body(end.usage)))
     except Exception as exc:
-        logger.exception("chat completion %s failed", cid)
+        # A malformed chunk's error may quote model text: frames and type only.
+        log_failure(logger, logging.ERROR, "chat completion %s failed", cid, error=exc)
         yield event(generation_error(exc))
     yield DONE
 

@@ -332,8 +332,7 @@ async def test_requested_tool_stages(tools_http: httpx.AsyncClient) -> None:
         (
             [user("x"), bot("no calls")],
             ["tool_output"],
-            "checking tool_output rails needs a last message with role 'assistant' and "
-            "tool_calls",
+            "checking tool_output rails needs a last message with role 'assistant' and tool_calls",
         ),
         (
             [{"role": "system", "content": "Be brief."}],
