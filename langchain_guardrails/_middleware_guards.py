@@ -66,6 +66,17 @@ def build_checker(
     return Guardrails(llm=rail_model, config=config, actions=list(actions))
 
 
+def agent_guard(
+    model: BaseChatModel, config: RailsConfig, actions: Sequence[Callable[..., Any]]
+) -> Guardrails:
+    """The model guard of one agent model. A blocked answer enters the agent's state as it was
+    streamed (released text, ``rails.refusal.separator``, the refusal): the history then reads
+    as the user saw it, where ``Guardrails.invoke`` alone returns the refusal alone."""
+    guard = Guardrails(llm=model, config=config, actions=list(actions))
+    guard._as_streamed = True
+    return guard
+
+
 def model_side(config: RailsConfig) -> RailsConfig:
     """``config`` without input and tool-result rails (a copy; ``config`` is not changed)."""
     rails = config.rails

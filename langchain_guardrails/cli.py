@@ -313,7 +313,11 @@ def _server(args: argparse.Namespace) -> int:
         )
     ids = ", ".join(i for i in app.state.registry.ids() if i not in app.state.config_errors)
     suffix = f" ({args.workers} workers)" if args.workers > 1 else ""
-    print(f"Serving configs {ids} on http://{args.host}:{args.port}/v1{suffix}", file=sys.stderr)
+    serving = f"Serving configs {ids} on http://{args.host}:{args.port}/v1{suffix}"
+    if args.log_format == "json":  # every line on stderr is then one JSON object
+        logging.getLogger("langchain_guardrails.server").info(serving)
+    else:
+        print(serving, file=sys.stderr)
     options: dict[str, Any] = dict(
         host=args.host,
         port=args.port,
@@ -322,6 +326,10 @@ def _server(args: argparse.Namespace) -> int:
         # SIGTERM: stop accepting, let open streams finish for up to this long.
         timeout_graceful_shutdown=args.drain_timeout,
     )
+    if args.log_format == "json":
+        from .server.access import uvicorn_json_logging
+
+        options["log_config"] = uvicorn_json_logging()
     if args.workers == 1:
         uvicorn.run(app, http=header_timeout_protocol(args.header_timeout), **options)
         return EXIT_OK
@@ -359,9 +367,14 @@ def _serve_workers(
 
 def _log_server_to_stderr(json_lines: bool = False) -> None:
     """Show what the server logs (configs it cannot serve, failed generations, rail blocks and
-    failures, the access log) on stderr, as text or one JSON object per line."""
-    server_log = logging.getLogger("langchain_guardrails.server")
-    if not any(isinstance(h, _StderrHandler) for h in server_log.handlers):
+    failures, the access log) on stderr, as text or one JSON object per line.
+
+    The handler sits on the package's logger, so the records of every module (the rail engine's
+    failures, model loading) take the same path and format as the server's own; none falls
+    through to Python's last-resort handler, which would print them as plain text.
+    """
+    package_log = logging.getLogger("langchain_guardrails")
+    if not any(isinstance(h, _StderrHandler) for h in package_log.handlers):
         handler = _StderrHandler()
         if json_lines:
             from .server.access import JSONLogFormatter
@@ -369,8 +382,8 @@ def _log_server_to_stderr(json_lines: bool = False) -> None:
             handler.setFormatter(JSONLogFormatter())
         else:
             handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
-        server_log.addHandler(handler)
-    server_log.setLevel(logging.INFO)
+        package_log.addHandler(handler)
+    package_log.setLevel(logging.INFO)
 
 
 class _StderrHandler(logging.Handler):

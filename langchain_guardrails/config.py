@@ -176,7 +176,7 @@ class Refusal(Strict):
     tool_input: str | None = None
     """Refusal for a blocked tool result (default: ``message``)."""
     separator: str = "\n\n"
-    """Put between text already released and a refusal after it (the server's streams)."""
+    """Put between text already released and a refusal after it, in every stream."""
 
 
 class Rails(Strict):

@@ -45,8 +45,8 @@ async def ask(guarded: Guardrails, question: str) -> None:
         last = chunk
         text = chunk.text
         if chunk.response_metadata.get("guardrails", {}).get("blocked"):
-            # The refusal follows whatever passed before the block: start it on its own line.
-            print(_paint(("\n" if printed else "") + text, "red"), end="", flush=True)
+            # After released text the stream already put rails.refusal.separator before it.
+            print(_paint(text, "red"), end="", flush=True)
         else:
             print(text, end="", flush=True)
         printed = printed or bool(text)

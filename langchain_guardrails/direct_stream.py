@@ -77,9 +77,10 @@ def direct_astream(
     stream = _stream(inner, _normalize_messages(messages), stop, call, _gen_info_and_msg_metadata)
     if callbacks is None:
         return stream
-    return _observed(
-        inner, messages, stop, {**bound, **kwargs}, callbacks, tags, stream, message_id
-    )
+    # ``stop`` travels on its own (bound or given at call time, it is one argument): left in
+    # the kwargs too, every ``stop=stop, **kwargs`` call below would get it twice.
+    observed = {key: value for key, value in {**bound, **kwargs}.items() if key != "stop"}
+    return _observed(inner, messages, stop, observed, callbacks, tags, stream, message_id)
 
 
 async def _observed(

@@ -26,6 +26,7 @@ from .config import FlowSpec, RailsConfig
 from .errors import ConfigError
 from .nemo_library import refuse_unknown_nemo_flow
 from .rails import BUILTIN_RAILS
+from .safe_logging import log_failure
 
 Stage = Literal["input", "output", "tool_input", "tool_output"]
 """Where a rail runs: the user turn, the model's answer, tool results in the input (they go to
@@ -297,9 +298,18 @@ class RailEngine:
             logger.warning("rail %r (%s) timed out after %gs", rail.flow, stage, rail.timeout)
             return self._failed(rail, f"timed out after {rail.timeout:g}s")
         except Exception as exc:
-            # Exceptions often quote their input (window text): the details go to the log only.
-            logger.warning(
-                "rail %r (%s) failed: %s", rail.flow, stage, type(exc).__name__, exc_info=exc
+            # Exceptions often quote their input (window text): the type and the frames go to
+            # the log, never the messages.
+            log_failure(
+                logger,
+                logging.WARNING,
+                "rail %r (%s) failed: %s",
+                rail.flow,
+                stage,
+                type(exc).__name__,
+                error=exc,
+                rail=rail.flow,
+                stage=stage,
             )
             return self._failed(rail, f"failed: {type(exc).__name__}")
         return self._decide(rail, result)

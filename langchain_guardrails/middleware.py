@@ -69,7 +69,7 @@ from langgraph.runtime import Runtime  # noqa: E402
 from langgraph.types import Command  # noqa: E402
 from typing_extensions import override  # noqa: E402
 
-from ._middleware_guards import GuardCache, build_checker, model_side  # noqa: E402
+from ._middleware_guards import GuardCache, agent_guard, build_checker, model_side  # noqa: E402
 from ._middleware_messages import (  # noqa: E402
     BLOCKED_TOOL_RESULT,
     already_checked,
@@ -90,7 +90,6 @@ from ._middleware_tool_results import (  # noqa: E402
 )
 from .config import ConfigLike, as_rails_config  # noqa: E402
 from .results import RailCheck  # noqa: E402
-from .runnable import Guardrails  # noqa: E402
 
 
 class GuardrailsMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
@@ -141,7 +140,7 @@ class GuardrailsMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
         self._checker = build_checker(config, self.actions, rail_model)
         side = model_side(config)
         self._guards = GuardCache(
-            lambda model: Guardrails(llm=model, config=side, actions=list(self.actions)),
+            lambda model: agent_guard(model, side, self.actions),
             max_models,
         )
         # Marks the tool calls that passed inside *this* middleware's model calls.

@@ -37,7 +37,6 @@ from .chunks import StreamTally, passthrough
 from .config import RailsConfig, as_rails_config
 from .direct_stream import direct_astream
 from .engine import CallScope, Decision, RailEngine, Stage
-from .errors import GuardrailsViolation
 from .instructions import apply_instructions
 from .llm.providers.hf_wrap import wrap_pipeline_llm
 from .llm_parts import LLMParts, chat_model_of, rebind, split_llm
@@ -57,7 +56,7 @@ from .model_stream import (
 )
 from .reasoning import strip_reasoning
 from .redaction import RelayPolicy, hooks_suppressed, relay_manager
-from .results import RailCheck, aggregate, violation_metadata
+from .results import RailCheck, aggregate, refusal_chunks, refusal_text, violation_metadata
 from .speculative import (
     InputBlocked,
     InputOutcome,
@@ -131,6 +130,8 @@ class Guardrails(BaseChatModel):
     _structured: bool = PrivateAttr(default=False)
     """The answer is structured output: its tool call goes through the output rails too."""
     _include_raw: bool = PrivateAttr(default=False)
+    _as_streamed: bool = PrivateAttr(default=False)
+    """A blocked answer is everything streamed, not the refusal alone (an agent's state)."""
 
     def __init__(self, **data: Any) -> None:
         # Built here rather than in a validator so config errors (also of a config given as a
@@ -515,7 +516,7 @@ class Guardrails(BaseChatModel):
         if not decision.allowed:
             return RailCheck(
                 status="blocked",
-                content=self._refusal_text(decision, stage),
+                content=refusal_text(self.config, decision, stage),
                 rail=decision.rail,
                 reason=decision.reason,
                 metadata=violation_metadata(decision, stage),
@@ -559,7 +560,8 @@ class Guardrails(BaseChatModel):
     ) -> ChatResult:
         stream = self._guarded(messages, {}, run, stop, kwargs, sync_model=sync_model)
         chunks = [chunk async for chunk in stream]
-        return ChatResult(generations=[ChatGeneration(message=aggregate(chunks))])
+        message = aggregate(chunks, as_streamed=self._as_streamed)
+        return ChatResult(generations=[ChatGeneration(message=message)])
 
     # -- the core ------------------------------------------------------------------------------
 
@@ -573,7 +575,7 @@ class Guardrails(BaseChatModel):
         sync_model: bool,
     ) -> Any:
         stream = self._run(input, config, stop, kwargs, sync_model=sync_model)
-        message = aggregate([c async for c in stream])
+        message = aggregate([c async for c in stream], as_streamed=self._as_streamed)
         if self._parts.after is None:
             return message
         return await self._parse(message, config, sync_model=sync_model)
@@ -718,7 +720,7 @@ class Guardrails(BaseChatModel):
                 messages, child if listening else None, run, sync_model
             )
             if blocked is not None:
-                yield self._refusal(blocked[0], blocked[1], tally)
+                yield self._refusal(blocked[0], blocked[1], tally)[0]  # nothing released yet
                 return
         if self.config.instructions:
             messages = apply_instructions(self.config, messages)
@@ -795,19 +797,23 @@ class Guardrails(BaseChatModel):
         if input_check is not None:
             released = after_input(released, input_check, tally, count, observer)
 
+        text_out = False  # has answer text reached the caller (a refusal then follows it)?
+        block: tuple[Decision, Stage] | None
         try:
             async with aclosing(released) as stream:
                 async for chunk in stream:
+                    if not text_out and chunk.content:
+                        text_out = bool(chunk.text)
                     yield chunk
         except ToolCallBlocked as blocked_call:
-            stage = cast("Stage", blocked_call.stage)
-            yield self._refusal(blocked_call.decision, stage, tally)
-            return
+            block = (blocked_call.decision, cast("Stage", blocked_call.stage))
         except InputBlocked as blocked_input:
-            yield self._refusal(blocked_input.decision, blocked_input.stage, tally)
-            return
-        if tally.blocked is not None:
-            yield self._refusal(tally.blocked, "output", tally)
+            block = (blocked_input.decision, blocked_input.stage)
+        else:
+            block = None if tally.blocked is None else (tally.blocked, "output")
+        if block is not None:
+            for chunk in self._refusal(*block, tally, after_text=text_out):
+                yield chunk
             return
         yield AIMessageChunk(
             content=[] if tally.list_content else "",
@@ -902,25 +908,10 @@ class Guardrails(BaseChatModel):
                 messages = replace_content(messages, at, decision.text)
         return None, messages
 
-    def _refusal_text(self, decision: Decision, stage: Stage) -> str:
-        refusal = self.config.rails.refusal
-        return decision.refusal or getattr(refusal, stage) or refusal.message
-
-    def _refusal(self, decision: Decision, stage: Stage, tally: StreamTally) -> AIMessageChunk:
-        metadata = violation_metadata(decision, stage)
-        if self.config.enable_rails_exceptions:
-            raise GuardrailsViolation(
-                f"Blocked by {stage} rail {decision.rail!r}"
-                + (f": {decision.reason}" if decision.reason else ""),
-                metadata=metadata,
-                usage_metadata=tally.usage,
-            )
-        return AIMessageChunk(
-            content=self._refusal_text(decision, stage),
-            usage_metadata=tally.usage,
-            response_metadata={"guardrails": metadata},
-            chunk_position="last",
-        )
+    def _refusal(
+        self, decision: Decision, stage: Stage, tally: StreamTally, after_text: bool = False
+    ) -> list[AIMessageChunk]:
+        return refusal_chunks(self.config, decision, stage, tally.usage, after_text=after_text)
 
 
 def _reported(chunks: list[AIMessageChunk]) -> AIMessage:

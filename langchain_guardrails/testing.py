@@ -46,11 +46,17 @@ class ProductionStats:
         self.calls = 0
         self.chunks_produced = 0
         self.last_call_chunks = 0
+        self.last_call_stop: list[str] | None = None
+        """The ``stop`` the last call received."""
+        self.last_call_kwargs: dict[str, Any] = {}
+        """The other keyword arguments the last call received (``tools``, provider kwargs)."""
 
-    def _start(self) -> None:
+    def _start(self, stop: list[str] | None = None, kwargs: dict[str, Any] | None = None) -> None:
         with self._lock:
             self.calls += 1
             self.last_call_chunks = 0
+            self.last_call_stop = stop
+            self.last_call_kwargs = dict(kwargs or {})
 
     def _produced(self) -> None:
         with self._lock:
@@ -133,7 +139,7 @@ class FakeStreamingChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        self.stats._start()
+        self.stats._start(stop, kwargs)
         for produced, chunk in enumerate(self._plan(messages, **kwargs)):
             self._check_failure(produced)
             if self.delay:
@@ -148,7 +154,7 @@ class FakeStreamingChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        self.stats._start()
+        self.stats._start(stop, kwargs)
         for produced, chunk in enumerate(self._plan(messages, **kwargs)):
             self._check_failure(produced)
             if self.delay:
@@ -163,7 +169,7 @@ class FakeStreamingChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        self.stats._start()
+        self.stats._start(stop, kwargs)
         parts = self.reply_chunks(messages)
         for produced in range(len(parts)):
             self._check_failure(produced)

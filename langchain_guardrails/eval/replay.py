@@ -257,7 +257,9 @@ async def _stream(guarded: Any, user_message: str) -> tuple[bool, int]:
     released = 0
     async for chunk in guarded.astream(user_message):
         if chunk.response_metadata.get("guardrails", {}).get("blocked"):
-            return True, released
+            # After released text the stream put rails.refusal.separator: not model text.
+            separator = len(guarded.config.rails.refusal.separator) if released else 0
+            return True, released - separator
         released += len(chunk.text)
     return False, 0
 

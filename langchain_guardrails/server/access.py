@@ -163,5 +163,30 @@ class JSONLogFormatter(logging.Formatter):
             if name in record.__dict__:
                 data[name] = record.__dict__[name]
         if record.exc_info and record.exc_info[0] is not None:
+            # Only the type: a formatted traceback would quote the exception's message.
             data["exception_type"] = record.exc_info[0].__name__
+        elif record.exc_text:
+            data["traceback"] = record.exc_text  # set by log_failure: messages redacted
         return json.dumps(data, ensure_ascii=True, default=str)
+
+
+def uvicorn_json_logging() -> dict[str, Any]:
+    """uvicorn's ``log_config`` for ``--log-format json``: its own lines (startup, shutdown,
+    errors) as :class:`JSONLogFormatter` lines on stderr, like the server's.
+
+    Example:
+        .. code-block:: python
+
+            uvicorn.run(app, log_config=uvicorn_json_logging())
+    """
+    handler = {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,  # the package's own handler stays
+        "formatters": {"json": {"()": f"{__name__}.JSONLogFormatter"}},
+        "handlers": {"json": handler},
+        "loggers": {
+            "uvicorn": {"handlers": ["json"], "level": "INFO", "propagate": False},
+            "uvicorn.access": {"handlers": ["json"], "level": "INFO", "propagate": False},
+        },
+    }

@@ -20,10 +20,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import ConfigError
 from ..runnable import Guardrails
+from ..safe_logging import log_failure
 from .access import AccessLogMiddleware, RouteTemplateMiddleware, request_id
 from .auth import APIKeyMiddleware
 from .browser import LOOPBACK_HOSTS, BrowserGuardMiddleware
-from .checks import run_checks
+from .checks import CHOICES, STAGES, run_checks
 from .completions import (
     DONE,
     capped_kwargs,
@@ -373,8 +374,10 @@ def create_app(
             failed, error = failure(exc)
             if span is not None:
                 span.end(None, status=failed)
-            extra = {"request_id": rid, "config_id": config_id}
-            logger.exception("chat completion failed [request %s]", rid, extra=extra)
+            message = "chat completion failed [request %s]"
+            log_failure(
+                logger, logging.ERROR, message, rid, error=exc, request_id=rid, config_id=config_id
+            )
             return _JSON(error, status_code=failed)
         status = (
             499 if gone else (503 if drain.cutting else 504) if body and "error" in body else 200
@@ -398,11 +401,9 @@ def create_app(
         messages = parse_messages(body.get("messages"))
         stages = body.get("rails")
         if stages is not None and (
-            not isinstance(stages, list) or not set(stages) <= {"input", "output"} or not stages
+            not isinstance(stages, list) or not set(stages) <= set(STAGES) or not stages
         ):
-            raise RequestError(
-                'rails must be a non-empty array of "input" and/or "output"', param="rails"
-            )
+            raise RequestError(f"rails must be a non-empty array of {CHOICES}", param="rails")
         guarded, resolved = await guardrails_for(config_id, model)
         try:
             gone, result = await cancel_on_disconnect(

@@ -22,6 +22,7 @@ from langchain_core.runnables import RunnableConfig
 
 from ..errors import GuardrailsViolation
 from ..runnable import Guardrails
+from ..safe_logging import log_failure
 from .activity import RailActivity
 from .deltas import DeltaWriter, MessageBuilder
 from .failures import failure
@@ -169,16 +170,16 @@ async def event_stream(
     """The SSE body of one streamed completion; ``data: [DONE]`` always comes last.
 
     ``first_content`` is called once, when the first released delta is about to be sent;
-    ``on_end`` with the final ``guardrails`` metadata. A refusal after released text is
-    separated from it by ``rails.refusal.separator`` in ``content``; ``refusal`` carries it
-    alone, as OpenAI's schema does.
+    ``on_end`` with the final ``guardrails`` metadata. A refusal after released text comes
+    after ``rails.refusal.separator``, a content delta of the guarded stream like any other
+    (:func:`~langchain_guardrails.results.refusal_chunks`, shared by every path); the refusal's
+    own delta carries it in ``content`` and alone in ``refusal``, as OpenAI's schema does.
     """
     cid, created = completion_id(), int(time.time())
     extra: dict[str, Any] = {"usage": None} if include_usage else {}
     yield event(chunk_body(cid, model, created, {"role": "assistant", "content": ""}, **extra))
     try:
         end: TurnEnd | None = None
-        released_text = False
         # Closed at once when the response stops (client gone): the model stream closes too.
         items = turn(
             guarded,
@@ -196,14 +197,12 @@ async def event_stream(
                 if first_content is not None:
                     first_content()
                     first_content = None
-                released_text = released_text or "content" in item
                 yield event(chunk_body(cid, model, created, item, **extra))
         assert end is not None  # turn() always ends with a TurnEnd
         if on_end is not None:
             on_end(end.guardrails)
         if end.refusal:
-            separator = guarded.config.rails.refusal.separator if released_text else ""
-            delta = {"content": separator + end.refusal, "refusal": end.refusal}
+            delta = {"content": end.refusal, "refusal": end.refusal}
             yield event(chunk_body(cid, model, created, delta, **extra))
         final = chunk_body(
             cid, model, created, {}, end.finish_reason, guardrails=end.guardrails, **extra
@@ -214,7 +213,8 @@ async def event_stream(
         if include_usage:
             yield event(chunk_body(cid, model, created, None, usage=usage_body(end.usage)))
     except Exception as exc:
-        logger.exception("chat completion %s failed", cid)
+        # A malformed chunk's error may quote model text: frames and type only.
+        log_failure(logger, logging.ERROR, "chat completion %s failed", cid, error=exc)
         yield event(failure(exc)[1])
     yield DONE
 

@@ -171,7 +171,8 @@ def _from_events(lines: Iterable[str]) -> Iterator[Event]:
             raise TurnFailed(f"server error: {event['error'].get('message')}")
         for choice in event.get("choices") or []:
             delta = choice.get("delta", {})
-            # A refusal is shown as the local chat shows it (without the stream's separator).
+            # The refusal's delta has it twice (content and refusal): shown once, after the
+            # separator delta, as the local chat shows it.
             text = delta.get("refusal") or delta.get("content")
             if text:
                 yield Text(text)
@@ -268,7 +269,6 @@ class ChatSession:
     def one_turn(self, text: str) -> None:
         """Send one user message and print the answer as it arrives."""
         user = HumanMessage(content=text)
-        printed = False
         answer: list[str] = []
         end = TurnEnd()
         for event in self.backend.turn(
@@ -278,10 +278,8 @@ class ChatSession:
                 answer.append(event.text)
                 self.out.write(event.text)
                 self.out.flush()
-                printed = printed or bool(event.text.strip())
             elif isinstance(event, Refusal):
-                if printed:
-                    self.out.write("\n")
+                # After released text the stream already brought rails.refusal.separator.
                 answer = [event.text]
                 self.out.write(event.text)
             else:

@@ -21,7 +21,7 @@ def test_demo_runs_offline_and_shows_every_case() -> None:
     assert "[blocked by input rail 'regex check input'" in out
     assert "[the model was never called]" in out
     # The mid-stream block: the passed prefix, then the refusal; the secret never appears.
-    assert "Sure! The admin \nI'm sorry, I can't share that." in out
+    assert "Sure! The admin \n\nI'm sorry, I can't share that." in out
     assert "[blocked by output rail 'regex check output', window 1" in out
     assert "hunter2" not in out
     assert "Usage seen by get_usage_metadata_callback():\n  scripted: " in out

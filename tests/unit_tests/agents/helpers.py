@@ -12,6 +12,8 @@ from langchain_core.tools import BaseTool, tool
 from langchain_guardrails import RailsConfig
 
 REFUSAL = "I'm sorry, I can't respond to that."
+SEPARATOR = "\n\n"
+"""``rails.refusal.separator``: between released text and a refusal after it."""
 BLOCKED = "[blocked by guardrails]"
 
 
@@ -91,9 +93,14 @@ def all_text(messages: Iterable[BaseMessage]) -> str:
 
 
 def assert_contained(streamed: str, answer: str, phrase: str) -> None:
-    """``streamed`` is a prefix of ``answer`` that stops before ``phrase``, then the refusal
-    (how far the release got before the block was seen depends on timing)."""
+    """``streamed`` is a prefix of ``answer`` that stops before ``phrase``, then the refusal,
+    after ``rails.refusal.separator`` when text was released (how far the release got before
+    the block was seen depends on timing)."""
     assert streamed.endswith(REFUSAL), streamed
     released = streamed[: -len(REFUSAL)]
+    if released:
+        assert released.endswith(SEPARATOR), released
+        released = released[: -len(SEPARATOR)]
+        assert released, streamed
     assert answer.startswith(released), released
     assert len(released) <= answer.index(phrase), released

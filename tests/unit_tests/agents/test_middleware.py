@@ -24,6 +24,7 @@ from langchain_guardrails.testing import FakeToolCallingModel, FakeTurn
 from tests.unit_tests.agents.helpers import (
     BLOCKED,
     REFUSAL,
+    SEPARATOR,
     Recorder,
     agent_config,
     all_text,
@@ -138,9 +139,13 @@ async def test_output_block_streams_released_text_only_and_keeps_state_clean() -
 
     (text,) = streamed_text(events).values()
     assert_contained(text, ANSWER, "hunter2")
+    # Hold-back, C=3, K=1: window 1 passed ("Sure, the " released, "admin " held), window 2
+    # blocked. The refusal follows after rails.refusal.separator, as on the gateway, and the
+    # state keeps the answer as it was streamed (issue 20 item 13).
+    assert text == "Sure, the " + SEPARATOR + REFUSAL
     assert "hunter2" not in all_text(message for message, _ in events)
     state = agent.get_state(THREAD).values["messages"]
-    assert summary(state) == [("human", "Password?"), ("ai", REFUSAL)]
+    assert summary(state) == [("human", "Password?"), ("ai", text)]
     assert guardrails_of(state[-1])["stage"] == "output"
     # The model was stopped at the block: 11 units were scripted, not all were produced.
     assert model.stats.last_call_chunks < 11
@@ -152,9 +157,10 @@ def test_output_block_with_sync_stream() -> None:
         agent.stream({"messages": [("user", "Password?")]}, THREAD, stream_mode="messages")
     )
     (text,) = streamed_text(events).values()
-    assert_contained(text, ANSWER, "hunter2")
+    assert text == "Sure, the " + SEPARATOR + REFUSAL
     state = agent.get_state(THREAD).values["messages"]
     assert "hunter2" not in all_text(state)
+    assert state[-1].text == text
 
 
 async def test_next_turn_after_an_output_block_never_sees_the_blocked_answer() -> None:
@@ -164,7 +170,7 @@ async def test_next_turn_after_an_output_block_never_sees_the_blocked_answer() -
 
     assert summary(result["messages"]) == [
         ("human", "Password?"),
-        ("ai", REFUSAL),
+        ("ai", "Sure, the " + SEPARATOR + REFUSAL),  # what the user saw
         ("human", "Thanks"),
         ("ai", "Anything else?"),
     ]

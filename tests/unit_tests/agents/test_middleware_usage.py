@@ -141,7 +141,7 @@ def test_usage_up_to_an_output_block_reaches_the_handler() -> None:
         result = agent.invoke({"messages": [("user", "Password please?")]})
 
     refusal = result["messages"][-1]
-    assert refusal.text == REFUSAL
+    assert refusal.text == "Sure, the \n\n" + REFUSAL  # as streamed: released, separator, refusal
     assert refusal.usage_metadata is not None
     assert refusal.usage_metadata["output_tokens"] >= 1
     assert usage.usage_metadata == {"fake-tool-model": refusal.usage_metadata}

@@ -97,7 +97,7 @@ async def test_messages_stream_is_the_released_stream(
     assert blocked_text.endswith(REFUSAL)
     if not stream_first:
         assert SECRET not in repr(blocked)
-        assert blocked_text == "Sure, " + REFUSAL  # what a direct call releases
+        assert blocked_text == "Sure, \n\n" + REFUSAL  # a direct call: released, separator, refusal
     else:
         assert blocked_text.count("password") <= 1  # no duplicates
     assert not [r for r in caplog.records if "callback" in r.getMessage()]

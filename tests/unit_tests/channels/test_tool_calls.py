@@ -52,8 +52,9 @@ async def test_blocked_tool_call_is_never_released(stream_first: bool) -> None:
     assert SECRET not in repr(recorder.seen)
     # The text follows its own window rules: stream_first released it all; hold-back released
     # what its passed window allowed (all but the last K units) before the call was checked.
+    # Then rails.refusal.separator, before the refusal.
     text = "".join(c.text for c in chunks[:-1])
-    assert text == ("Sending it now." if stream_first else "Sending ")
+    assert text == ("Sending it now." if stream_first else "Sending ") + "\n\n"
 
 
 @pytest.mark.parametrize("stream_first", [True, False])

@@ -42,7 +42,7 @@ def test_pipe_streaming_chat() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout == (
-        f"The capital of France is Paris.\nSure, here it is: \nI can't share that.\n{BLOCK}\n"
+        f"The capital of France is Paris.\nSure, here it is: \n\nI can't share that.\n{BLOCK}\n"
     )
     assert result.stderr == ""
 
@@ -149,7 +149,7 @@ def test_tty_chat_streams_shows_blocks_in_colour_and_exits(tty_chat: Any) -> Non
     child.expect_exact("\x1b[36m  usage: 6 prompt + 6 completion = 12 tokens (scripted)\x1b[0m")
     child.expect_exact("> ")
     child.sendline("Anything classified?")
-    child.expect_exact("Sure, here it is: \r\nI can't share that.\r\n")
+    child.expect_exact("Sure, here it is: \r\n\r\nI can't share that.\r\n")
     child.expect_exact(f"\x1b[1;31m{BLOCK}\x1b[0m")
     child.expect_exact("> ")
     child.sendline("/exit")
@@ -186,9 +186,9 @@ def test_chat_through_a_server(server_url: str) -> None:
         stdin="What is the capital of France?\nAnything classified?\n",
     )
     assert result.returncode == 0, result.stderr
-    # Through the server the refusal follows the released text as the stream's last content.
+    # Through the server as locally: the released text, rails.refusal.separator, the refusal.
     assert result.stdout == (
-        f"The capital of France is Paris.\nSure, here it is: I can't share that.\n{BLOCK}\n"
+        f"The capital of France is Paris.\nSure, here it is: \n\nI can't share that.\n{BLOCK}\n"
     )
     assert result.stderr == (
         "  rails: output 'regex check output' passed x2\n"
@@ -275,7 +275,7 @@ def test_session_history_drops_input_blocks_and_keeps_refusals() -> None:
     output_block = TurnEnd({"blocked": True, "stage": "output", "rail": "r"})
     backend = Backend(
         [Refusal("No."), input_block],
-        [Text("bad "), Refusal("Sorry."), output_block],
+        [Text("bad "), Text("\n\n"), Refusal("Sorry."), output_block],  # as streams end
         [Text("ok"), TurnEnd()],
     )
     chat_session, out, _ = session(backend)
@@ -283,7 +283,7 @@ def test_session_history_drops_input_blocks_and_keeps_refusals() -> None:
     assert backend.seen[1] == [HumanMessage("two")]
     assert backend.seen[2] == [HumanMessage("two"), AIMessage("Sorry."), HumanMessage("three")]
     assert out.getvalue() == (
-        "No.\n[blocked by input rail 'r']\nbad \nSorry.\n[blocked by output rail 'r']\nok\n"
+        "No.\n[blocked by input rail 'r']\nbad \n\nSorry.\n[blocked by output rail 'r']\nok\n"
     )
 
 

@@ -49,7 +49,7 @@ async def test_astream_events_in_hold_back_never_carry_the_blocked_phrase() -> N
     streams = [e for e in events if e["event"] == "on_chat_model_stream"]
     assert {e["name"] for e in streams} == {"Guardrails"}
     streamed = "".join(e["data"]["chunk"].content for e in streams)
-    assert streamed == "The I'm sorry, I can't respond to that."
+    assert streamed == "The \n\nI'm sorry, I can't respond to that."
     rail_starts = [
         e for e in events if e["event"] == "on_chain_start" and e["name"] == "regex check output"
     ]
@@ -85,7 +85,7 @@ async def test_astream_events_nested_in_a_chain_are_redacted_too() -> None:
         e for e in events if e["event"] == "on_chat_model_stream" and e["name"] == "Guardrails"
     ]
     assert "".join(e["data"]["chunk"].content for e in guard_stream) == (
-        "The I'm sorry, I can't respond to that."
+        "The \n\nI'm sorry, I can't respond to that."
     )
 
 
@@ -160,7 +160,7 @@ async def test_callbacks_propagate_as_child_runs_and_blocked_model_run_ends_clea
     # Tokens come from the guarded run only, and only released ones.
     tokens = [e for e in recorder.events if e[0] == "token"]
     assert {e[2] for e in tokens} == {guard_id}
-    assert "".join(e[1] for e in tokens) == "The I'm sorry, I can't respond to that."
+    assert "".join(e[1] for e in tokens) == "The \n\nI'm sorry, I can't respond to that."
     assert not [e for e in recorder.events if e[0] == "llm_error"]
     (end,) = [e for e in recorder.events if e[0] == "llm_end" and e[2] != guard_id]
     content, usage = end[1]

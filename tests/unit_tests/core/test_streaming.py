@@ -428,7 +428,7 @@ async def test_stream_first_shows_nothing_after_a_block_is_decided() -> None:
     out = [c.content async for c in guarded.astream("go")]
     # Window 1 (units 1..5) is checked while unit 6 is generated; the block is decided before
     # unit 6 arrives, so unit 6 is never shown.
-    assert out == [*words(5, blocked_at=2), REFUSAL]
+    assert out == [*words(5, blocked_at=2), "\n\n", REFUSAL]
 
 
 async def test_hold_back_releases_a_passed_window_while_the_model_pauses() -> None:

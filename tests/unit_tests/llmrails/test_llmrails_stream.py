@@ -68,7 +68,8 @@ async def test_block_ends_with_the_nemo_error_object() -> None:
     rails = LLMRails(config(stream_first=False))
     chunks = await collect(rails.stream_async(messages=user("a secret")))
     # Window 0 ("The password is ") passed: its first two units are released; window 1 blocks.
-    assert chunks[:-1] == ["The ", "password "]
+    # After released text comes rails.refusal.separator, as on the gateway (issue 20 item 13).
+    assert chunks[:-1] == ["The ", "password ", "\n\n"]
     assert json.loads(chunks[-1]) == error("regex check output")
     chunks = await collect(rails.stream_async(prompt="how to hack"))
     assert [json.loads(c) for c in chunks] == [error("regex check input")]

@@ -47,7 +47,8 @@ async def test_block_ends_the_handler_with_the_error_object() -> None:
         rails.generate_async(messages=user("a secret"), streaming_handler=handler)
     )
     chunks = await drain(handler)
-    assert chunks[:-1] == ["The ", "password "]
+    # The released text, rails.refusal.separator, then the error object (as the gateway).
+    assert chunks[:-1] == ["The ", "password ", "\n\n"]
     assert json.loads(chunks[-1])["error"]["param"] == "regex check output"
     result = await asyncio.wait_for(call, LIMIT)
     assert result == {"role": "assistant", "content": "I'm sorry, I can't respond to that."}

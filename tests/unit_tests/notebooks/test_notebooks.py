@@ -40,18 +40,20 @@ OFFLINE = "Offline run: set GUARDRAILS_NOTEBOOK_MODEL=openai or =local to try a 
 EXPECTED: dict[str, list[str]] = {
     "01_streaming_quickstart": [
         "guardrails: {'blocked': False, 'windows': 4}",
-        "user saw: 'Sure! ' | 'The ' | 'admin ' | \"I'm sorry, I can't respond to that.\"",
+        "user saw: 'Sure! ' | 'The ' | 'admin ' | '\\n\\n' | "
+        "\"I'm sorry, I can't respond to that.\"",
         "of its 14 units",
         "'rail': 'regex check output', 'reason': \"matched pattern 'password is [^ ]+'\"",
         "raised: GuardrailsViolation | output regex check output",
         'custom refusal: "Let\'s keep credentials out of chat."',
-        "stream_first=False: the user saw \"Sure! The admin I'm sorry, I can't respond to that.\"",
+        "stream_first=False: the user saw "
+        "\"Sure! The admin \\n\\nI'm sorry, I can't respond to that.\"",
         "sequential, equal windows: 2 output windows",
         "speculative + first_chunk_size=8: 4 output windows",
         OFFLINE,
     ],
     "02_lcel_and_langserve": [
-        "'Sure! ' 'The ' 'admin ' \"I'm sorry, I can't share that.\"",
+        "'Sure! ' 'The ' 'admin ' '\\n\\n' \"I'm sorry, I can't share that.\"",
         "  -> I can't help with attempts to override my instructions.",
         "{'blocked': True, 'stage': 'input', 'rail': 'regex check input'",
         "guardrails.rail.blocked      {'rail': 'regex check output', 'stage': 'output', "

@@ -131,7 +131,7 @@ async def test_fifty_concurrent_streams_share_one_loaded_pipeline(tiny_classifie
     results = await asyncio.gather(*(run(g) for g in streams))
     for index, text in enumerate(results):
         # A blocked stream released its first window's new unit, then the refusal.
-        blocked = f"reply {index} {REFUSAL}"
+        blocked = f"reply {index} \n\n{REFUSAL}"
         assert text == (blocked if index % 10 == 0 else "".join(replies[index]))
     assert worker.loads == 1
     assert worker is worker_of(tiny_classifier)  # one worker (one pipeline) per model folder

@@ -80,7 +80,7 @@ async def test_the_nemo_folder_blocks_output_while_streaming() -> None:
     guarded, _ = nemo_guarded(output_answer=" Yes")
     chunks = [c async for c in guarded.astream("How many vacation days do I get?")]
     # stream_first (NeMo's default) released the units before the end-of-stream check blocked.
-    assert "".join(c.content for c in chunks[:-1]) == "".join(REPLY)
+    assert "".join(c.content for c in chunks[:-1]) == "".join(REPLY) + "\n\n"
     assert chunks[-1].content == REFUSAL
     assert chunks[-1].response_metadata["guardrails"]["rail"] == "self check output"
 
@@ -144,4 +144,5 @@ async def test_stage_refusals_apply_to_built_in_output_rails(stream_first: bool)
     assert chunks[-1].response_metadata["guardrails"]["entities"] == ["US_SSN"]
     released = "".join(c.content for c in chunks[:-1])
     # Stream-first released the units on arrival; hold-back never released the number.
-    assert released == ("Your SSN is 536-22-8726." if stream_first else "Your ")
+    # Then rails.refusal.separator, before the refusal.
+    assert released == ("Your SSN is 536-22-8726." if stream_first else "Your ") + "\n\n"

@@ -174,7 +174,8 @@ async def test_self_check_output_blocks_a_window(stream_first: bool) -> None:
     released = "".join(c.content for c in chunks[:-1])
     # Hold-back releases window 1 without its last (context) unit; stream-first released every
     # unit on arrival (the last window is checked after the model finished).
-    assert released == ("".join(REPLY) if stream_first else "Why did the ")
+    # Then rails.refusal.separator, before the refusal.
+    assert released == ("".join(REPLY) if stream_first else "Why did the ") + "\n\n"
     assert chunks[-1].content == REFUSAL
     assert chunks[-1].response_metadata["guardrails"] == {
         "blocked": True,

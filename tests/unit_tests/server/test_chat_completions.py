@@ -105,14 +105,15 @@ async def test_stream_block_in_stream_first_mode(http: httpx.AsyncClient) -> Non
     # Window 3 (units 7..9, with unit 6 as context) holds "forbidden word": in stream_first
     # mode its units may already be out; the stream stops at the next opportunity.
     pieces = deltas(events)
-    # The refusal reads as one: apart from the released text (rails.refusal.separator), and
-    # alone in `refusal`, as OpenAI's schema carries refusals.
-    assert pieces[-1] == "\n\nI'm sorry, I can't respond to that."
+    # The refusal comes apart from the released text: rails.refusal.separator is a delta of the
+    # guarded stream (as in-process), then the refusal, also alone in `refusal`, as OpenAI's
+    # schema carries refusals.
+    assert pieces[-2:] == ["\n\n", "I'm sorry, I can't respond to that."]
     assert events[-3]["choices"][0]["delta"] == {
-        "content": "\n\nI'm sorry, I can't respond to that.",
+        "content": "I'm sorry, I can't respond to that.",
         "refusal": "I'm sorry, I can't respond to that.",
     }
-    assert "".join(pieces[:-1]).startswith("One two three four five six ")
+    assert "".join(pieces[:-2]).startswith("One two three four five six ")
     final = events[-2]
     assert final["choices"][0] == {
         "index": 0,
@@ -136,7 +137,7 @@ async def test_stream_block_in_hold_back_mode_never_leaks(http: httpx.AsyncClien
     events = await stream(
         http, model="holdback", messages=[{"role": "user", "content": "classified"}]
     )
-    assert deltas(events) == ["Sure, ", "here ", "it ", "is: ", "\n\nI can't share that."]
+    assert deltas(events) == ["Sure, ", "here ", "it ", "is: ", "\n\n", "I can't share that."]
     assert events[-1]["choices"][0]["finish_reason"] == "content_filter"
 
 

@@ -52,7 +52,10 @@ async def test_remote_astream(base_url: str) -> None:
 async def test_remote_astream_block(base_url: str) -> None:
     remote: Any = RemoteRunnable(f"{base_url}/configs/holdback")
     chunks = [chunk async for chunk in remote.astream("Anything classified?")]
-    assert [c.text for c in chunks] == ["Sure, ", "here ", "it ", "is: ", "I can't share that."]
+    assert [c.text for c in chunks] == [
+        *["Sure, ", "here ", "it ", "is: "],
+        *["\n\n", "I can't share that."],
+    ]
     guard = chunks[-1].response_metadata["guardrails"]
     assert (guard["blocked"], guard["rail"]) == (True, "regex check output")
 
@@ -79,7 +82,7 @@ async def test_remote_astream_events_never_show_unreleased_text(base_url: str) -
         for e in events
         if e["event"] == "on_chat_model_stream" and e["name"] == "/configs/holdback"
     ]
-    assert streamed == ["Sure, ", "here ", "it ", "is: ", "I can't share that."]
+    assert streamed == ["Sure, ", "here ", "it ", "is: ", "\n\n", "I can't share that."]
     everything = json.dumps([repr(e) for e in events])
     # The blocked window and everything generated after it never reach an observer (the
     # violation names the rail's pattern, `secret\\s+plan`, which is config, not model text).
