@@ -7,7 +7,8 @@ handler's ``on_custom_event``. With no handler, none of this code runs.
 
 Payloads hold names, indices, timings, decisions and counts, never text. Times are
 ``time.perf_counter()`` seconds (one clock for the whole process); units are counted from 0 in
-stream order, ranges are half-open ``[first_unit, end_unit)``.
+stream order per channel (``channel``: ``"answer"`` or ``"reasoning"``, each windowed on its
+own), ranges are half-open ``[first_unit, end_unit)``.
 
 ======================================  ======================================================
 event name                              payload
@@ -19,14 +20,15 @@ event name                              payload
 ``guardrails.rail.cancelled``           ... + decision "cancelled" (another rail decided first)
 ``guardrails.stream.started``           t, chunk_size, context_size, first_chunk_size,
                                         stream_first
-``guardrails.window.started``           window, first_unit, new_first_unit, end_unit, final, t,
-                                        arrivals (arrival time of each new unit)
+``guardrails.window.started``           window, channel, first_unit, new_first_unit, end_unit,
+                                        final, t, arrivals (arrival time of each new unit)
 ``guardrails.window.checked``           window, decision, rail (when blocked), started_at,
                                         ended_at, duration
-``guardrails.window.released``          window, first_unit, end_unit, t, times (per-unit release
-                                        times, ``stream_first`` only)
-``guardrails.stream.ended``             units, windows, blocked, t, first_unit, arrivals (units no
-                                        window covered)
+``guardrails.window.released``          window, channel, first_unit, end_unit, t, times (per-unit
+                                        release times, ``stream_first`` only)
+``guardrails.stream.ended``             units, windows, blocked, t, first_unit, arrivals (answer
+                                        units no window covered), reasoning_first_unit,
+                                        reasoning_arrivals
 ======================================  ======================================================
 
 ``window`` is None for input rails. Events of rails cancelled because a stream ended may
@@ -158,10 +160,11 @@ class StreamEvents:
         self.manager = manager
         self.run_id = run_id
         self.plan = plan
-        self.arrivals: list[float] = []
-        """Arrival times of units ``[base, base + len(arrivals))`` not yet reported."""
-        self.base = 0
-        self.released_to = 0
+        self.arrivals: dict[str, list[float]] = {"answer": [], "reasoning": []}
+        """Per channel: arrival times of units ``[base, base + len(arrivals))`` not yet
+        reported."""
+        self.base: dict[str, int] = {"answer": 0, "reasoning": 0}
+        self.released_to: dict[str, int] = {"answer": 0, "reasoning": 0}
         self._held: list[tuple[str, dict[str, Any]]] | None = None
         self._silent = False
 
@@ -190,7 +193,7 @@ class StreamEvents:
 
     async def timed(self, source: AsyncIterator[Any]) -> AsyncIterator[Any]:
         """``source`` with each unit's arrival time recorded."""
-        from .chunks import unit_text
+        from .chunks import channel_texts
 
         plan = self.plan
         reasoning = plan.reasoning
@@ -205,28 +208,36 @@ class StreamEvents:
                 "stream_first": plan.stream_first,
             },
         )
-        arrivals, clock = self.arrivals, time.perf_counter
+        answer, thinking = self.arrivals["answer"], self.arrivals["reasoning"]
+        clock = time.perf_counter
         async with aclosing(source) as stream:  # type: ignore[type-var]
             async for chunk in stream:
-                if unit_text(chunk, reasoning):
-                    arrivals.append(clock())
+                text, thought = channel_texts(chunk, reasoning)
+                if text:
+                    answer.append(clock())
+                if thought:
+                    thinking.append(clock())
                 yield chunk
 
-    def _take(self, end_unit: int) -> list[float]:
-        """Arrival times of units ``[base, end_unit)``, forgotten once taken."""
-        count = end_unit - self.base
-        taken = self.arrivals[:count]
-        del self.arrivals[:count]
-        self.base = end_unit
+    def _take(self, channel: str, end_unit: int) -> list[float]:
+        """Arrival times of ``channel``'s units ``[base, end_unit)``, forgotten once taken."""
+        count = end_unit - self.base[channel]
+        arrivals = self.arrivals[channel]
+        taken = arrivals[:count]
+        del arrivals[:count]
+        self.base[channel] = end_unit
         return taken
 
-    async def window_started(self, index: int, first_unit: int, end_unit: int, final: bool) -> None:
-        new_first, now = self.base, time.perf_counter()
-        arrivals = self._take(end_unit)
+    async def window_started(
+        self, index: int, first_unit: int, end_unit: int, final: bool, channel: str = "answer"
+    ) -> None:
+        new_first, now = self.base[channel], time.perf_counter()
+        arrivals = self._take(channel, end_unit)
         await self._emit(
             WINDOW_STARTED,
             {
                 "window": index,
+                "channel": channel,
                 "first_unit": first_unit,
                 "new_first_unit": new_first,
                 "end_unit": end_unit,
@@ -238,7 +249,7 @@ class StreamEvents:
         if self.plan.stream_first:
             # These units were released as they arrived.
             await self._released(
-                new_first, end_unit, index, arrivals[-1] if arrivals else now, arrivals
+                channel, new_first, end_unit, index, arrivals[-1] if arrivals else now, arrivals
             )
 
     async def window_checked(
@@ -259,24 +270,41 @@ class StreamEvents:
             data["rail"] = decision.rail
         await self._emit(WINDOW_CHECKED, data)
 
-    async def released(self, end_unit: int, window: int | None) -> None:
-        if end_unit > self.released_to:
-            await self._released(self.released_to, end_unit, window, time.perf_counter(), None)
+    async def released(self, end_unit: int, window: int | None, channel: str = "answer") -> None:
+        if end_unit > self.released_to[channel]:
+            first = self.released_to[channel]
+            await self._released(channel, first, end_unit, window, time.perf_counter(), None)
 
     async def _released(
-        self, first: int, end: int, window: int | None, t: float, times: list[float] | None
+        self,
+        channel: str,
+        first: int,
+        end: int,
+        window: int | None,
+        t: float,
+        times: list[float] | None,
     ) -> None:
-        self.released_to = end
-        data: dict[str, Any] = {"window": window, "first_unit": first, "end_unit": end, "t": t}
+        self.released_to[channel] = end
+        data: dict[str, Any] = {
+            "window": window,
+            "channel": channel,
+            "first_unit": first,
+            "end_unit": end,
+            "t": t,
+        }
         if times is not None:
             data["times"] = times
         await self._emit(WINDOW_RELEASED, data)
 
     async def ended(self, units: int, windows: int, blocked: bool) -> None:
-        first = self.base
-        arrivals = self._take(first + len(self.arrivals))
-        if self.plan.stream_first and arrivals:
-            await self._released(first, first + len(arrivals), None, arrivals[-1], arrivals)
+        left: dict[str, tuple[int, list[float]]] = {}
+        for channel, arrivals in self.arrivals.items():
+            first = self.base[channel]
+            taken = self._take(channel, first + len(arrivals))
+            left[channel] = (first, taken)
+            if self.plan.stream_first and taken:
+                await self._released(channel, first, first + len(taken), None, taken[-1], taken)
+        first, arrivals = left["answer"]
         data = {
             "units": units,
             "windows": windows,
@@ -284,6 +312,8 @@ class StreamEvents:
             "t": time.perf_counter(),
             "first_unit": first,
             "arrivals": arrivals,
+            "reasoning_first_unit": left["reasoning"][0],
+            "reasoning_arrivals": left["reasoning"][1],
         }
         await self._emit(STREAM_ENDED, data)
 

@@ -107,14 +107,33 @@ def content_text(content: Any, reasoning: bool = False) -> str:
     return "".join(parts)
 
 
-def unit_text(chunk: Any, reasoning: bool) -> str:
-    """The text of one chunk that rails check: its content, and its reasoning when
-    ``reasoning`` (``rails.output.reasoning: check``)."""
+def split_content(content: Any, reasoning: bool) -> tuple[str, str]:
+    """The answer text and (when ``reasoning``) the reasoning text of a content-block list:
+    two channels, each windowed on its own (never one interleaved into the other)."""
+    parts: list[str] = []
+    thoughts: list[str] = []
+    for block in content:
+        if isinstance(block, str):
+            parts.append(block)
+        elif isinstance(block, dict):
+            if block.get("type") == "text":
+                parts.append(block.get("text", ""))
+            elif reasoning and (thought := block_reasoning(block)) is not None:
+                thoughts.append(thought)
+    return "".join(parts), "".join(thoughts)
+
+
+def channel_texts(chunk: Any, reasoning: bool) -> tuple[str, str]:
+    """The two texts of one chunk that rails check: its answer text, and its reasoning text
+    when ``reasoning`` (``rails.output.reasoning: check``; else always "")."""
     content = chunk.content
-    text = content if content.__class__ is str else content_text(content, reasoning)
+    if content.__class__ is str:
+        text, thought = content, ""
+    else:
+        text, thought = split_content(content, reasoning)
     if reasoning and chunk.additional_kwargs:
-        text = kwarg_reasoning(chunk) + text
-    return text
+        thought = kwarg_reasoning(chunk) + thought
+    return text, thought
 
 
 async def passthrough(

@@ -30,20 +30,50 @@ def block_reasoning(block: Any) -> str | None:
     value = block.get(key)
     if isinstance(value, str):
         return value
+    if value is not None:
+        return reasoning_text(value)
     # OpenAI's Responses API: {"type": "reasoning", "summary": [{"text": ...}]}
-    summary = block.get("summary")
-    if isinstance(summary, list):
-        return "".join(s.get("text", "") for s in summary if isinstance(s, dict))
+    return reasoning_text(block.get("summary"))
+
+
+def reasoning_text(value: Any) -> str:
+    """The text of a ``reasoning_content`` value of any shape a provider sends: a string, an
+    object holding its text (``{"text": ...}``, ``{"thinking": ...}``, ``{"reasoning": ...}``,
+    ``{"content": ...}``, ``{"summary": [...]}``), or a list of such parts and strings.
+
+    This is the one place reasoning text is extracted, so what is checked (and what ``strip``
+    removes) is every shape, not just strings.
+
+    Example:
+        .. code-block:: python
+
+            reasoning_text([{"text": "a "}, "b"])  # "a b"
+    """
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        for key in _TEXT_KEYS:
+            if key in value:
+                return reasoning_text(value[key])
+        return ""
+    if isinstance(value, (list, tuple)):
+        return "".join(reasoning_text(part) for part in value)
     return ""
 
 
+_TEXT_KEYS = ("text", "thinking", "reasoning", "content", "summary")
+"""Keys that hold the text of a reasoning object, in the order they are looked up."""
+
+
 def kwarg_reasoning(chunk: Any) -> str:
-    """``additional_kwargs["reasoning_content"]`` when it is text."""
+    """The text of ``additional_kwargs["reasoning_content"]``, whatever its shape."""
     extra = chunk.additional_kwargs
     if not extra:
         return ""
     value = extra.get(REASONING_KWARG)
-    return value if isinstance(value, str) else ""
+    if value is None:
+        return ""
+    return value if value.__class__ is str else reasoning_text(value)
 
 
 def without_reasoning(chunk: M) -> M:
@@ -72,6 +102,7 @@ __all__ = [
     "REASONING_KWARG",
     "block_reasoning",
     "kwarg_reasoning",
+    "reasoning_text",
     "strip_reasoning",
     "without_reasoning",
 ]
