@@ -240,6 +240,10 @@ class RedisKeyLimits:
         if self.max_concurrency:
             await self._connection().zrem(self._leases(slot.key), slot.lease)
 
+    async def ping(self) -> None:
+        """Return when Redis answers a ``PING`` (``/health``); raise when it does not."""
+        await self._connection().ping()
+
 
 _RELEASES: set[asyncio.Task[None]] = set()
 """Releases under way (a strong reference, so a cancelled request's release is not dropped)."""
@@ -261,10 +265,6 @@ async def settle_releases(seconds: float = 2.0) -> None:
     deadline = loop.time() + seconds
     while (_HELD or _RELEASES) and loop.time() < deadline:  # noqa: ASYNC110 (a poll, bounded)
         await asyncio.sleep(0.02)
-
-    async def ping(self) -> None:
-        """Return when Redis answers a ``PING`` (``/health``); raise when it does not."""
-        await self._connection().ping()
 
 
 ADDRESS_PREFIX = "addr:"
