@@ -54,13 +54,21 @@ def with_thought(text: str, thought: str, shape: str) -> AIMessageChunk:
     return AIMessageChunk(content=blocks)
 
 
+def released(chunks: list[Any]) -> list[Any]:
+    """The chunks before the refusal, without the separator chunk a block puts before it."""
+    body = chunks[:-1]
+    if body and body[-1].content == "\n\n" and not body[-1].additional_kwargs:
+        body = body[:-1]
+    return body
+
+
 def answer_of(chunks: list[Any]) -> str:
-    return "".join(c.text for c in chunks[:-1])
+    return "".join(c.text for c in released(chunks))
 
 
 def thoughts_of(chunks: list[Any]) -> str:
     parts = []
-    for chunk in chunks[:-1]:
+    for chunk in released(chunks):
         if isinstance(chunk.content, list):
             for block in chunk.content:
                 key = block.get("type")
