@@ -90,21 +90,11 @@ def as_chunk(message: Any) -> AIMessageChunk:
     raise TypeError(f"model stream yielded {type(message).__name__}; expected a message chunk")
 
 
-def content_text(content: Any, reasoning: bool = False) -> str:
-    """Text of a message content: a string, or the text blocks of a content-block list (and
-    the reasoning blocks, in stream order, when ``reasoning``)."""
+def content_text(content: Any) -> str:
+    """Text of a message content: a string, or the text blocks of a content-block list."""
     if isinstance(content, str):
         return content
-    parts = []
-    for block in content:
-        if isinstance(block, str):
-            parts.append(block)
-        elif isinstance(block, dict):
-            if block.get("type") == "text":
-                parts.append(block.get("text", ""))
-            elif reasoning and (thought := block_reasoning(block)) is not None:
-                parts.append(thought)
-    return "".join(parts)
+    return split_content(content, False)[0]
 
 
 def split_content(content: Any, reasoning: bool) -> tuple[str, str]:
