@@ -292,7 +292,7 @@ async def test_async_handlers_receive_custom_events() -> None:
 
 async def test_nothing_is_observed_without_listeners(monkeypatch: pytest.MonkeyPatch) -> None:
     import langchain_guardrails.engine as engine_module
-    import langchain_guardrails.runnable as runnable_module
+    import langchain_guardrails.guard_pipeline as runnable_module
 
     def forbidden(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("observability code ran with nobody listening")
