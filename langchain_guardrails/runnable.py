@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable, Iterator, Mapping, Sequence
-from functools import cached_property
 from typing import Any, cast
 
 from langchain_core.callbacks import (
@@ -11,7 +10,7 @@ from langchain_core.callbacks import (
     AsyncCallbackManagerForLLMRun,
     CallbackManagerForLLMRun,
 )
-from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.language_models import LanguageModelInput
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult, LLMResult
 from langchain_core.runnables import Runnable, RunnableConfig
@@ -19,14 +18,14 @@ from langchain_core.runnables.config import (
     ensure_config,
     run_in_executor,
 )
-from langchain_core.runnables.utils import ConfigurableFieldSpec
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import ConfigDict, Field, PrivateAttr
 from typing_extensions import override
 
 from . import _bridge
 from .config import RailsConfig, as_rails_config
 from .engine import RailEngine, Stage
 from .guard_callbacks import GUARDED_RUN, async_run, reported
+from .guard_identity import WrappedModelIdentity
 from .guard_pipeline import GuardPipeline
 from .guard_structured import parse_structured
 from .llm.providers.hf_wrap import wrap_pipeline_llm
@@ -36,7 +35,6 @@ from .messages import (
 )
 from .model_stream import (
     main_model,
-    model_name,
     with_stream_usage,
 )
 from .results import RailCheck, aggregate
@@ -46,7 +44,7 @@ from .speculative import (
 from .windows import WindowPlan
 
 
-class Guardrails(BaseChatModel):
+class Guardrails(WrappedModelIdentity):
     """Input, output and tool rails around a chat model, with real streaming.
 
     ``Guardrails`` *is* a chat model (``isinstance(guarded, BaseChatModel)``), so it goes wherever
@@ -91,8 +89,6 @@ class Guardrails(BaseChatModel):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     _engine: RailEngine = PrivateAttr()
-    _parts: LLMParts = PrivateAttr()
-    _model: Runnable[Any, Any] = PrivateAttr()
     _plan: WindowPlan | None = PrivateAttr(default=None)
     _config_llms: dict[str, Runnable[Any, Any]] | None = PrivateAttr(default=None)
     _structured: bool = PrivateAttr(default=False)
@@ -163,96 +159,6 @@ class Guardrails(BaseChatModel):
                 if m.type != "main"
             }
         return self._config_llms
-
-    # -- LangChain plumbing: a chat model whose types and identity come from the wrapped one ----
-
-    @property
-    @override
-    def _llm_type(self) -> str:
-        return "guardrails"
-
-    @property
-    def model_name(self) -> str | None:
-        """The wrapped model's name (what agents and tracers read)."""
-        return model_name(chat_model_of(self._parts.model))
-
-    @property
-    @override
-    def _identifying_params(self) -> dict[str, Any]:
-        inner = chat_model_of(self._parts.model)
-        params = getattr(inner, "_identifying_params", None)
-        return dict(params) if isinstance(params, Mapping) else {}
-
-    @override
-    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> Any:
-        inner = chat_model_of(self._parts.model)
-        if isinstance(inner, BaseChatModel):
-            return inner._get_ls_params(stop=stop, **kwargs)
-        return super()._get_ls_params(stop=stop, **kwargs)
-
-    @cached_property
-    def _model_dict(self) -> dict[str, Any]:
-        return self._dict_for_compat()
-
-    @override
-    def _get_invocation_params(
-        self, stop: list[str] | None = None, **kwargs: Any
-    ) -> dict[str, Any]:
-        # As BaseChatModel's, with the model's own part built once per guard rather than per
-        # call (it goes through LangChain's deprecation wrapper of ``dict()``).
-        return {**self._model_dict, "stop": stop, **kwargs}
-
-    @cached_property
-    def _serialized(self) -> dict[str, Any]:
-        # What callbacks and tracers get as ``serialized``: the class and the wrapped model's
-        # name, not the config (its model parameters may hold credentials).
-        inner = chat_model_of(self._parts.model)
-        return {
-            "lc": 1,
-            "type": "not_implemented",
-            "id": ["langchain_guardrails", "Guardrails"],
-            "repr": f"Guardrails(llm={type(inner).__name__})",
-            "name": self.get_name(),
-        }
-
-    @classmethod
-    @override
-    def is_lc_serializable(cls) -> bool:
-        return True
-
-    @classmethod
-    @override
-    def get_lc_namespace(cls) -> list[str]:
-        return ["langchain_guardrails"]
-
-    @property
-    @override
-    def InputType(self) -> Any:
-        before = self._parts.before
-        return before.InputType if before is not None else self._model.InputType
-
-    @property
-    @override
-    def OutputType(self) -> Any:
-        after = self._parts.after
-        return after.OutputType if after is not None else self._model.OutputType
-
-    @override
-    def get_input_schema(self, config: RunnableConfig | None = None) -> type[BaseModel]:
-        before = self._parts.before
-        runnable = before if before is not None else self._model
-        return cast("type[BaseModel]", runnable.get_input_schema(config))
-
-    @override
-    def get_output_schema(self, config: RunnableConfig | None = None) -> type[BaseModel]:
-        after = self._parts.after
-        runnable = after if after is not None else self._model
-        return cast("type[BaseModel]", runnable.get_output_schema(config))
-
-    @property
-    @override
-    def config_specs(self) -> list[ConfigurableFieldSpec]:
-        return self._model.config_specs
 
     # -- tools and structured output ----------------------------------------------------------
 
