@@ -26,18 +26,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, MissingExtraError
+from .errors import (
+    EXIT_BLOCKED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    CLIError,
+    ConfigError,
+    MissingExtraError,
+)
+from .server.log_setup import log_server_to_stderr
 
-EXIT_OK, EXIT_BLOCKED, EXIT_USAGE, EXIT_FAILURE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 API_KEY_ENV = "LANGCHAIN_GUARDRAILS_API_KEY"
-
-
-class CLIError(Exception):
-    """An error to print (without a traceback) before exiting with ``code``."""
-
-    def __init__(self, message: str, code: int = EXIT_USAGE) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -264,7 +264,7 @@ def _server(args: argparse.Namespace) -> int:
     folder = Path(args.config)
     if not folder.is_dir():
         raise CLIError(f"--config {folder}: no such folder")
-    _log_server_to_stderr(json_lines=args.log_format == "json")
+    log_server_to_stderr(json_lines=args.log_format == "json")
     from .server.browser import LOOPBACK_HOSTS
     from .server.protocol import header_timeout_protocol
 
@@ -363,37 +363,6 @@ def _serve_workers(
     finally:
         shutil.rmtree(state, ignore_errors=True)
     return EXIT_OK
-
-
-def _log_server_to_stderr(json_lines: bool = False) -> None:
-    """Show what the server logs (configs it cannot serve, failed generations, rail blocks and
-    failures, the access log) on stderr, as text or one JSON object per line.
-
-    The handler sits on the package's logger, so the records of every module (the rail engine's
-    failures, model loading) take the same path and format as the server's own; none falls
-    through to Python's last-resort handler, which would print them as plain text.
-    """
-    package_log = logging.getLogger("langchain_guardrails")
-    if not any(isinstance(h, _StderrHandler) for h in package_log.handlers):
-        handler = _StderrHandler()
-        if json_lines:
-            from .server.access import JSONLogFormatter
-
-            handler.setFormatter(JSONLogFormatter())
-        else:
-            handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
-        package_log.addHandler(handler)
-    package_log.setLevel(logging.INFO)
-
-
-class _StderrHandler(logging.Handler):
-    """Writes to whatever ``sys.stderr`` is at the time (it may be replaced, e.g. in tests)."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            print(self.format(record), file=sys.stderr, flush=True)
-        except Exception:
-            self.handleError(record)
 
 
 def _version() -> str:

@@ -402,7 +402,7 @@ def _build(located: Located, *, config_path: str | None, actions_file: Path | No
     except ValidationError as exc:
         raise ConfigError(_describe(exc, located)) from exc
     if actions_file is not None:
-        from .actions import load_actions_file
+        from .actions_file import load_actions_file
 
         config._actions = tuple(load_actions_file(actions_file))
     return config

@@ -58,3 +58,15 @@ def require(module: str, extra: str) -> Any:
         return importlib.import_module(module)
     except ImportError as exc:
         raise MissingExtraError(module.split(".")[0], extra) from exc
+
+
+EXIT_OK, EXIT_BLOCKED, EXIT_USAGE, EXIT_FAILURE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+"""Exit codes of the ``langchain-guardrails`` commands."""
+
+
+class CLIError(Exception):
+    """An error a command prints (without a traceback) before exiting with ``code``."""
+
+    def __init__(self, message: str, code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.code = code

@@ -23,7 +23,6 @@ from langchain_core.runnables.config import (
     patch_config,
 )
 
-from ._events import StreamEvents
 from ._threads import stream_in_threads
 from .canonical import check_json_text
 from .chunks import StreamTally, passthrough
@@ -46,6 +45,7 @@ from .results import RailCheck, refusal_chunks, refusal_text, violation_metadata
 from .speculative import InputBlocked, InputOutcome, UnitCount, after_input, counted
 from .tool_calls import CheckCall, ToolCallBlocked, call_text, gate_tool_calls
 from .usage import estimate_prompt_tokens
+from .window_events import StreamEvents
 from .windows import WindowPlan, WindowStream
 
 

@@ -121,8 +121,6 @@ def adapt(fn: Callable[..., Any]) -> ActionSpec:
         }
         available = {"context": context, "llm": llm, "config": config, "text": text}
         if "events" in wants:
-            from .rails.prompting import history_events
-
             available["events"] = history_events(messages)
         kwargs = {key: available.get(key) for key in wants}
         result = fn(**kwargs)
@@ -209,4 +207,31 @@ def nemo_imports() -> Iterator[None]:
                     del sys.modules[name]
 
 
-__all__ = ["SHIMMED", "ActionResult", "action", "adapt", "adapted_actions", "nemo_imports"]
+def history_events(messages: Sequence[BaseMessage]) -> list[dict[str, Any]]:
+    """The conversation as NeMo Guardrails' event dicts (what its prompt filters read).
+
+    Example:
+        .. code-block:: python
+
+            history_events([HumanMessage("hi")])  # [{"type": "UserMessage", "text": "hi"}]
+    """
+    events: list[dict[str, Any]] = []
+    for message in messages:
+        if message.type == "human":
+            events.append({"type": "UserMessage", "text": message.text})
+        elif message.type == "ai":
+            events.append({"type": "StartUtteranceBotAction", "script": message.text})
+        elif message.type == "system":
+            events.append({"type": "SystemMessage", "content": message.text})
+    return events
+
+
+__all__ = [
+    "SHIMMED",
+    "ActionResult",
+    "action",
+    "adapt",
+    "adapted_actions",
+    "history_events",
+    "nemo_imports",
+]

@@ -15,6 +15,7 @@ from pydantic import (
 )
 
 from ._strict import Strict
+from .pii_entities import BUILTIN_ENTITIES, PRESIDIO_ENTITIES
 
 
 class RegexPatterns(Strict):
@@ -119,9 +120,6 @@ class SensitiveDataDetection(Strict):
     def _known_entities(
         cls, options: SensitiveDataOptions, info: ValidationInfo
     ) -> SensitiveDataOptions:
-        from .rails.presidio import PRESIDIO_ENTITIES
-        from .rails.recognizers import BUILTIN_ENTITIES
-
         recognizers = info.data.get("recognizers", [])
         known = [*BUILTIN_ENTITIES, *(r.supported_entity for r in recognizers)]
         for entity in options.entities:

@@ -69,7 +69,7 @@ def add_eval_parser(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``eval`` with parsed arguments; returns the exit code."""
-    from ..cli import EXIT_OK, CLIError
+    from ..errors import EXIT_OK, CLIError
 
     if args.concurrency < 1:
         raise CLIError(f"--concurrency must be >= 1 (got {args.concurrency})")
@@ -124,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _require_writable(path: Path) -> None:
     """A usage error now, before the run, when the report could not be written after it."""
-    from ..cli import CLIError
+    from ..errors import CLIError
 
     if path.is_dir():
         raise CLIError(f"--html {path}: is a folder; give a file name, e.g. {path / 'eval.html'}")

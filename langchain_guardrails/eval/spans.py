@@ -292,7 +292,7 @@ __all__ = [
 
 def run_spans(args: Any) -> int:
     """``eval --spans FILE [--reference presidio] [--show-errors N] [--json|--markdown]``."""
-    from ..cli import EXIT_OK, CLIError
+    from ..errors import EXIT_OK, CLIError
     from .report import table
 
     if args.config or args.dataset or args.shipped:

@@ -31,45 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, MissingExtraError, require
+from ..pii_entities import PRESIDIO_ENTITIES
 from .recognizers import EntityRecognizer, Found, Scanner, non_overlapping
 
-PRESIDIO_ENTITIES: tuple[str, ...] = (
-    "PERSON",
-    "LOCATION",
-    "NRP",
-    "DATE_TIME",
-    "ORGANIZATION",
-    "MEDICAL_LICENSE",
-    "CRYPTO",
-    "US_BANK_NUMBER",
-    "US_DRIVER_LICENSE",
-    "US_ITIN",
-    "US_PASSPORT",
-    "UK_NHS",
-    "UK_NINO",
-    "ES_NIF",
-    "ES_NIE",
-    "IT_FISCAL_CODE",
-    "IT_DRIVER_LICENSE",
-    "IT_VAT_CODE",
-    "IT_PASSPORT",
-    "IT_IDENTITY_CARD",
-    "PL_PESEL",
-    "SG_NRIC_FIN",
-    "SG_UEN",
-    "AU_ABN",
-    "AU_ACN",
-    "AU_TFN",
-    "AU_MEDICARE",
-    "IN_PAN",
-    "IN_AADHAAR",
-    "IN_VEHICLE_REGISTRATION",
-    "IN_VOTER",
-    "IN_PASSPORT",
-    "FI_PERSONAL_IDENTITY_CODE",
-    "KR_RRN",
-    "TH_TNIN",
-)
 """Entities found through Presidio (its predefined recognizers and NER)."""
 
 DEFAULT_NLP_ENGINE: dict[str, Any] = {

@@ -36,6 +36,7 @@ from langchain_core.runnables import Runnable
 
 from ..config import RailsConfig, TaskPrompt
 from ..errors import ConfigError
+from ..nemo_compat import history_events
 from .bounded_render import BoundedSandbox, render_bounded, render_off_loop
 
 COMMON_VARIABLES = (
@@ -62,25 +63,6 @@ COLANG_FILTERS = frozenset(
     }
 )
 """NeMo filters over a Colang history (dialog rails): refused with a clear message."""
-
-
-def history_events(messages: Sequence[BaseMessage]) -> list[dict[str, Any]]:
-    """The conversation as NeMo Guardrails' event dicts (what its prompt filters read).
-
-    Example:
-        .. code-block:: python
-
-            history_events([HumanMessage("hi")])  # [{"type": "UserMessage", "text": "hi"}]
-    """
-    events: list[dict[str, Any]] = []
-    for message in messages:
-        if message.type == "human":
-            events.append({"type": "UserMessage", "text": message.text})
-        elif message.type == "ai":
-            events.append({"type": "StartUtteranceBotAction", "script": message.text})
-        elif message.type == "system":
-            events.append({"type": "SystemMessage", "content": message.text})
-    return events
 
 
 def user_assistant_sequence(events: Iterable[Mapping[str, Any]]) -> str:

@@ -35,6 +35,7 @@ from typing import Any
 
 import regex
 
+from ..pii_entities import BUILTIN_ENTITIES
 from . import patterns as p
 from .landmarks import (
     Landmarks,
@@ -156,8 +157,8 @@ _RANK = {name: rank for rank, name in enumerate(_BUILTIN, start=1)}
 _LOOKAHEAD = 2
 """The most characters any built-in regex looks at after its match."""
 
-BUILTIN_ENTITIES: tuple[str, ...] = tuple(_BUILTIN)
-"""Entity names the package recognizes without configuration."""
+if tuple(_BUILTIN) != BUILTIN_ENTITIES:  # the config validates names against that list
+    raise RuntimeError("pii_entities.BUILTIN_ENTITIES is out of step with the recognizers")
 
 USER_FLAGS = re.IGNORECASE | re.DOTALL | re.MULTILINE
 """Flags of user patterns: the ones Presidio (and so NeMo Guardrails) uses."""

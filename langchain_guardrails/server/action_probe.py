@@ -23,7 +23,7 @@ PROBE_TIMEOUT = 60.0
 _PROBE = (
     "import sys\n"
     "from pathlib import Path\n"
-    "from langchain_guardrails.actions import load_actions_file\n"
+    "from langchain_guardrails.actions_file import load_actions_file\n"
     "load_actions_file(Path(sys.argv[1]))\n"
 )
 _probed: dict[tuple[str, int, int], None] = {}

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
-from collections.abc import AsyncGenerator, Sequence
-from contextlib import aclosing
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.exception_handlers import http_exception_handler
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from langchain_core.callbacks import BaseCallbackHandler
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -31,7 +28,6 @@ from .completions import (
     complete,
     event,
     event_stream,
-    json_bytes,
     timeout_error,
 )
 from .configs import ConfigRegistry, UnknownConfigError
@@ -39,12 +35,13 @@ from .drain import Drain, shutdown_error
 from .failures import failure
 from .fleet import Reloader, server_lifespan
 from .health import health_report
+from .json_http import JSONBody, http_error_response, request_error_response, request_json
 from .key_limits import KeyLimitMiddleware, KeyLimits, LocalKeyLimits, RedisKeyLimits
-from .limits import JSON_KEY, ConcurrencyLimitMiddleware, RequestBodyMiddleware
+from .limits import ConcurrencyLimitMiddleware, RequestBodyMiddleware
 from .openai_schema import ChatRequest, RequestError, parse_chat_request, parse_messages
 from .openai_tools import require_tool_calling
 from .sse import EventStreamResponse, cancel_on_disconnect
-from .telemetry import RailObserver, ServerMetrics, record_outcome
+from .telemetry import RailObserver, ServerMetrics, record_outcome, tracked_stream
 from .tracing import RequestSpan
 
 logger = logging.getLogger("langchain_guardrails.server")
@@ -55,13 +52,6 @@ DEFAULT_BODY_TIMEOUT = 10.0
 DEFAULT_REQUEST_TIMEOUT = 600.0
 _LIMITED = ("/v1/chat/completions", "/v1/guardrail/checks", "/configs/")
 _ON_DRAIN = event(shutdown_error()) + DONE
-
-
-class _JSON(JSONResponse):
-    """JSON that survives a lone surrogate in model text (sent as U+FFFD)."""
-
-    def render(self, content: Any) -> bytes:
-        return json_bytes(content)
 
 
 def create_app(
@@ -198,8 +188,8 @@ def create_app(
     app.state.registry = registry
     app.state.config_errors = config_errors
     app.state.metrics = server_metrics
-    app.add_exception_handler(RequestError, _request_error)  # type: ignore[arg-type]
-    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestError, request_error_response)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, http_error_response)  # type: ignore[arg-type]
 
     async def guardrails_for(
         config_id: str | None, model: str | None = None
@@ -262,7 +252,7 @@ def create_app(
     @app.get("/health", response_model=None)
     async def health() -> Response:
         status, body = await health_report(limits)  # degraded: 503 (see server.health)
-        return _JSON(body, status_code=status)
+        return JSONBody(body, status_code=status)
 
     if server_metrics is not None:
 
@@ -292,7 +282,7 @@ def create_app(
     @app.post("/v1/chat/completions", response_model=None)
     async def chat_completions(request: Request) -> Response:
         started = time.perf_counter()
-        chat = parse_chat_request(await _json(request))
+        chat = parse_chat_request(await request_json(request))
         guarded, config_id = await guardrails_for(chat.config_id, chat.model)
         chat = replace(chat, model_kwargs=capped_kwargs(guarded, chat.model_kwargs))
         if "tools" in chat.model_kwargs:
@@ -339,7 +329,7 @@ def create_app(
             )
             on_deadline = event(timeout_error(request_timeout or 0)) + DONE
             return EventStreamResponse(
-                _tracked(events, server_metrics, span) if server_metrics or span else events,
+                tracked_stream(events, server_metrics, span) if server_metrics or span else events,
                 deadline=request_timeout,
                 on_deadline=on_deadline,
                 drain=drain,
@@ -378,7 +368,7 @@ def create_app(
             log_failure(
                 logger, logging.ERROR, message, rid, error=exc, request_id=rid, config_id=config_id
             )
-            return _JSON(error, status_code=failed)
+            return JSONBody(error, status_code=failed)
         status = (
             499 if gone else (503 if drain.cutting else 504) if body and "error" in body else 200
         )
@@ -387,11 +377,11 @@ def create_app(
         if gone:
             # 499 is never seen by the client that left; it keeps access logs honest.
             return Response(status_code=499)
-        return _JSON(body, status_code=status)
+        return JSONBody(body, status_code=status)
 
     @app.post("/v1/guardrail/checks", response_model=None)
     async def guardrail_checks(request: Request) -> Response:
-        body = await _json(request)
+        body = await request_json(request)
         if not isinstance(body, dict):
             raise RequestError("The request body must be a JSON object")
         config_id, model = body.get("config_id"), body.get("model")
@@ -421,7 +411,7 @@ def create_app(
             }
             # The resolved config id: `model` is any client string, never a metric label.
             record_outcome(deciding, resolved, request_id(request.scope), server_metrics)
-        return _JSON(result)
+        return JSONBody(result)
 
     app.add_middleware(RouteTemplateMiddleware)  # innermost: it sees the router's scope
     if langserve:
@@ -470,60 +460,5 @@ def _reload_error(error: str | None) -> dict[str, str]:
     return {} if error is None else {"reload_error": error}
 
 
-async def _tracked(
-    events: AsyncGenerator[bytes, None], metrics: ServerMetrics | None, span: RequestSpan | None
-) -> AsyncGenerator[bytes, None]:
-    if span is not None:
-        try:
-            async with aclosing(_tracked(events, metrics, None)) as inner:
-                async for data in inner:
-                    yield data
-        finally:
-            span.end(None, status=200)  # a stream that ended early (no-op once closed)
-        return
-    if metrics is None:
-        async with aclosing(events):
-            async for data in events:
-                yield data
-        return
-    metrics.active_streams.inc()
-    try:
-        async with aclosing(events):
-            async for data in events:
-                yield data
-    finally:
-        metrics.active_streams.dec()
-
-
-async def _json(request: Request) -> Any:
-    if JSON_KEY in request.scope:
-        return request.scope[JSON_KEY]  # decoded once, by RequestBodyMiddleware
-    raw = await request.body()
-    if not raw.strip():
-        raise RequestError("The request body is empty; expected a JSON object", code="invalid_json")
-    try:
-        return json.loads(raw)
-    except RecursionError as exc:
-        raise RequestError(
-            "The request body is nested too deeply (JSON)", code="invalid_json"
-        ) from exc
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RequestError(
-            f"The request body is not valid JSON: {exc}", code="invalid_json"
-        ) from exc
-
-
 def _log_rails(chat: ChatRequest) -> bool:
     return isinstance(log := chat.options.get("log"), dict) and log.get("activated_rails") is True
-
-
-async def _request_error(request: Request, exc: RequestError) -> JSONResponse:
-    return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
-
-
-async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
-    if not request.url.path.startswith("/v1/"):
-        return await http_exception_handler(request, exc)  # LangServe keeps its own format
-    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    error = RequestError(str(exc.detail), status=exc.status_code, code=code, headers=exc.headers)
-    return await _request_error(request, error)

@@ -14,7 +14,8 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
+from contextlib import aclosing
 from typing import Any
 from uuid import UUID
 
@@ -22,6 +23,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 
 from .._events import RAIL_BLOCKED, RAIL_ERROR, RAIL_PASSED, rail_stage
 from ..errors import require
+from .tracing import RequestSpan
 
 logger = logging.getLogger("langchain_guardrails.server")
 
@@ -262,3 +264,28 @@ class RailObserver(BaseCallbackHandler):
             if not data.get("stop"):
                 # Blocking failures are reported from the final metadata (record_outcome).
                 _failure(reason, {"request_id": self.request_id, **labels}, self.metrics)
+
+
+async def tracked_stream(
+    events: AsyncGenerator[bytes, None], metrics: ServerMetrics | None, span: RequestSpan | None
+) -> AsyncGenerator[bytes, None]:
+    if span is not None:
+        try:
+            async with aclosing(tracked_stream(events, metrics, None)) as inner:
+                async for data in inner:
+                    yield data
+        finally:
+            span.end(None, status=200)  # a stream that ended early (no-op once closed)
+        return
+    if metrics is None:
+        async with aclosing(events):
+            async for data in events:
+                yield data
+        return
+    metrics.active_streams.inc()
+    try:
+        async with aclosing(events):
+            async for data in events:
+                yield data
+    finally:
+        metrics.active_streams.dec()

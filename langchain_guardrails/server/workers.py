@@ -66,9 +66,9 @@ def app_from_env() -> FastAPI:
         from ..rail_executor import configure_rail_executor
 
         configure_rail_executor(rail_threads)
-    from ..cli import _log_server_to_stderr
+    from .log_setup import log_server_to_stderr
 
-    _log_server_to_stderr(json_lines=log_format == "json")
+    log_server_to_stderr(json_lines=log_format == "json")
     return create_app(**settings)
 
 

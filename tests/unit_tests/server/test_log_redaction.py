@@ -25,10 +25,10 @@ import pytest
 from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk
 
-from langchain_guardrails.cli import _log_server_to_stderr, _StderrHandler
 from langchain_guardrails.llm import register_engine
 from langchain_guardrails.safe_logging import REDACTED, redacted_traceback
 from langchain_guardrails.server import create_app
+from langchain_guardrails.server.log_setup import _StderrHandler, log_server_to_stderr
 from langchain_guardrails.testing import FakeStreamingChatModel
 
 ANSWER = "The password is hunter2 and the vault pin is 4242 for the north door."
@@ -154,7 +154,7 @@ def server_log(json_lines: bool) -> Iterator[None]:
     """The CLI server's stderr log handler, in the format asked for; removed afterwards."""
     package = logging.getLogger("langchain_guardrails")
     level = package.level
-    _log_server_to_stderr(json_lines=json_lines)
+    log_server_to_stderr(json_lines=json_lines)
     try:
         yield
     finally:
