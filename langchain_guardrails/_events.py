@@ -58,6 +58,9 @@ class Verdict(Protocol):
     def kind(self) -> str: ...
 
 
+REDACTED = "[redacted: unreleased text]"
+"""What observers get in place of text the rails have not released."""
+
 RAIL_STARTED = "guardrails.rail.started"
 RAIL_PASSED = "guardrails.rail.passed"
 RAIL_BLOCKED = "guardrails.rail.blocked"
@@ -164,6 +167,7 @@ __all__ = [
     "RAIL_ERROR",
     "RAIL_PASSED",
     "RAIL_STARTED",
+    "REDACTED",
     "STREAM_ENDED",
     "STREAM_STARTED",
     "WINDOW_CHECKED",

@@ -405,8 +405,8 @@ def _chat(args: argparse.Namespace) -> int:
 
 def _load(path: str) -> Any:
     """One config folder (or YAML file) as a ``Guardrails``, with errors that say what to do."""
-    from . import Guardrails, RailsConfig
-    from .config import CONFIG_FILE_NAMES
+    from .config import CONFIG_FILE_NAMES, RailsConfig
+    from .runnable import Guardrails
 
     folder = Path(path)
     if not folder.exists():

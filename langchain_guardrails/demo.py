@@ -14,7 +14,8 @@ from typing import Any
 
 from langchain_core.callbacks import get_usage_metadata_callback
 
-from . import Guardrails, RailsConfig
+from .config import RailsConfig
+from .runnable import Guardrails
 from .testing import FakeStreamingChatModel
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "examples" / "configs" / "streaming"

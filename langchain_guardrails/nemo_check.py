@@ -156,8 +156,9 @@ def check_folder(folder: Path) -> FolderReport:
 
 
 def _build_error(folder: Path, report: FolderReport) -> str | None:
-    from . import Guardrails, RailsConfig
+    from .config import RailsConfig
     from .nemo_keys import NemoKeyWarning
+    from .runnable import Guardrails
     from .testing import FakeStreamingChatModel
 
     with warnings.catch_warnings(record=True) as caught:

@@ -188,7 +188,7 @@ class GuardrailsCallbackHandler(BaseCallbackHandler):
             usage = generation.message.usage_metadata
             metadata = generation.message.response_metadata
             if metadata.get("guardrails_redacted"):
-                from .redaction import REDACTED
+                from ._events import REDACTED
 
                 completion = REDACTED
         if usage is None and response.llm_output:

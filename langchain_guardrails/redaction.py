@@ -34,7 +34,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, Generation, LLMResult
 
-REDACTED = "[redacted: unreleased text]"
+from ._events import REDACTED
 
 SAFE_METADATA = frozenset(
     {

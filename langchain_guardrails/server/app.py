@@ -31,6 +31,7 @@ from .completions import (
     timeout_error,
 )
 from .configs import ConfigRegistry, UnknownConfigError
+from .disconnects import cancel_on_disconnect
 from .drain import Drain, shutdown_error
 from .failures import failure
 from .fleet import Reloader, server_lifespan
@@ -40,7 +41,7 @@ from .key_limits import KeyLimitMiddleware, KeyLimits, LocalKeyLimits, RedisKeyL
 from .limits import ConcurrencyLimitMiddleware, RequestBodyMiddleware
 from .openai_schema import ChatRequest, RequestError, parse_chat_request, parse_messages
 from .openai_tools import require_tool_calling
-from .sse import EventStreamResponse, cancel_on_disconnect
+from .sse import EventStreamResponse
 from .telemetry import RailObserver, ServerMetrics, record_outcome, tracked_stream
 from .tracing import RequestSpan
 

@@ -26,6 +26,7 @@ from typing import Any
 from .configs import ConfigRegistry, ReloadReport
 from .drain import Drain
 from .key_limits import settle_releases
+from .telemetry import alive
 
 logger = logging.getLogger("langchain_guardrails.server")
 
@@ -56,17 +57,6 @@ def read_generation(folder: Path) -> int:
         return int((folder / "generation").read_text())
     except (OSError, ValueError):
         return 0
-
-
-def alive(pid: int) -> bool:
-    """Whether process ``pid`` still runs."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _write(path: Path, text: str) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .auth import send_error
-from .sse import cancel_on_disconnect
+from .disconnects import cancel_on_disconnect
 
 BODY_KEY = "guardrails.body"
 """Scope key of the request body, once :class:`RequestBodyMiddleware` has read it."""

@@ -9,12 +9,14 @@ stream (and the model stream under it) is closed as soon as the client leaves.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import TYPE_CHECKING, TypeVar
 
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
+
+from .disconnects import cancel_on_disconnect
 
 if TYPE_CHECKING:
     from .drain import Drain
@@ -145,45 +147,3 @@ async def _keep_alive(send: Send, quiet: _Quiet, interval: float) -> None:
             await send({"type": "http.response.body", "body": KEEPALIVE, "more_body": True})
         except OSError:
             return  # the client is gone: the stream notices on its own
-
-
-async def until_disconnect(receive: Receive) -> None:
-    """Return when the client disconnects (the request body has already been read)."""
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return
-
-
-async def cancel_on_disconnect(
-    receive: Receive, work: Callable[[], Awaitable[T]]
-) -> tuple[bool, T | None]:
-    """Run ``work()``; cancel it if the client disconnects first.
-
-    Returns ``(disconnected, result)``; an exception of ``work`` propagates as itself.
-    ``work`` runs in the calling task, and one watcher task waits for the disconnect (plain
-    asyncio: an anyio task group cost a tenth of a streamed request's CPU).
-    """
-    task = asyncio.current_task()
-    assert task is not None
-    gone = False
-
-    async def watch() -> None:
-        nonlocal gone
-        await until_disconnect(receive)
-        gone = True
-        task.cancel()
-
-    watcher = asyncio.ensure_future(watch())
-    try:
-        result = await work()
-    except asyncio.CancelledError:
-        # Ours (the client left) ends here; one from outside (shutdown) goes on.
-        if gone and task.uncancel() == 0:
-            return True, None
-        raise
-    finally:
-        watcher.cancel()
-    if gone:
-        task.uncancel()  # the work finished although cancelled (it caught the cancellation)
-    return False, result

@@ -130,8 +130,6 @@ _LIVE_FILE = re.compile(r"gauge_live\w*?_(\d+)\.db")
 def _forget_dead_workers(folder: str, mark_process_dead: Any) -> None:
     # A dead worker's live gauges (streams in progress) would be counted for ever; its counters
     # and histograms stay, so sums never go backwards.
-    from .fleet import alive
-
     for name in os.listdir(folder):
         found = _LIVE_FILE.fullmatch(name)
         if found is not None and not alive(int(found.group(1))):
@@ -289,3 +287,14 @@ async def tracked_stream(
                 yield data
     finally:
         metrics.active_streams.dec()
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

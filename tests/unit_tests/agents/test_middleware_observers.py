@@ -16,7 +16,7 @@ from langchain_core.tools import tool
 from langgraph.checkpoint.memory import InMemorySaver
 
 from langchain_guardrails.middleware import GuardrailsMiddleware
-from langchain_guardrails.redaction import REDACTED
+from langchain_guardrails._events import REDACTED
 from langchain_guardrails.testing import FakeToolCallingModel, FakeTurn
 from tests.unit_tests.agents.helpers import BLOCKED, REFUSAL, Recorder, agent_config, call
 
