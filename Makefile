@@ -23,7 +23,7 @@ $(FULL): pyproject.toml | $(BIN)/python
 	touch $(CORE) $@
 
 demo: $(CORE)
-	$(BIN)/python -m langchain_guardrails.demo
+	$(BIN)/python -m langchain_guardrails.cli.demo
 
 # The server's scale-out tests start a real redis-server: installed here when apt-get can.
 redis-server:

@@ -23,7 +23,7 @@ from langchain.agents import create_agent
 from langchain_core.tools import tool
 
 from langchain_guardrails import Guardrails, RailsConfig
-from langchain_guardrails.middleware import GuardrailsMiddleware
+from langchain_guardrails.agents.middleware import GuardrailsMiddleware
 from langchain_guardrails.testing import FakeToolCallingModel, FakeTurn
 
 STEPS = 5

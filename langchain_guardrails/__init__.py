@@ -10,13 +10,13 @@ Example:
             print(chunk.content, end="")
 """
 
-from .actions import RailResult, action
-from .config import RailsConfig
-from .errors import ConfigError, GuardrailsViolation, MissingExtraError
-from .llmrails import LLMRails
-from .observability import GuardrailsCallbackHandler
-from .results import RailCheck
-from .runnable import Guardrails
+from langchain_guardrails.config.actions import RailResult, action
+from langchain_guardrails.config.rails_config import RailsConfig
+from langchain_guardrails.engine.results import RailCheck
+from langchain_guardrails.errors import ConfigError, GuardrailsViolation, MissingExtraError
+from langchain_guardrails.guard.chat_model import Guardrails
+from langchain_guardrails.nemo.llmrails import LLMRails
+from langchain_guardrails.observability.callback_handler import GuardrailsCallbackHandler
 
 __all__ = [
     "ConfigError",

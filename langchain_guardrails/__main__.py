@@ -1,5 +1,5 @@
 """``python -m langchain_guardrails`` runs the ``langchain-guardrails`` command line."""
 
-from .cli import main
+from langchain_guardrails.cli.main import main
 
 raise SystemExit(main())

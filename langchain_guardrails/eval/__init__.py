@@ -17,12 +17,12 @@ Example:
 
 from __future__ import annotations
 
-from .dataset import DatasetError, Example, load_dataset, parse_lines
-from .metrics import Confusion, percentile, roc_auc, threshold_at_fpr
-from .replay import ReplayResult, replay, token_units
-from .runner import OVERALL, EvalResult, Outcome, RailReport, evaluate
-from .stages import NOT_SUPPORTED, check_example
-from .sweep import Scorer, Sweep, register_scorer, sweep
+from langchain_guardrails.eval.dataset import DatasetError, Example, load_dataset, parse_lines
+from langchain_guardrails.eval.metrics import Confusion, percentile, roc_auc, threshold_at_fpr
+from langchain_guardrails.eval.replay import ReplayResult, replay, token_units
+from langchain_guardrails.eval.runner import OVERALL, EvalResult, Outcome, RailReport, evaluate
+from langchain_guardrails.eval.stages import NOT_SUPPORTED, check_example
+from langchain_guardrails.eval.sweep import Scorer, Sweep, register_scorer, sweep
 
 __all__ = [
     "NOT_SUPPORTED",

@@ -19,12 +19,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..config import RailsConfig
-from .dataset import DatasetError, load_dataset
-from .replay import UNITS, replay
-from .report import render_text, table
-from .runner import EvalResult, evaluate
-from .sweep import sweep
+from langchain_guardrails.config.rails_config import RailsConfig
+from langchain_guardrails.eval.dataset import DatasetError, load_dataset
+from langchain_guardrails.eval.replay import UNITS, replay
+from langchain_guardrails.eval.report import render_text, table
+from langchain_guardrails.eval.runner import EvalResult, evaluate
+from langchain_guardrails.eval.sweep import sweep
 
 DATA = Path(__file__).resolve().parent / "data"
 SHIPPED = ("pii", "jailbreak", "outputs")
@@ -32,7 +32,7 @@ SHIPPED = ("pii", "jailbreak", "outputs")
 
 
 def add_eval_parser(commands: Any) -> None:
-    """Register ``eval`` on the CLI's sub-parsers (called by ``langchain_guardrails.cli``)."""
+    """Register ``eval`` on the CLI's sub-parsers (called by ``langchain_guardrails.cli.main``)."""
     parser = commands.add_parser("eval", help="measure how well a config's rails judge a dataset")
     parser.add_argument("--config", help="config folder")
     parser.add_argument("--dataset", help="JSONL file of labelled examples")
@@ -69,7 +69,7 @@ def add_eval_parser(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``eval`` with parsed arguments; returns the exit code."""
-    from ..errors import EXIT_OK, CLIError
+    from langchain_guardrails.errors import EXIT_OK, CLIError
 
     if args.concurrency < 1:
         raise CLIError(f"--concurrency must be >= 1 (got {args.concurrency})")
@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     if args.html:
         _require_writable(Path(args.html))
     if args.spans:
-        from .spans import run_spans
+        from langchain_guardrails.eval.spans import run_spans
 
         return run_spans(args)
     if args.shipped:
@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     ]
     _print(runs, args)
     if args.html:
-        from .html_report import render_html
+        from langchain_guardrails.eval.html_report import render_html
 
         page = render_html(_merged(runs), title=f"langchain-guardrails eval: {_names(runs)}")
         try:
@@ -124,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _require_writable(path: Path) -> None:
     """A usage error now, before the run, when the report could not be written after it."""
-    from ..errors import CLIError
+    from langchain_guardrails.errors import CLIError
 
     if path.is_dir():
         raise CLIError(f"--html {path}: is a folder; give a file name, e.g. {path / 'eval.html'}")
@@ -143,7 +143,7 @@ async def _measure(config: RailsConfig, examples: list[Any], args: argparse.Name
     if progress is not None:
         print(file=sys.stderr)
     if args.reference == "presidio":
-        from .presidio_ref import presidio_reports
+        from langchain_guardrails.eval.presidio_ref import presidio_reports
 
         result.reports.extend(presidio_reports(config, examples))
     figures = result.as_dict(args.show_errors)
@@ -172,7 +172,7 @@ def _print(runs: list[tuple[str, Any]], args: argparse.Namespace) -> None:
     if len(runs) == 1:
         print(render_text(runs[0][1], markdown=args.markdown))
         return
-    from .report import COLUMNS, COSTS, is_duplicate, quality_rows
+    from langchain_guardrails.eval.report import COLUMNS, COSTS, is_duplicate, quality_rows
 
     rows = [
         [name, *row]

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast, get_args
 
-from .jsonl import JSONLError, decode_line, read_lines
+from langchain_guardrails.eval.jsonl import JSONLError, decode_line, read_lines
 
 Stage = Literal["input", "output", "tool_output", "tool_input"]
 Label = Literal["block", "allow"]

@@ -15,8 +15,14 @@ import io
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .report import COLUMNS, COSTS, quality_rows, render_stream, render_sweeps
-from .runner import OVERALL
+from langchain_guardrails.eval.report import (
+    COLUMNS,
+    COSTS,
+    quality_rows,
+    render_stream,
+    render_sweeps,
+)
+from langchain_guardrails.eval.runner import OVERALL
 
 NO_PLOTS = (
     "Plots need matplotlib: pip install 'langchain-stream-guardrails[eval]'. "

@@ -2,9 +2,9 @@
 
 Both dataset kinds (labelled examples and spans) read through here, so they refuse the same
 things with the same messages, each naming the file and line: a binary or non-UTF-8 file, a
-line nested deeper than :data:`~langchain_guardrails._json_depth.MAX_JSON_DEPTH` (a line nested
-100,000 deep no longer ends in a ``RecursionError``), and an object with a key twice (JSON keeps
-the last one silently, so a mislabelled line would go unnoticed).
+line nested deeper than :data:`~langchain_guardrails.engine.json_depth.MAX_JSON_DEPTH` (a line
+nested 100,000 deep no longer ends in a ``RecursionError``), and an object with a key twice (JSON
+keeps the last one silently, so a mislabelled line would go unnoticed).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .._json_depth import MAX_JSON_DEPTH, json_depth
+from langchain_guardrails.engine.json_depth import MAX_JSON_DEPTH, json_depth
 
 
 class JSONLError(ValueError):

@@ -17,12 +17,12 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..config import RailsConfig
-from ..engine import parse_flow
-from ..errors import require
-from .dataset import Example
-from .runner import Outcome, RailReport
-from .stages import stage_flows
+from langchain_guardrails.config.rails_config import RailsConfig
+from langchain_guardrails.engine.rail_engine import parse_flow
+from langchain_guardrails.errors import require
+from langchain_guardrails.eval.dataset import Example
+from langchain_guardrails.eval.runner import Outcome, RailReport
+from langchain_guardrails.eval.stages import stage_flows
 
 REFERENCE = "presidio recognizers (reference)"
 RECOGNIZERS = {

@@ -29,14 +29,14 @@ from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import Runnable
 
-from ..config import RailsConfig
-from ..errors import ConfigError
-from ..model_stream import main_model
-from ..testing import FakeStreamingChatModel, split_units
-from .dataset import Example
-from .metrics import ratio
-from .runner import Progress, build_guarded
-from .stages import check_example, stage_flows, with_flows
+from langchain_guardrails.config.rails_config import RailsConfig
+from langchain_guardrails.errors import ConfigError
+from langchain_guardrails.eval.dataset import Example
+from langchain_guardrails.eval.metrics import ratio
+from langchain_guardrails.eval.runner import Progress, build_guarded
+from langchain_guardrails.eval.stages import check_example, stage_flows, with_flows
+from langchain_guardrails.llm.model_stream import main_model
+from langchain_guardrails.testing import FakeStreamingChatModel, split_units
 
 _PRE_TOKENS = re.compile(r"'(?:s|t|re|ve|m|ll|d)| ?\w+| ?[^\s\w]+|\s+(?!\S)|\s+")
 SUBWORD = 4

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .runner import OVERALL
+from langchain_guardrails.eval.runner import OVERALL
 
 COLUMNS = ("stage", "rail", "n", "TP", "FP", "TN", "FN", "precision", "recall", "F1", "FPR")
 COSTS = ("p50 ms", "p95 ms", "p99 ms", "tokens/check")

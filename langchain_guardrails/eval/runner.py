@@ -23,10 +23,10 @@ from typing import Any
 from langchain_core.callbacks import UsageMetadataCallbackHandler
 from langchain_core.runnables import Runnable, RunnableConfig
 
-from ..config import RailsConfig
-from .dataset import Example
-from .metrics import Confusion, category_rates, latency_summary
-from .stages import (
+from langchain_guardrails.config.rails_config import RailsConfig
+from langchain_guardrails.eval.dataset import Example
+from langchain_guardrails.eval.metrics import Confusion, category_rates, latency_summary
+from langchain_guardrails.eval.stages import (
     NOT_SUPPORTED,
     check_example,
     flow_name,
@@ -139,10 +139,10 @@ def build_guarded(config: RailsConfig, llm: Runnable[Any, Any] | None = None) ->
 
             guarded = build_guarded(RailsConfig.from_path("cfg"))
     """
-    from ..runnable import Guardrails
+    from langchain_guardrails.guard.chat_model import Guardrails
 
     if llm is None and config.main_model is None:
-        from ..testing import FakeStreamingChatModel
+        from langchain_guardrails.testing import FakeStreamingChatModel
 
         llm = FakeStreamingChatModel(text="")
     return Guardrails(llm=llm, config=config)

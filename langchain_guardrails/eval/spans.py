@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import require
-from .dataset import DatasetError
-from .jsonl import JSONLError, decode_line, read_lines
-from .report import fmt
+from langchain_guardrails.errors import require
+from langchain_guardrails.eval.dataset import DatasetError
+from langchain_guardrails.eval.jsonl import JSONLError, decode_line, read_lines
+from langchain_guardrails.eval.report import fmt
 
 Span = tuple[int, int, str]
 """``(start, end, entity)``."""
@@ -185,7 +185,7 @@ def span_errors(examples: Sequence[SpanExample], find: Finder) -> list[dict[str,
 
 def builtin_finder(entities: Sequence[str]) -> Finder:
     """The package's built-in recognizers of ``entities`` as a :data:`Finder`."""
-    from ..rails.recognizers import Scanner
+    from langchain_guardrails.rails.recognizers import Scanner
 
     scanner = Scanner.for_entities(entities)
     return lambda text: [(f.start, f.end, f.entity) for f in scanner.find(text)]
@@ -195,7 +195,7 @@ def presidio_finder(entities: Sequence[str]) -> Finder:
     """Presidio's predefined pattern recognizers of ``entities`` (no NLP model, no context
     enhancement; overlapping results resolved like the built-in scanner: earlier, then longer,
     then higher score)."""
-    from .presidio_ref import RECOGNIZERS
+    from langchain_guardrails.eval.presidio_ref import RECOGNIZERS
 
     predefined = require("presidio_analyzer.predefined_recognizers", "presidio")
     recognizers: list[Any] = [
@@ -292,8 +292,8 @@ __all__ = [
 
 def run_spans(args: Any) -> int:
     """``eval --spans FILE [--reference presidio] [--show-errors N] [--json|--markdown]``."""
-    from ..errors import EXIT_OK, CLIError
-    from .report import table
+    from langchain_guardrails.errors import EXIT_OK, CLIError
+    from langchain_guardrails.eval.report import table
 
     if args.config or args.dataset or args.shipped:
         raise CLIError("--spans judges the built-in recognizers: drop --config/--dataset/--shipped")

@@ -14,9 +14,9 @@ from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 
-from ..config import FlowSpec, RailsConfig
-from ..results import RailCheck
-from .dataset import Example
+from langchain_guardrails.config.rails_config import FlowSpec, RailsConfig
+from langchain_guardrails.engine.results import RailCheck
+from langchain_guardrails.eval.dataset import Example
 
 Flow = str | FlowSpec
 NOT_SUPPORTED = "stage not supported by this config"

@@ -22,12 +22,18 @@ from typing import Any
 
 from langchain_core.runnables import Runnable
 
-from ..config import RailsConfig
-from ..engine import parse_flow
-from .dataset import Example
-from .metrics import Operating, roc_auc, threshold_at_fpr
-from .runner import build_guarded
-from .stages import check_example, flow_name, stage_flows, supports_stage, with_flows
+from langchain_guardrails.config.rails_config import RailsConfig
+from langchain_guardrails.engine.rail_engine import parse_flow
+from langchain_guardrails.eval.dataset import Example
+from langchain_guardrails.eval.metrics import Operating, roc_auc, threshold_at_fpr
+from langchain_guardrails.eval.runner import build_guarded
+from langchain_guardrails.eval.stages import (
+    check_example,
+    flow_name,
+    stage_flows,
+    supports_stage,
+    with_flows,
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,9 +20,9 @@ from typing import Any
 
 from langchain_core.runnables import Runnable
 
-from ..config import ModelConfig
-from ..errors import ConfigError, require
-from .lazy import Builder, LazyChatModel
+from langchain_guardrails.config.rails_config import ModelConfig
+from langchain_guardrails.errors import ConfigError, require
+from langchain_guardrails.llm.lazy import Builder, LazyChatModel
 
 log = logging.getLogger("langchain_guardrails.llm")
 

@@ -8,21 +8,21 @@ from typing import Any
 
 from langchain_core.runnables import Runnable
 
-from ..config import ModelConfig
-from ..errors import ConfigError
-from . import engines
+from langchain_guardrails.config.rails_config import ModelConfig
+from langchain_guardrails.errors import ConfigError
+from langchain_guardrails.llm import engines
 
 EngineFactory = Callable[[ModelConfig], Runnable[Any, Any]]
 
 
 def _scripted(config: ModelConfig) -> Runnable[Any, Any]:
-    from ..testing import ScriptedChatModel
+    from langchain_guardrails.testing import ScriptedChatModel
 
     return ScriptedChatModel(**config.parameters)
 
 
 def _huggingface_pipeline(config: ModelConfig) -> Runnable[Any, Any]:
-    from .providers.huggingface import from_model_config
+    from langchain_guardrails.llm.providers.huggingface import from_model_config
 
     return from_model_config(config)
 

@@ -1,8 +1,8 @@
 """Built-in rails, by flow name.
 
 A built-in rail is a factory: given the config and the flow's ``$`` parameters it returns the
-:class:`~langchain_guardrails.actions.ActionSpec` to run, so per-config work (compiling patterns,
-checking settings) happens once when the ``Guardrails`` object is built, not per window.
+:class:`~langchain_guardrails.config.actions.ActionSpec` to run, so per-config work (compiling
+patterns, checking settings) happens once when the ``Guardrails`` object is built, not per window.
 """
 
 from __future__ import annotations
@@ -10,21 +10,21 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
-from ..actions import ActionSpec
-from ..config import RailsConfig
-from .classifier import hf_classifier_check
-from .content_safety import content_safety_check, llama_guard_check
-from .jailbreak import jailbreak_heuristics
-from .jailbreak_remote import jailbreak_model
-from .regex import regex_check
-from .self_check import (
+from langchain_guardrails.config.actions import ActionSpec
+from langchain_guardrails.config.rails_config import RailsConfig
+from langchain_guardrails.rails.classifier import hf_classifier_check
+from langchain_guardrails.rails.content_safety import content_safety_check, llama_guard_check
+from langchain_guardrails.rails.jailbreak import jailbreak_heuristics
+from langchain_guardrails.rails.jailbreak_remote import jailbreak_model
+from langchain_guardrails.rails.regex import regex_check
+from langchain_guardrails.rails.self_check import (
     self_check_facts,
     self_check_hallucination,
     self_check_input,
     self_check_output,
 )
-from .sensitive_data import detect_sensitive_data, mask_sensitive_data
-from .topic_safety import topic_safety_check_input
+from langchain_guardrails.rails.sensitive_data import detect_sensitive_data, mask_sensitive_data
+from langchain_guardrails.rails.topic_safety import topic_safety_check_input
 
 RailFactory = Callable[[RailsConfig, Mapping[str, str]], ActionSpec]
 

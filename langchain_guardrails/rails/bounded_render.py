@@ -30,7 +30,7 @@ from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 
-from ..rail_executor import run_sync_rail
+from langchain_guardrails.rails.executor import run_sync_rail
 
 T = TypeVar("T")
 

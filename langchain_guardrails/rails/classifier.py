@@ -14,10 +14,16 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Literal
 
-from ..actions import ActionSpec, RailResult, build_spec
-from ..config import RailsConfig
-from ..errors import ConfigError, require
-from .hf_models import BatchWorker, model_folder, model_labels, require_hf, shared_worker
+from langchain_guardrails.config.actions import ActionSpec, RailResult, build_spec
+from langchain_guardrails.config.rails_config import RailsConfig
+from langchain_guardrails.errors import ConfigError, require
+from langchain_guardrails.rails.hf_models import (
+    BatchWorker,
+    model_folder,
+    model_labels,
+    require_hf,
+    shared_worker,
+)
 
 Stage = Literal["input", "output"]
 Factory = Callable[[RailsConfig, Mapping[str, str]], ActionSpec]

@@ -19,10 +19,10 @@ import yaml
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable
 
-from ..actions import ActionSpec, RailResult
-from ..config import RailsConfig, TaskPrompt
-from .llm_rail import ALLOW, build_task, llm_action
-from .verdicts import safety
+from langchain_guardrails.config.actions import ActionSpec, RailResult
+from langchain_guardrails.config.rails_config import RailsConfig, TaskPrompt
+from langchain_guardrails.rails.llm_rail import ALLOW, build_task, llm_action
+from langchain_guardrails.rails.verdicts import safety
 
 Stage = Literal["input", "output"]
 Factory = Callable[[RailsConfig, Mapping[str, str]], ActionSpec]

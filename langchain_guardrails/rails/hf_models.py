@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from ..config import RailsConfig
-from ..errors import ConfigError, MissingExtraError
+from langchain_guardrails.config.rails_config import RailsConfig
+from langchain_guardrails.errors import ConfigError, MissingExtraError
 
 T = TypeVar("T")
 R = TypeVar("R")

@@ -19,10 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..actions import ActionSpec, RailResult, build_spec
-from ..config import RailsConfig
-from ..errors import ConfigError, require
-from .hf_models import BatchWorker, model_folder, require_hf, shared_worker
+from langchain_guardrails.config.actions import ActionSpec, RailResult, build_spec
+from langchain_guardrails.config.rails_config import RailsConfig
+from langchain_guardrails.errors import ConfigError, require
+from langchain_guardrails.rails.hf_models import (
+    BatchWorker,
+    model_folder,
+    require_hf,
+    shared_worker,
+)
 
 RAIL = "jailbreak detection heuristics"
 PREFIX_SUFFIX_WORDS = 20
@@ -95,7 +100,7 @@ def jailbreak_heuristics(config: RailsConfig, params: Mapping[str, str]) -> Acti
         )
     settings = config.rails.config.jailbreak_detection
     if settings.server_endpoint:
-        from .jailbreak_remote import remote_heuristics
+        from langchain_guardrails.rails.jailbreak_remote import remote_heuristics
 
         return remote_heuristics(config)
     if not settings.model_path:

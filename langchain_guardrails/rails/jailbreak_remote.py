@@ -19,9 +19,9 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from ..actions import ActionSpec, RailResult, build_spec
-from ..config import RailsConfig
-from ..errors import ConfigError
+from langchain_guardrails.config.actions import ActionSpec, RailResult, build_spec
+from langchain_guardrails.config.rails_config import RailsConfig
+from langchain_guardrails.errors import ConfigError
 
 HEURISTICS = "jailbreak detection heuristics"
 MODEL = "jailbreak detection model"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator
 
-from .patterns import KEY_TOKEN, NUMBER, TOKEN_CHARS, TOKEN_TAIL
+from langchain_guardrails.rails.patterns import KEY_TOKEN, NUMBER, TOKEN_CHARS, TOKEN_TAIL
 
 Where = Callable[["Landmarks"], Iterable[tuple[int, int]]]
 """Regions ``(start, end)`` of a text where a recognizer's value can be."""

@@ -15,10 +15,10 @@ from typing import Any
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable
 
-from ..actions import ActionSpec, RailResult, build_spec
-from ..config import RailsConfig, TaskPrompt
-from ..errors import ConfigError
-from .prompting import (
+from langchain_guardrails.config.actions import ActionSpec, RailResult, build_spec
+from langchain_guardrails.config.rails_config import RailsConfig, TaskPrompt
+from langchain_guardrails.errors import ConfigError
+from langchain_guardrails.rails.prompting import (
     PreparedPrompt,
     ask,
     choose,

@@ -30,9 +30,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, MissingExtraError, require
-from ..pii_entities import PRESIDIO_ENTITIES
-from .recognizers import EntityRecognizer, Found, Scanner, non_overlapping
+from langchain_guardrails.config.pii_entities import PRESIDIO_ENTITIES
+from langchain_guardrails.errors import ConfigError, MissingExtraError, require
+from langchain_guardrails.rails.recognizers import EntityRecognizer, Found, Scanner, non_overlapping
 
 """Entities found through Presidio (its predefined recognizers and NER)."""
 

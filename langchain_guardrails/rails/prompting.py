@@ -34,10 +34,14 @@ from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, meta, no
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import Runnable
 
-from ..config import RailsConfig, TaskPrompt
-from ..errors import ConfigError
-from ..nemo_compat import history_events
-from .bounded_render import BoundedSandbox, render_bounded, render_off_loop
+from langchain_guardrails.config.nemo_actions import history_events
+from langchain_guardrails.config.rails_config import RailsConfig, TaskPrompt
+from langchain_guardrails.errors import ConfigError
+from langchain_guardrails.rails.bounded_render import (
+    BoundedSandbox,
+    render_bounded,
+    render_off_loop,
+)
 
 COMMON_VARIABLES = (
     "general_instructions",

@@ -35,9 +35,9 @@ from typing import Any
 
 import regex
 
-from ..pii_entities import BUILTIN_ENTITIES
-from . import patterns as p
-from .landmarks import (
+from langchain_guardrails.config.pii_entities import BUILTIN_ENTITIES
+from langchain_guardrails.rails import patterns as p
+from langchain_guardrails.rails.landmarks import (
     Landmarks,
     Where,
     digit_runs,
@@ -48,7 +48,7 @@ from .landmarks import (
     needle_at,
     url_starts,
 )
-from .patterns import IBAN_LENGTHS, iban_valid, luhn_valid
+from langchain_guardrails.rails.patterns import IBAN_LENGTHS, iban_valid, luhn_valid
 
 Validator = Callable[[str], bool]
 

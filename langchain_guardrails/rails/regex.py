@@ -19,10 +19,10 @@ from typing import Literal
 
 import regex as re
 
-from ..actions import ActionSpec, RailResult, build_spec
-from ..config import RailsConfig
-from ..errors import ConfigError
-from ..rail_executor import run_sync_rail
+from langchain_guardrails.config.actions import ActionSpec, RailResult, build_spec
+from langchain_guardrails.config.rails_config import RailsConfig
+from langchain_guardrails.errors import ConfigError
+from langchain_guardrails.rails.executor import run_sync_rail
 
 _ALLOW = RailResult(allowed=True)
 

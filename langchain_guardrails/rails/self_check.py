@@ -20,12 +20,12 @@ from typing import Any
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable
 
-from ..actions import ActionSpec, RailResult
-from ..config import RailsConfig, TaskPrompt
-from ..errors import ConfigError
-from .llm_rail import ALLOW, LlmTask, build_task, llm_action
-from .prompting import ask
-from .verdicts import YesNo, safety, yes_no
+from langchain_guardrails.config.actions import ActionSpec, RailResult
+from langchain_guardrails.config.rails_config import RailsConfig, TaskPrompt
+from langchain_guardrails.errors import ConfigError
+from langchain_guardrails.rails.llm_rail import ALLOW, LlmTask, build_task, llm_action
+from langchain_guardrails.rails.prompting import ask
+from langchain_guardrails.rails.verdicts import YesNo, safety, yes_no
 
 _PARSERS = (None, "is_content_safe")
 _SAMPLE = "self_check_hallucination_sample"

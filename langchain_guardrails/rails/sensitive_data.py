@@ -18,11 +18,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Literal
 
-from ..actions import ActionSpec, RailResult, apply_spans, build_spec
-from ..config import RailsConfig
-from ..errors import ConfigError
-from ..rail_settings import SensitiveDataDetection
-from .recognizers import BUILTIN_ENTITIES, Scanner, user_recognizers
+from langchain_guardrails.config.actions import ActionSpec, RailResult, apply_spans, build_spec
+from langchain_guardrails.config.rail_settings import SensitiveDataDetection
+from langchain_guardrails.config.rails_config import RailsConfig
+from langchain_guardrails.errors import ConfigError
+from langchain_guardrails.rails.recognizers import BUILTIN_ENTITIES, Scanner, user_recognizers
 
 Stage = Literal["input", "output"]
 Factory = Callable[[RailsConfig, Mapping[str, str]], ActionSpec]
@@ -54,7 +54,11 @@ def scanner_for(
     others = [e for e in dict.fromkeys(entities) if e not in own]
     if not others:
         return scanner
-    from .presidio import DEFAULT_SCORE_THRESHOLD, PresidioScanner, analyzer_for
+    from langchain_guardrails.rails.presidio import (
+        DEFAULT_SCORE_THRESHOLD,
+        PresidioScanner,
+        analyzer_for,
+    )
 
     analyzer = analyzer_for(settings.nlp_engine, base_dir, rail, settings.language)
     threshold = getattr(settings, stage).score_threshold
@@ -69,7 +73,7 @@ def scanner_for(
 
 def _inline(scanner: Scanner) -> bool:
     # Presidio's NER costs milliseconds per window: it runs in a worker thread.
-    from .presidio import PresidioScanner
+    from langchain_guardrails.rails.presidio import PresidioScanner
 
     return not isinstance(scanner, PresidioScanner)
 

@@ -15,10 +15,10 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import Runnable
 
-from ..actions import ActionSpec, RailResult
-from ..config import RailsConfig
-from .llm_rail import ALLOW, build_task, llm_action
-from .prompting import ask
+from langchain_guardrails.config.actions import ActionSpec, RailResult
+from langchain_guardrails.config.rails_config import RailsConfig
+from langchain_guardrails.rails.llm_rail import ALLOW, build_task, llm_action
+from langchain_guardrails.rails.prompting import ask
 
 RAIL = "topic safety check input"
 TASK = "topic_safety_check_input"

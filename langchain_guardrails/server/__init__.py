@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..errors import require
+from langchain_guardrails.errors import require
 
 if TYPE_CHECKING:
-    from .app import create_app
+    from langchain_guardrails.server.app import create_app
 
 __all__ = ["create_app"]
 
@@ -27,7 +27,7 @@ def __getattr__(name: str) -> Any:
     if name == "create_app":
         require("fastapi", "serve")
         require("uvicorn", "serve")
-        from .app import create_app
+        from langchain_guardrails.server.app import create_app
 
         return create_app
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

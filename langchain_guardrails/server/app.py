@@ -15,14 +15,40 @@ from fastapi.responses import Response
 from langchain_core.callbacks import BaseCallbackHandler
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..errors import ConfigError
-from ..runnable import Guardrails
-from ..safe_logging import log_failure
-from .access import AccessLogMiddleware, RouteTemplateMiddleware, request_id
-from .auth import APIKeyMiddleware
-from .browser import LOOPBACK_HOSTS, BrowserGuardMiddleware
-from .checks import CHOICES, STAGES, run_checks
-from .completions import (
+from langchain_guardrails.errors import ConfigError
+from langchain_guardrails.guard.chat_model import Guardrails
+from langchain_guardrails.observability.safe_logging import log_failure
+from langchain_guardrails.server.configs import ConfigRegistry, UnknownConfigError
+from langchain_guardrails.server.fleet import Reloader, server_lifespan
+from langchain_guardrails.server.operations.access import (
+    AccessLogMiddleware,
+    RouteTemplateMiddleware,
+    request_id,
+)
+from langchain_guardrails.server.operations.auth import APIKeyMiddleware
+from langchain_guardrails.server.operations.browser import LOOPBACK_HOSTS, BrowserGuardMiddleware
+from langchain_guardrails.server.operations.disconnects import cancel_on_disconnect
+from langchain_guardrails.server.operations.drain import Drain, shutdown_error
+from langchain_guardrails.server.operations.health import health_report
+from langchain_guardrails.server.operations.key_limits import (
+    KeyLimitMiddleware,
+    KeyLimits,
+    LocalKeyLimits,
+    RedisKeyLimits,
+)
+from langchain_guardrails.server.operations.limits import (
+    ConcurrencyLimitMiddleware,
+    RequestBodyMiddleware,
+)
+from langchain_guardrails.server.operations.telemetry import (
+    RailObserver,
+    ServerMetrics,
+    record_outcome,
+    tracked_stream,
+)
+from langchain_guardrails.server.operations.tracing import RequestSpan
+from langchain_guardrails.server.protocol.checks import CHOICES, STAGES, run_checks
+from langchain_guardrails.server.protocol.completions import (
     DONE,
     capped_kwargs,
     complete,
@@ -30,20 +56,21 @@ from .completions import (
     event_stream,
     timeout_error,
 )
-from .configs import ConfigRegistry, UnknownConfigError
-from .disconnects import cancel_on_disconnect
-from .drain import Drain, shutdown_error
-from .failures import failure
-from .fleet import Reloader, server_lifespan
-from .health import health_report
-from .json_http import JSONBody, http_error_response, request_error_response, request_json
-from .key_limits import KeyLimitMiddleware, KeyLimits, LocalKeyLimits, RedisKeyLimits
-from .limits import ConcurrencyLimitMiddleware, RequestBodyMiddleware
-from .openai_schema import ChatRequest, RequestError, parse_chat_request, parse_messages
-from .openai_tools import require_tool_calling
-from .sse import EventStreamResponse
-from .telemetry import RailObserver, ServerMetrics, record_outcome, tracked_stream
-from .tracing import RequestSpan
+from langchain_guardrails.server.protocol.json_http import (
+    JSONBody,
+    http_error_response,
+    request_error_response,
+    request_json,
+)
+from langchain_guardrails.server.protocol.openai_schema import (
+    ChatRequest,
+    RequestError,
+    parse_chat_request,
+    parse_messages,
+)
+from langchain_guardrails.server.protocol.openai_tools import require_tool_calling
+from langchain_guardrails.server.protocol.sse import EventStreamResponse
+from langchain_guardrails.server.upstream.failures import failure
 
 logger = logging.getLogger("langchain_guardrails.server")
 
@@ -416,7 +443,10 @@ def create_app(
 
     app.add_middleware(RouteTemplateMiddleware)  # innermost: it sees the router's scope
     if langserve:
-        from .langserve_routes import LangServeInputMiddleware, add_config_routes
+        from langchain_guardrails.server.langserve.routes import (
+            LangServeInputMiddleware,
+            add_config_routes,
+        )
 
         for config_id in known:
             if config_id not in config_errors:

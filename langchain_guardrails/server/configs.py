@@ -14,12 +14,12 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..action_isolation import ActionsFileError
-from ..config import CONFIG_FILE_NAMES, RailsConfig
-from ..errors import ConfigError
-from ..runnable import Guardrails
-from .action_probe import probe_actions_file
-from .upstream import fast_upstream_model
+from langchain_guardrails.config.action_isolation import ActionsFileError
+from langchain_guardrails.config.rails_config import CONFIG_FILE_NAMES, RailsConfig
+from langchain_guardrails.errors import ConfigError
+from langchain_guardrails.guard.chat_model import Guardrails
+from langchain_guardrails.server.operations.action_probe import probe_actions_file
+from langchain_guardrails.server.upstream.client import fast_upstream_model
 
 logger = logging.getLogger("langchain_guardrails.server")
 

@@ -23,10 +23,10 @@ from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from .configs import ConfigRegistry, ReloadReport
-from .drain import Drain
-from .key_limits import settle_releases
-from .telemetry import alive
+from langchain_guardrails.server.configs import ConfigRegistry, ReloadReport
+from langchain_guardrails.server.operations.drain import Drain
+from langchain_guardrails.server.operations.key_limits import settle_releases
+from langchain_guardrails.server.operations.telemetry import alive
 
 logger = logging.getLogger("langchain_guardrails.server")
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from .protocol import header_timeout_protocol
+from langchain_guardrails.server.operations.http_protocol import header_timeout_protocol
 
 SETTINGS_ENV = "LANGCHAIN_GUARDRAILS_SERVER_SETTINGS"
 """JSON object of ``create_app`` keyword arguments (plus ``rail_threads``, ``log_format``)."""
@@ -57,16 +57,16 @@ def app_from_env() -> FastAPI:
 
             uvicorn.run(APP, factory=True, workers=2, http=PROTOCOL)
     """
-    from . import create_app
+    from langchain_guardrails.server import create_app
 
     settings = json.loads(os.environ[SETTINGS_ENV])
     rail_threads = settings.pop("rail_threads", None)
     log_format = settings.pop("log_format", "text")
     if rail_threads is not None:
-        from ..rail_executor import configure_rail_executor
+        from langchain_guardrails.rails.executor import configure_rail_executor
 
         configure_rail_executor(rail_threads)
-    from .log_setup import log_server_to_stderr
+    from langchain_guardrails.server.operations.log_setup import log_server_to_stderr
 
     log_server_to_stderr(json_lines=log_format == "json")
     return create_app(**settings)
@@ -82,7 +82,7 @@ def run_workers(config: Any, state_dir: Path) -> None:
     """
     from uvicorn.supervisors import Multiprocess
 
-    from .fleet import bump_generation
+    from langchain_guardrails.server.fleet import bump_generation
 
     logger = logging.getLogger("uvicorn.error")
 

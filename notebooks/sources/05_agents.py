@@ -42,7 +42,7 @@ code(
     from langgraph.checkpoint.memory import InMemorySaver
 
     from langchain_guardrails import Guardrails, RailsConfig
-    from langchain_guardrails.middleware import GuardrailsMiddleware
+    from langchain_guardrails.agents.middleware import GuardrailsMiddleware
     from langchain_guardrails.testing import FakeToolCallingModel, FakeTurn
     """
 )

@@ -8,7 +8,7 @@ import sys
 
 def test_demo_runs_offline_and_shows_every_case() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "langchain_guardrails.demo"],
+        [sys.executable, "-m", "langchain_guardrails.cli.demo"],
         capture_output=True,
         text=True,
         timeout=120,

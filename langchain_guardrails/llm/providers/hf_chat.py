@@ -19,8 +19,8 @@ from transformers import StoppingCriteriaList, TextGenerationPipeline
 from transformers.generation.streamers import BaseStreamer
 from typing_extensions import override
 
-from .hf_reply import Reply, TeeStreamer, token_ids
-from .hf_streamer import AsyncTextIteratorStreamer
+from langchain_guardrails.llm.providers.hf_reply import Reply, TeeStreamer, token_ids
+from langchain_guardrails.llm.providers.hf_streamer import AsyncTextIteratorStreamer
 
 _ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool"}
 

@@ -11,7 +11,7 @@ from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGenerationChunk
 from transformers.generation.streamers import BaseStreamer
 
-from .hf_streamer import AsyncTextIteratorStreamer
+from langchain_guardrails.llm.providers.hf_streamer import AsyncTextIteratorStreamer
 
 
 class Reply:

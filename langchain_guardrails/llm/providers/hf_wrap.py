@@ -34,6 +34,6 @@ def wrap_pipeline_llm(llm: Any) -> Any:
     """
     if not is_pipeline_llm(llm):
         return llm
-    from .huggingface import HuggingFacePipelineCompatible
+    from langchain_guardrails.llm.providers.huggingface import HuggingFacePipelineCompatible
 
     return HuggingFacePipelineCompatible.from_llm(llm)

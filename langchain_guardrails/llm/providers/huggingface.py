@@ -14,16 +14,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ...errors import ConfigError, require
+from langchain_guardrails.errors import ConfigError, require
 
 require("torch", "hf")
 require("transformers", "hf")
 
-from .hf_chat import HuggingFacePipelineCompatible, plain_prompt  # noqa: E402 - extra checked first
-from .hf_streamer import THREAD_NAME, AsyncTextIteratorStreamer  # noqa: E402
+from langchain_guardrails.llm.providers.hf_chat import HuggingFacePipelineCompatible, plain_prompt  # noqa: E402 - extra checked first
+from langchain_guardrails.llm.providers.hf_streamer import THREAD_NAME, AsyncTextIteratorStreamer  # noqa: E402
 
 if TYPE_CHECKING:
-    from ...config import ModelConfig
+    from langchain_guardrails.config.rails_config import ModelConfig
 
 
 def from_model_config(config: ModelConfig) -> HuggingFacePipelineCompatible:

@@ -19,7 +19,7 @@ from langgraph.types import Command
 from pydantic import BaseModel
 
 from langchain_guardrails import ConfigError, RailsConfig
-from langchain_guardrails.middleware import GuardrailsMiddleware
+from langchain_guardrails.agents.middleware import GuardrailsMiddleware
 from langchain_guardrails.testing import FakeToolCallingModel, FakeTurn
 from tests.unit_tests.agents.helpers import (
     BLOCKED,
@@ -342,7 +342,7 @@ def test_module_names_the_extra_when_langchain_is_missing(
     from langchain_guardrails import MissingExtraError
 
     monkeypatch.setitem(sys.modules, "langchain.agents.middleware", None)
-    spec = importlib.util.find_spec("langchain_guardrails.middleware")
+    spec = importlib.util.find_spec("langchain_guardrails.agents.middleware")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     with pytest.raises(MissingExtraError) as caught:
@@ -390,8 +390,8 @@ async def test_tool_results_inside_a_command_are_checked(saved: str, expected: s
 
 
 def test_model_guards_are_built_once_per_model_and_bounded() -> None:
-    from langchain_guardrails._middleware_guards import GuardCache
-    from langchain_guardrails.runnable import Guardrails
+    from langchain_guardrails.agents.guards import GuardCache
+    from langchain_guardrails.guard.chat_model import Guardrails
 
     built: list[Any] = []
     config = agent_config()

@@ -15,8 +15,8 @@ from langchain_core.messages import HumanMessage, ToolMessage
 from langchain_core.tools import tool
 from langgraph.checkpoint.memory import InMemorySaver
 
-from langchain_guardrails.middleware import GuardrailsMiddleware
-from langchain_guardrails._events import REDACTED
+from langchain_guardrails.agents.middleware import GuardrailsMiddleware
+from langchain_guardrails.observability.events import REDACTED
 from langchain_guardrails.testing import FakeToolCallingModel, FakeTurn
 from tests.unit_tests.agents.helpers import BLOCKED, REFUSAL, Recorder, agent_config, call
 

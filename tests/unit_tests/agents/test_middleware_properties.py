@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from langchain.agents import create_agent
 
 from langchain_guardrails import Guardrails, RailsConfig
-from langchain_guardrails.middleware import GuardrailsMiddleware
+from langchain_guardrails.agents.middleware import GuardrailsMiddleware
 from langchain_guardrails.testing import FakeStreamingChatModel
 from tests.unit_tests.agents.helpers import all_text, assert_contained, streamed_text
 

@@ -14,7 +14,7 @@ from langchain.agents.structured_output import ProviderStrategy, ToolStrategy
 from pydantic import BaseModel
 
 from langchain_guardrails import RailsConfig
-from langchain_guardrails.middleware import GuardrailsMiddleware
+from langchain_guardrails.agents.middleware import GuardrailsMiddleware
 from langchain_guardrails.testing import FakeToolCallingModel, FakeTurn
 from tests.unit_tests.agents.helpers import REFUSAL
 

@@ -14,7 +14,7 @@ from langchain_core.callbacks import get_usage_metadata_callback
 from langchain_core.messages import AIMessage
 
 from langchain_guardrails import RailsConfig, action
-from langchain_guardrails.middleware import GuardrailsMiddleware
+from langchain_guardrails.agents.middleware import GuardrailsMiddleware
 from langchain_guardrails.testing import FakeStreamingChatModel, FakeToolCallingModel, FakeTurn
 from tests.unit_tests.agents.helpers import REFUSAL, Recorder, agent_config, call
 

@@ -37,7 +37,7 @@ from langchain_core.tracers.context import collect_runs
 from pydantic import BaseModel, Field
 
 from langchain_guardrails import Guardrails, RailsConfig, action
-from langchain_guardrails.canonical import check_text
+from langchain_guardrails.engine.canonical import check_text
 
 from .helpers import EverythingRecorder
 
@@ -62,7 +62,7 @@ RAILS: dict[str, Any] = {
     "tool_output": {"flows": ["no phrase"]},
 }
 ACTIONS = f"""\
-from langchain_guardrails.actions import action
+from langchain_guardrails.config.actions import action
 
 
 @action(name="no phrase", inline=True)
@@ -421,7 +421,7 @@ async def agent_stream(case: Case) -> list[str]:
     pytest.importorskip("langchain.agents")
     from langchain.agents import create_agent
 
-    from langchain_guardrails.middleware import GuardrailsMiddleware
+    from langchain_guardrails.agents.middleware import GuardrailsMiddleware
 
     config = RailsConfig.from_content(config={"rails": RAILS})
     agent = create_agent(

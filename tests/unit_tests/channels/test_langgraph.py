@@ -34,7 +34,7 @@ def graph(guarded: Any, how: str, sync: bool) -> Any:
         def node(state: MessagesState) -> dict[str, Any]:
             if how == "stream":
                 chunks = list(guarded.stream(state["messages"]))
-                from langchain_guardrails.results import aggregate
+                from langchain_guardrails.engine.results import aggregate
 
                 return {"messages": [aggregate(chunks)]}
             return {"messages": [guarded.invoke(state["messages"])]}
@@ -44,7 +44,7 @@ def graph(guarded: Any, how: str, sync: bool) -> Any:
         async def node(state: MessagesState) -> dict[str, Any]:  # type: ignore[misc]
             if how == "stream":
                 chunks = [c async for c in guarded.astream(state["messages"])]
-                from langchain_guardrails.results import aggregate
+                from langchain_guardrails.engine.results import aggregate
 
                 return {"messages": [aggregate(chunks)]}
             return {"messages": [await guarded.ainvoke(state["messages"])]}

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.requires("langserve")
 def app_for(turn: FakeTurn, **kwargs: Any) -> Any:
     from fastapi import FastAPI
 
-    from langchain_guardrails.server.langserve_routes import add_config_routes
+    from langchain_guardrails.server.langserve.routes import add_config_routes
 
     model = FakeToolCallingModel(turns=[turn], logprobs=True, **kwargs)
     guarded = Guardrails(llm=model, config=config(tool_output=["regex check output"]))

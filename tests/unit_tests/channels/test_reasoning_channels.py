@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from langchain_core.messages import AIMessageChunk
 
 from langchain_guardrails import Guardrails, RailResult, RailsConfig, action
-from langchain_guardrails.reasoning import reasoning_text
+from langchain_guardrails.streaming.reasoning import reasoning_text
 
 from .helpers import SECRET, EverythingRecorder, config
 from .test_containment_properties import ChunkScript, observe, split

@@ -11,9 +11,9 @@ import pytest
 from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, ToolMessage
 
 from langchain_guardrails import Guardrails, RailsConfig
-from langchain_guardrails.engine import PASS, Decision
+from langchain_guardrails.engine.rail_engine import PASS, Decision
+from langchain_guardrails.streaming.tool_calls import gate_tool_calls
 from langchain_guardrails.testing import FakeToolCallingModel, FakeTurn
-from langchain_guardrails.tool_calls import gate_tool_calls
 
 REFUSAL = "I'm sorry, I can't respond to that."
 ESCAPED = {
@@ -180,7 +180,7 @@ async def test_parallel_legacy_function_calls_stay_separate() -> None:
     ],
 )
 def test_malformed_deltas_are_named_errors(delta: dict[str, Any], message: str) -> None:
-    from langchain_guardrails.tool_calls import MalformedToolCall, ToolCallAssembler
+    from langchain_guardrails.streaming.tool_calls import MalformedToolCall, ToolCallAssembler
 
     assembler = ToolCallAssembler()
     with pytest.raises(MalformedToolCall) as raised:

@@ -118,7 +118,7 @@ async def test_tool_output_rails_get_the_call_and_its_text() -> None:
 async def test_a_whole_message_with_tool_calls_is_gated_too() -> None:
     """A model that does not stream hands a whole ``AIMessage``: its calls are checked too."""
 
-    from langchain_guardrails.tool_calls import gate_tool_calls
+    from langchain_guardrails.streaming.tool_calls import gate_tool_calls
 
     async def source() -> Any:
         yield AIMessage(
@@ -127,11 +127,11 @@ async def test_a_whole_message_with_tool_calls_is_gated_too() -> None:
         )
 
     async def check(text: str, call: Any) -> Any:
-        from langchain_guardrails.engine import PASS, Decision
+        from langchain_guardrails.engine.rail_engine import PASS, Decision
 
         return (Decision(allowed=False, rail="r") if SECRET in text else PASS), "tool_output"
 
-    from langchain_guardrails.tool_calls import ToolCallBlocked
+    from langchain_guardrails.streaming.tool_calls import ToolCallBlocked
 
     out = []
     with pytest.raises(ToolCallBlocked):

@@ -14,8 +14,8 @@ import pexpect
 import pytest
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
+from langchain_guardrails.cli.terminal import ChatSession, Refusal, Text, TurnEnd, TurnFailed
 from langchain_guardrails.server import create_app
-from langchain_guardrails.server.terminal import ChatSession, Refusal, Text, TurnEnd, TurnFailed
 
 from ..server.conftest import live_server
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from langchain_guardrails.cli import main
+from langchain_guardrails.cli.main import main
 
 CONFIGS = Path(__file__).parents[1] / "server" / "configs"
 GUARDED = str(CONFIGS / "guarded")

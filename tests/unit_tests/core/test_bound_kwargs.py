@@ -18,7 +18,7 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.tools import tool
 
 from langchain_guardrails import Guardrails
-from langchain_guardrails import guard_pipeline as runnable_module
+from langchain_guardrails.guard import pipeline as runnable_module
 from langchain_guardrails.testing import FakeToolCallingModel, FakeTurn
 
 from .configs import rails_config

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from langchain_guardrails import _bridge
+from langchain_guardrails.llm import sync_bridge as _bridge
 
 
 def test_interrupt_during_a_step_cancels_then_closes_the_core(

@@ -11,7 +11,7 @@ from langchain_core.callbacks import BaseCallbackHandler, get_usage_metadata_cal
 from langchain_core.outputs import LLMResult
 
 from langchain_guardrails import Guardrails, RailsConfig
-from langchain_guardrails._events import REDACTED
+from langchain_guardrails.observability.events import REDACTED
 from langchain_guardrails.testing import FakeStreamingChatModel
 from tests.unit_tests.core.configs import rails_config
 

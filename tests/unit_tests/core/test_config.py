@@ -43,7 +43,7 @@ prompts:
 """
 
 ACTIONS = """\
-from langchain_guardrails.actions import action
+from langchain_guardrails.config.actions import action
 
 @action(name="no secrets")
 def no_secrets(text: str) -> bool:

@@ -12,7 +12,7 @@ from langchain_core.messages import HumanMessage
 from langchain_core.rate_limiters import InMemoryRateLimiter
 
 from langchain_guardrails import Guardrails, RailsConfig
-from langchain_guardrails.direct_stream import direct_astream
+from langchain_guardrails.llm.direct_stream import direct_astream
 from langchain_guardrails.testing import FakeStreamingChatModel
 
 from .configs import rails_config

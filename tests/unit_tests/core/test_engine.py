@@ -12,7 +12,7 @@ import pytest
 from langchain_core.messages import BaseMessage
 
 from langchain_guardrails import ConfigError, Guardrails, RailResult, RailsConfig, action
-from langchain_guardrails.engine import parse_flow
+from langchain_guardrails.engine.rail_engine import parse_flow
 from langchain_guardrails.testing import FakeStreamingChatModel
 
 

@@ -9,8 +9,8 @@ import pytest
 
 from langchain_guardrails import Guardrails, RailsConfig
 from langchain_guardrails.errors import ConfigError
+from langchain_guardrails.streaming.windows import WindowPlan
 from langchain_guardrails.testing import FakeStreamingChatModel
-from langchain_guardrails.windows import WindowPlan
 
 
 def error_of(yaml_content: str) -> str:

@@ -88,7 +88,7 @@ def test_public_names() -> None:
         assert getattr(langchain_guardrails, name) is not None
     from langchain_guardrails.llm.providers import huggingface
     from langchain_guardrails.server import create_app
-    from langchain_guardrails.streaming import StreamingHandler
+    from langchain_guardrails.streaming.handler import StreamingHandler
 
     assert huggingface.HuggingFacePipelineCompatible and huggingface.AsyncTextIteratorStreamer
     assert callable(create_app) and StreamingHandler

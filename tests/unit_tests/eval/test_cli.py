@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from langchain_guardrails.cli import main
+from langchain_guardrails.cli.main import main
 from langchain_guardrails.eval.html_report import NO_PLOTS
 
 CONFIG = """

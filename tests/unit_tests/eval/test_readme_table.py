@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from langchain_guardrails.cli import main
+from langchain_guardrails.cli.main import main
 from langchain_guardrails.eval.cli import DATA
 
 README = Path(__file__).resolve().parents[3] / "README.md"

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from langchain_guardrails import RailsConfig
-from langchain_guardrails.actions import action
+from langchain_guardrails.config.actions import action
+from langchain_guardrails.engine.results import RailCheck
 from langchain_guardrails.eval import NOT_SUPPORTED, OVERALL, check_example, evaluate, parse_lines
-from langchain_guardrails.results import RailCheck
 from langchain_guardrails.testing import ScriptedChatModel, ScriptedReply
 
 YAML = """

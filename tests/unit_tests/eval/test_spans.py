@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from langchain_guardrails.cli import main
+from langchain_guardrails.cli.main import main
 from langchain_guardrails.eval import DatasetError
 from langchain_guardrails.eval.spans import (
     SpanCounts,

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from langchain_guardrails import RailsConfig
-from langchain_guardrails.actions import RailResult, action
+from langchain_guardrails.config.actions import RailResult, action
 from langchain_guardrails.eval import Scorer, parse_lines, register_scorer, sweep
 from langchain_guardrails.eval.stages import with_flows
 from langchain_guardrails.eval.sweep import SCORERS

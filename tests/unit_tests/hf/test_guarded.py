@@ -16,7 +16,7 @@ pytest.importorskip("transformers")
 from langchain_core.callbacks import get_usage_metadata_callback
 
 from langchain_guardrails import ConfigError, Guardrails, RailsConfig
-from langchain_guardrails.config import ModelConfig
+from langchain_guardrails.config.rails_config import ModelConfig
 from langchain_guardrails.llm import build_model, registered_engines
 from langchain_guardrails.llm.providers.huggingface import (
     HuggingFacePipelineCompatible,

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from langchain_guardrails import MissingExtraError
-from langchain_guardrails.config import ModelConfig
+from langchain_guardrails.config.rails_config import ModelConfig
 from langchain_guardrails.llm import build_model
 
 MESSAGE = (

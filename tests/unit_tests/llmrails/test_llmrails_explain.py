@@ -6,7 +6,7 @@ import asyncio
 import threading
 
 from langchain_guardrails import LLMRails
-from langchain_guardrails.explain import ExplainInfo, LLMCallInfo
+from langchain_guardrails.observability.explain import ExplainInfo, LLMCallInfo
 
 from .rails_configs import CAPITAL, HELLO, SECRET, config, user
 
@@ -102,7 +102,7 @@ def test_print_llm_calls_summary(capsys: object) -> None:
 def test_summary_of_a_real_call_names_the_task() -> None:
     rails = LLMRails(config())
     rails.generate(prompt="hi")
-    from langchain_guardrails.explain import llm_calls_summary
+    from langchain_guardrails.observability.explain import llm_calls_summary
 
     lines = llm_calls_summary(rails.explain().llm_calls).splitlines()
     assert lines[0].startswith("Summary: 1 LLM call(s) took ") and lines[0].endswith(

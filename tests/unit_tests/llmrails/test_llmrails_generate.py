@@ -9,9 +9,9 @@ import pytest
 
 from langchain_guardrails import LLMRails, RailsConfig, action
 from langchain_guardrails.errors import ConfigError
-from langchain_guardrails.explain import GenerationResponse
 from langchain_guardrails.llm import register_engine
-from langchain_guardrails.llmrails import GenerationOptions
+from langchain_guardrails.nemo.llmrails import GenerationOptions
+from langchain_guardrails.observability.explain import GenerationResponse
 from langchain_guardrails.testing import FakeStreamingChatModel
 
 from .rails_configs import CAPITAL, HELLO, config, user

@@ -169,6 +169,6 @@ async def test_streaming_flag_is_honoured_and_its_absence_warns() -> None:
 
 def test_public_names() -> None:
     assert {"LLMRails", "GuardrailsCallbackHandler"} <= set(langchain_guardrails.__all__)
-    from langchain_guardrails.streaming import StreamingHandler
+    from langchain_guardrails.streaming.handler import StreamingHandler
 
-    assert StreamingHandler.__module__ == "langchain_guardrails.streaming"
+    assert StreamingHandler.__module__ == "langchain_guardrails.streaming.handler"

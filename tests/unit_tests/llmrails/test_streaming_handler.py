@@ -12,7 +12,7 @@ import threading
 import pytest
 
 from langchain_guardrails import LLMRails
-from langchain_guardrails.streaming import StreamingHandler
+from langchain_guardrails.streaming.handler import StreamingHandler
 from langchain_guardrails.testing import FakeStreamingChatModel
 
 from .rails_configs import CAPITAL, config, user

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from langchain_guardrails import ConfigError, Guardrails, RailsConfig
-from langchain_guardrails.cli import main
-from langchain_guardrails.config import ModelConfig
+from langchain_guardrails.cli.main import main
+from langchain_guardrails.config.rails_config import ModelConfig
 from langchain_guardrails.llm import build_model, engines, registered_engines
 from langchain_guardrails.llm.lazy import LazyChatModel
 from langchain_guardrails.testing import FakeStreamingChatModel

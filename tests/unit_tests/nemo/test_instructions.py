@@ -9,7 +9,7 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
 from langchain_guardrails import Guardrails, RailsConfig
-from langchain_guardrails.instructions import apply_instructions, general_instructions
+from langchain_guardrails.config.instructions import apply_instructions, general_instructions
 
 from .fake_servers import FakeServer
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from langchain_guardrails import ConfigError, Guardrails, RailsConfig
-from langchain_guardrails.cli import main
+from langchain_guardrails.cli.main import main
 
 from .conftest import CORPUS, REFUSAL
 from .fake_servers import FakeServer
@@ -168,7 +168,7 @@ def test_check_nemo_needs_a_folder(tmp_path: Path, capsys: Any) -> None:
 
 
 def test_the_survey_agrees_with_the_built_in_rails() -> None:
-    from langchain_guardrails.nemo_library import SURVEY
+    from langchain_guardrails.engine.nemo_library import SURVEY
     from langchain_guardrails.rails import BUILTIN_RAILS
 
     for rail in SURVEY:

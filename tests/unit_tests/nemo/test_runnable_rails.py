@@ -14,7 +14,7 @@ from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnableLambda, RunnableParallel, RunnableSequence
 
 from langchain_guardrails import RailsConfig
-from langchain_guardrails.integrations.langchain import RunnableRails
+from langchain_guardrails.nemo.runnable_rails import RunnableRails
 from langchain_guardrails.testing import FakeStreamingChatModel
 
 from .conftest import REFUSAL

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from langchain_guardrails import ConfigError, Guardrails, RailsConfig
-from langchain_guardrails.nemo_keys import NemoKeyWarning
+from langchain_guardrails.config.nemo_keys import NemoKeyWarning
 
 from .conftest import REFUSAL
 from .fake_servers import FakeServer

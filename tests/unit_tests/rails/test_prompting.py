@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from langchain_guardrails import ConfigError, Guardrails, RailsConfig
-from langchain_guardrails.config import TaskPrompt
+from langchain_guardrails.config.rails_config import TaskPrompt
 from langchain_guardrails.rails.prompting import Template, choose, prepare, prompt_score
 
 from .conftest import RecordingChatModel

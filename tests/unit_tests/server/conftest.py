@@ -15,7 +15,7 @@ import pytest
 import uvicorn
 from langchain_core.outputs import ChatGenerationChunk
 
-from langchain_guardrails.config import ModelConfig
+from langchain_guardrails.config.rails_config import ModelConfig
 from langchain_guardrails.llm import register_engine
 from langchain_guardrails.testing import FakeStreamingChatModel
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from langchain_guardrails import ConfigError, Guardrails, RailsConfig
-from langchain_guardrails.engine import RailEngine
+from langchain_guardrails.engine.rail_engine import RailEngine
 from langchain_guardrails.rails import BUILTIN_RAILS
 from langchain_guardrails.server import create_app
 
@@ -26,7 +26,7 @@ GUARDED = MAIN + (
 )
 EXITS = "import os\nos._exit(7)\n"
 GATE = """\
-from langchain_guardrails.actions import action
+from langchain_guardrails.config.actions import action
 
 @action(name="gate")
 def gate(text: str) -> bool:
@@ -62,7 +62,7 @@ def test_actions_that_fail_to_import_fail_start_up(tmp_path: Path) -> None:
         create_app(tmp_path)
     assert str(raised.value) == (
         f"{bad.resolve() / 'actions.py'}: importing it ended the process with exit code 1 "
-        "(langchain_guardrails.action_isolation.ActionsFileError: "
+        "(langchain_guardrails.config.action_isolation.ActionsFileError: "
         f"{bad.resolve() / 'actions.py'}: importing it failed: RuntimeError('no database'))"
     )
 
@@ -106,18 +106,18 @@ def test_reload_keeps_the_old_version_when_new_actions_end_the_process(tmp_path:
 
 PATCHES = {
     "engine method": (
-        "from langchain_guardrails.engine import RailEngine\n"
+        "from langchain_guardrails.engine.rail_engine import RailEngine\n"
         "async def allow(self, *args, **kwargs):\n"
-        "    from langchain_guardrails.engine import PASS\n"
+        "    from langchain_guardrails.engine.rail_engine import PASS\n"
         "    return PASS\n"
         "RailEngine.check = allow\n",
         "changed objects of langchain_guardrails that every config shares "
-        "(langchain_guardrails.engine.RailEngine.check)",
+        "(langchain_guardrails.engine.rail_engine.RailEngine.check)",
     ),
     "built-in table rebound": (
-        "import langchain_guardrails.engine as engine\nengine.BUILTIN_RAILS = {}\n",
+        "import langchain_guardrails.engine.rail_engine as engine\nengine.BUILTIN_RAILS = {}\n",
         "changed objects of langchain_guardrails that every config shares "
-        "(langchain_guardrails.engine.BUILTIN_RAILS)",
+        "(langchain_guardrails.engine.rail_engine.BUILTIN_RAILS)",
     ),
     "built-in table entry": (
         "from langchain_guardrails.rails import BUILTIN_RAILS\n"
@@ -126,9 +126,9 @@ PATCHES = {
         'assignment")',
     ),
     "public table": (
-        "from langchain_guardrails.actions import INJECTABLE\nINJECTABLE.pop('text')\n",
+        "from langchain_guardrails.config.actions import INJECTABLE\nINJECTABLE.pop('text')\n",
         "changed objects of langchain_guardrails that every config shares "
-        "(langchain_guardrails.actions.INJECTABLE[...])",
+        "(langchain_guardrails.config.actions.INJECTABLE[...])",
     ),
 }
 

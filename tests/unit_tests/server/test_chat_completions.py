@@ -11,8 +11,8 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
 from langchain_guardrails import Guardrails, RailsConfig
-from langchain_guardrails.server.completions import event_stream
-from langchain_guardrails.server.openai_schema import parse_messages
+from langchain_guardrails.server.protocol.completions import event_stream
+from langchain_guardrails.server.protocol.openai_schema import parse_messages
 from langchain_guardrails.testing import FakeStreamingChatModel
 
 from .conftest import sse_json
@@ -463,7 +463,7 @@ async def test_listings(http: httpx.AsyncClient) -> None:
 
 
 def test_event_is_one_line_of_compact_json() -> None:
-    from langchain_guardrails.server.completions import event
+    from langchain_guardrails.server.protocol.completions import event
 
     raw = event({"content": "a\nb\r\n\n"})
     assert raw == b'data: {"content":"a\\nb\\r\\n\\n"}\n\n'

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from langchain_guardrails.cli import _parser
-from langchain_guardrails.config import RailsConfig
+from langchain_guardrails.cli.main import _parser
+from langchain_guardrails.config.rails_config import RailsConfig
 
 ROOT = Path(__file__).resolve().parents[3]
 K8S = ROOT / "deploy" / "k8s"

@@ -13,8 +13,8 @@ from langchain_core.messages import HumanMessage
 
 from langchain_guardrails import Guardrails, RailsConfig
 from langchain_guardrails.server import create_app
-from langchain_guardrails.server.completions import event_stream
-from langchain_guardrails.server.sse import EventStreamResponse
+from langchain_guardrails.server.protocol.completions import event_stream
+from langchain_guardrails.server.protocol.sse import EventStreamResponse
 from langchain_guardrails.testing import FakeStreamingChatModel, ProductionStats
 
 from .conftest import CONFIGS, PROBES, live_server

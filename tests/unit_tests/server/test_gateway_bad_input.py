@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from langchain_guardrails.server import create_app
-from langchain_guardrails.server.json_depth import MAX_JSON_DEPTH, json_depth
-from langchain_guardrails.server.openai_messages import parse_messages
+from langchain_guardrails.server.protocol.json_depth import MAX_JSON_DEPTH, json_depth
+from langchain_guardrails.server.protocol.openai_messages import parse_messages
 
 from .conftest import live_server
 from .fake_upstream import UpstreamTurn, fake_upstream

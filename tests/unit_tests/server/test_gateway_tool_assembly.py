@@ -304,7 +304,7 @@ def test_without_tool_rails_a_split_name_is_still_written_whole() -> None:
     # assembler (before: the head went out as "get_pa" and "ssword" was lost).
     from langchain_core.messages import AIMessageChunk
 
-    from langchain_guardrails.server.deltas import DeltaWriter
+    from langchain_guardrails.server.protocol.deltas import DeltaWriter
 
     def chunk(**delta: Any) -> AIMessageChunk:
         full = {"name": None, "args": None, "id": None, "index": 0, **delta}

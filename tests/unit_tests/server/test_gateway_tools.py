@@ -63,7 +63,7 @@ rails:
 ACTIONS = """\
 import re
 
-from langchain_guardrails.actions import RailResult, action
+from langchain_guardrails.config.actions import RailResult, action
 
 
 @action(name="mask emails", rewrites=True)
@@ -173,7 +173,7 @@ ASK = [{"role": "user", "content": "Weather in Paris?"}]
 
 
 def test_each_backend_is_the_one_meant(gateway: Gateway) -> None:
-    from langchain_guardrails.llm_parts import chat_model_of
+    from langchain_guardrails.llm.model_parts import chat_model_of
 
     guarded = gateway.app.state.registry.get("agent")
     # engine: openai builds ChatOpenAI on first use (LazyChatModel) on the LangChain path.

@@ -161,7 +161,7 @@ rails:
 MASK_EMAILS = """\
 import re
 
-from langchain_guardrails.actions import RailResult, action
+from langchain_guardrails.config.actions import RailResult, action
 
 
 @action(name="mask emails", rewrites=True)

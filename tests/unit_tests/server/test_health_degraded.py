@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from langchain_guardrails.rail_executor import (
+from langchain_guardrails.rails.executor import (
     DEFAULT_RAIL_THREADS,
     configure_rail_executor,
     rail_executor_status,
@@ -23,7 +23,7 @@ from .redis_process import RedisProcess
 
 MAIN = "models:\n  - {type: main, engine: scripted, parameters: {default_reply: fine}}\n"
 WAITS = """\
-from langchain_guardrails.actions import action
+from langchain_guardrails.config.actions import action
 from tests.unit_tests.server.health_gate import GATE
 
 @action(name="waits")
@@ -32,7 +32,7 @@ def waits(text: str) -> bool:
     return True
 """
 QUICK = """\
-from langchain_guardrails.actions import action
+from langchain_guardrails.config.actions import action
 
 @action(name="quick")
 def quick(text: str) -> bool:

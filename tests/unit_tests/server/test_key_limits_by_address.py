@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from langchain_guardrails.server import create_app, key_limits
+from langchain_guardrails.server import create_app
+from langchain_guardrails.server.operations import key_limits as key_limits
 
 from .conftest import CONFIGS, live_server
 

@@ -26,9 +26,9 @@ from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk
 
 from langchain_guardrails.llm import register_engine
-from langchain_guardrails.safe_logging import REDACTED, redacted_traceback
+from langchain_guardrails.observability.safe_logging import REDACTED, redacted_traceback
 from langchain_guardrails.server import create_app
-from langchain_guardrails.server.log_setup import _StderrHandler, log_server_to_stderr
+from langchain_guardrails.server.operations.log_setup import _StderrHandler, log_server_to_stderr
 from langchain_guardrails.testing import FakeStreamingChatModel
 
 ANSWER = "The password is hunter2 and the vault pin is 4242 for the north door."
@@ -42,7 +42,7 @@ rails:
     streaming: {enabled: true, chunk_size: 4, context_size: 1, stream_first: false}
 """
 PARSING_RAIL = """\
-from langchain_guardrails.actions import action
+from langchain_guardrails.config.actions import action
 
 
 def _lookup(text: str) -> str:

@@ -12,12 +12,12 @@ import httpx
 import pytest
 
 from langchain_guardrails.server import create_app
-from langchain_guardrails.server.access import JSONLogFormatter
+from langchain_guardrails.server.operations.access import JSONLogFormatter
 
 from .conftest import CONFIGS, live_server
 
 FAILING_RAIL = """\
-from langchain_guardrails.actions import action
+from langchain_guardrails.config.actions import action
 
 @action(name="explodes")
 def explodes(text: str) -> bool:

@@ -11,14 +11,14 @@ from typing import Any
 import httpx
 import pytest
 
-from langchain_guardrails.rail_executor import DEFAULT_RAIL_THREADS, configure_rail_executor
+from langchain_guardrails.rails.executor import DEFAULT_RAIL_THREADS, configure_rail_executor
 from langchain_guardrails.server import create_app
 
 MAIN = "models:\n  - {type: main, engine: scripted, parameters: {default_reply: ok}}\n"
 HANGS = """\
 import time
 
-from langchain_guardrails.actions import action
+from langchain_guardrails.config.actions import action
 
 @action(name="hangs")
 def hangs(text: str) -> bool:

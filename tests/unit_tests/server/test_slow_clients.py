@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from langchain_guardrails.server import create_app
-from langchain_guardrails.server.protocol import header_timeout_protocol
+from langchain_guardrails.server.operations.http_protocol import header_timeout_protocol
 
 from .conftest import CONFIGS, live_server, sse_json
 

@@ -16,9 +16,9 @@ import httpx
 import pytest
 
 from langchain_guardrails import Guardrails, RailsConfig
-from langchain_guardrails.cli import main
+from langchain_guardrails.cli.main import main
+from langchain_guardrails.cli.terminal import ChatSession, LocalBackend
 from langchain_guardrails.server import create_app
-from langchain_guardrails.server.terminal import ChatSession, LocalBackend
 
 from .conftest import CONFIGS
 

@@ -14,16 +14,16 @@ import pytest
 from langchain_core.messages import AIMessageChunk
 from langchain_core.outputs import ChatGenerationChunk
 
-from langchain_guardrails.server.sse_client import (
+from langchain_guardrails.server.upstream.client import (
+    OpenAICompatibleChat,
+    UpstreamError,
+    text_generation,
+)
+from langchain_guardrails.server.upstream.sse_client import (
     ConnectionPool,
     Endpoint,
     lean_route,
     post_events,
-)
-from langchain_guardrails.server.upstream import (
-    OpenAICompatibleChat,
-    UpstreamError,
-    text_generation,
 )
 
 from .fake_upstream import UpstreamTurn, fake_upstream, stream_events

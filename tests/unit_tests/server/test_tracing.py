@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
 )
 
 from langchain_guardrails.server import create_app
-from langchain_guardrails.server.tracing import RequestSpan
+from langchain_guardrails.server.operations.tracing import RequestSpan
 
 from .conftest import CONFIGS
 

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 
-from langchain_guardrails.config import RailsConfig
-from langchain_guardrails.server.upstream import (
+from langchain_guardrails.config.rails_config import RailsConfig
+from langchain_guardrails.server.upstream.client import (
     OpenAICompatibleChat,
     UpstreamError,
     fast_upstream_model,
@@ -83,7 +83,7 @@ async def test_an_unreachable_upstream_is_a_connect_error() -> None:
 
 
 def test_http_errors_name_status_and_code_only() -> None:
-    from langchain_guardrails.server.upstream import _error
+    from langchain_guardrails.server.upstream.client import _error
 
     error = _error(429, b'{"error": {"message": "secret prompt text", "code": "rate_limited"}}')
     assert isinstance(error, UpstreamError)

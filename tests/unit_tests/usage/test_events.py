@@ -11,7 +11,7 @@ import pytest
 from langchain_core.callbacks import AsyncCallbackHandler, BaseCallbackHandler
 
 from langchain_guardrails import Guardrails, RailsConfig, action
-from langchain_guardrails.observability import GuardrailsCallbackHandler
+from langchain_guardrails.observability.callback_handler import GuardrailsCallbackHandler
 from langchain_guardrails.testing import FakeStreamingChatModel
 
 from .rails_setup import BLOCKED_TEXT, guarded
@@ -291,8 +291,8 @@ async def test_async_handlers_receive_custom_events() -> None:
 
 
 async def test_nothing_is_observed_without_listeners(monkeypatch: pytest.MonkeyPatch) -> None:
-    import langchain_guardrails.engine as engine_module
-    import langchain_guardrails.guard_pipeline as runnable_module
+    import langchain_guardrails.engine.rail_engine as engine_module
+    import langchain_guardrails.guard.pipeline as runnable_module
 
     def forbidden(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("observability code ran with nobody listening")
@@ -308,7 +308,7 @@ async def test_nothing_is_observed_without_listeners(monkeypatch: pytest.MonkeyP
 
 
 async def test_unit_ranges_follow_a_rewrite_that_carries_text_into_the_next_window() -> None:
-    from langchain_guardrails.actions import RailResult
+    from langchain_guardrails.config.actions import RailResult
 
     @action(name="mask", rewrites=True)
     def mask(text: str) -> Any:

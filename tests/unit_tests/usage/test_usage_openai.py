@@ -11,7 +11,7 @@ from langchain_core.callbacks import UsageMetadataCallbackHandler, get_usage_met
 from langchain_core.messages import HumanMessage
 
 from langchain_guardrails import Guardrails, RailsConfig, action
-from langchain_guardrails.usage import estimate_prompt_tokens
+from langchain_guardrails.observability.usage import estimate_prompt_tokens
 
 from .fake_openai_server import FakeOpenAI, fake_openai_server
 

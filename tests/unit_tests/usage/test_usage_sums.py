@@ -8,9 +8,12 @@ import pytest
 from langchain_core.callbacks import UsageMetadataCallbackHandler, get_usage_metadata_callback
 from langchain_core.messages import HumanMessage
 
-from langchain_guardrails.observability import GuardrailsCallbackHandler, get_guardrails_callback
+from langchain_guardrails.observability.callback_handler import (
+    GuardrailsCallbackHandler,
+    get_guardrails_callback,
+)
+from langchain_guardrails.observability.usage import estimate_prompt_tokens
 from langchain_guardrails.testing import FakeStreamingChatModel
-from langchain_guardrails.usage import estimate_prompt_tokens
 
 from .rails_setup import BLOCKED_TEXT, guarded
 

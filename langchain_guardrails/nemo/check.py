@@ -1,0 +1,183 @@
+"""``langchain-guardrails check --nemo FOLDER``: what of a NeMo Guardrails config will run.
+
+For each config folder (``FOLDER`` itself, or each sub-folder holding a ``config.yml``), the
+report lists what **runs** unchanged, what **maps** to something else here (engines, keys
+loaded with a warning, instructions), and what is **unsupported** and why; then it builds the
+config as ``Guardrails`` would (without calling any model, so no credentials are needed) and
+gives the verdict: ``will run`` or the error that stops it.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from langchain_guardrails.config.rails_config import CONFIG_FILE_NAMES
+from langchain_guardrails.engine.nemo_library import BY_FLOW, refusal_message
+from langchain_guardrails.errors import ConfigError, MissingExtraError
+
+_MAPPED_ENGINES = {
+    "nim": "ChatOpenAI against the NIM's OpenAI-compatible API (parameters.base_url)",
+    "vllm_openai": "ChatOpenAI against the vLLM server (parameters.openai_api_base)",
+    "nvidia_ai_endpoints": "ChatNVIDIA when installed, else ChatOpenAI against NVIDIA's API",
+}
+
+
+@dataclass
+class FolderReport:
+    """The verdict on one config folder."""
+
+    folder: str
+    runs: list[str] = field(default_factory=list)
+    maps: list[str] = field(default_factory=list)
+    unsupported: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def will_run(self) -> bool:
+        """Whether the folder builds as it is."""
+        return self.error is None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "folder": self.folder,
+            "will_run": self.will_run,
+            "runs": self.runs,
+            "maps": self.maps,
+            "unsupported": self.unsupported,
+            "error": self.error,
+        }
+
+    def text(self) -> str:
+        """Human-readable form."""
+        lines = [f"{self.folder}: {'will run' if self.will_run else 'will not run'}"]
+        lines += [f"  runs: {item}" for item in self.runs]
+        lines += [f"  maps: {item}" for item in self.maps]
+        lines += [f"  unsupported: {item}" for item in self.unsupported]
+        if self.error is not None:
+            lines += ["  error: " + self.error.replace("\n", "\n         ")]
+        return "\n".join(lines)
+
+
+def config_folders(root: Path) -> list[Path]:
+    """``root`` if it holds a config, else its sub-folders that do (sorted)."""
+    if any((root / name).is_file() for name in CONFIG_FILE_NAMES):
+        return [root]
+    return sorted(d for d in root.iterdir() if any((d / n).is_file() for n in CONFIG_FILE_NAMES))
+
+
+def _raw(folder: Path) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    for path in sorted(folder.glob("*.y*ml")):
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError):
+            continue  # the build below reports it with file and line
+        if isinstance(loaded, dict):
+            for key, value in loaded.items():
+                if isinstance(value, list) and isinstance(data.get(key), list):
+                    data[key] = data[key] + value
+                else:
+                    data.setdefault(key, value)
+    return data
+
+
+def _flow_name(entry: Any) -> str:
+    flow = entry.get("flow", "") if isinstance(entry, dict) else str(entry)
+    return " ".join(flow.partition("$")[0].split())
+
+
+def _models(report: FolderReport, data: dict[str, Any]) -> None:
+    from langchain_guardrails.llm.engines import ALIASES, pip_name, providers
+    from langchain_guardrails.llm.registry import _ENGINES
+
+    known_providers = providers()
+    for model in data.get("models") or ():
+        if not isinstance(model, dict):
+            continue
+        engine = str(model.get("engine", ""))
+        label = f"model {model.get('type', '?')}: engine {engine}"
+        if engine in _MAPPED_ENGINES:
+            report.maps.append(f"{label} -> {_MAPPED_ENGINES[engine]}")
+        elif engine in _ENGINES:
+            report.runs.append(label)
+        elif ALIASES.get(engine, engine) in known_providers:
+            module = known_providers[ALIASES.get(engine, engine)][0]
+            report.maps.append(f"{label} -> init_chat_model provider ({pip_name(module)})")
+        else:
+            report.unsupported.append(f"{label}: unknown engine")
+        if "cache" in model:
+            report.maps.append(f"model {model.get('type', '?')}: cache -> ignored (warning)")
+
+
+def _flows(report: FolderReport, data: dict[str, Any], folder: Path) -> None:
+    from langchain_guardrails.rails import BUILTIN_RAILS
+
+    rails = data.get("rails") or {}
+    has_actions = (folder / "actions.py").is_file()
+    for stage in ("input", "output", "retrieval", "dialog"):
+        section = rails.get(stage) or {}
+        flows = section.get("flows") if isinstance(section, dict) else None
+        for entry in flows or ():
+            name = _flow_name(entry)
+            if stage in ("retrieval", "dialog"):
+                report.unsupported.append(f"{stage} rail {name!r}: {stage} rails are not supported")
+            elif name in BUILTIN_RAILS:
+                report.runs.append(f"{stage} rail {name!r}")
+            elif name in BY_FLOW:
+                report.unsupported.append(refusal_message(name))
+            elif has_actions:
+                report.runs.append(f"{stage} rail {name!r} (an action from actions.py)")
+            else:
+                report.unsupported.append(f"{stage} rail {name!r}: unknown flow")
+
+
+def check_folder(folder: Path) -> FolderReport:
+    """The report of one config folder (see the module docstring)."""
+    report = FolderReport(str(folder))
+    colang = sorted(p.relative_to(folder) for p in folder.rglob("*.co"))
+    if colang:
+        report.unsupported.append(f"Colang files (dialog rails): {', '.join(map(str, colang))}")
+    data = _raw(folder)
+    _models(report, data)
+    _flows(report, data, folder)
+    instructions = data.get("instructions") or ()
+    if any(isinstance(i, dict) and i.get("type") == "general" for i in instructions):
+        report.maps.append("instructions (type general) -> system message of main-model calls")
+    if data.get("prompts"):
+        report.runs.append(f"task prompts ({len(data['prompts'])}), rendered by sandboxed Jinja2")
+    report.error = _build_error(folder, report)
+    return report
+
+
+def _build_error(folder: Path, report: FolderReport) -> str | None:
+    from langchain_guardrails.config.nemo_keys import NemoKeyWarning
+    from langchain_guardrails.config.rails_config import RailsConfig
+    from langchain_guardrails.guard.chat_model import Guardrails
+    from langchain_guardrails.testing import FakeStreamingChatModel
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", NemoKeyWarning)
+        try:
+            config = RailsConfig.from_path(folder)
+            # A stand-in model when the folder names none: the rails are what is checked.
+            llm = None if config.main_model else FakeStreamingChatModel(text="")
+            Guardrails(llm=llm, config=config)
+        except (ConfigError, MissingExtraError) as exc:
+            error: str | None = str(exc)
+        else:
+            error = None
+    for warning in caught:
+        if issubclass(warning.category, NemoKeyWarning):
+            text = str(warning.message)
+            if "cache" not in text:
+                report.maps.append(text.split(": ", 1)[1] + " (warning)")
+    return error
+
+
+__all__ = ["FolderReport", "check_folder", "config_folders"]
