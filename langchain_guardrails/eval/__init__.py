@@ -4,6 +4,8 @@ scoring rails, and streaming-vs-whole-text agreement with leak before block.
 
 The command line is ``langchain-guardrails eval``; the same is available from Python.
 
+Imports: ``guard`` and the floors below it (``cli`` imports this room, never the reverse).
+
 Example:
     .. code-block:: python
 

@@ -1,8 +1,15 @@
-"""Built-in rails, by flow name.
+"""Beside the engine, the built-in rail library, by flow name (``BUILTIN_RAILS``).
 
 A built-in rail is a factory: given the config and the flow's ``$`` parameters it returns the
 :class:`~langchain_guardrails.config.actions.ActionSpec` to run, so per-config work (compiling
 patterns, checking settings) happens once when the ``Guardrails`` object is built, not per window.
+One module per family (``regex``, ``sensitive_data`` with ``recognizers``/``presidio``,
+``self_check``, ``content_safety``, ``topic_safety``, ``jailbreak``, ``classifier``); sync rails run
+on ``executor``, the package's bounded thread pool.
+
+To add a rail: a module here, and its factory in ``BUILTIN_RAILS``.
+
+Imports: ``config`` and ``errors`` only (the engine imports the library, never the reverse).
 """
 
 from __future__ import annotations

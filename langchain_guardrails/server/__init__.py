@@ -1,4 +1,11 @@
-"""The guardrails HTTP server: OpenAI-compatible chat completions and LangServe routes.
+"""Floor 6, the gateway: OpenAI-compatible chat completions and LangServe routes.
+
+A request goes ``app`` (``create_app``: routes and middleware) → ``operations`` (auth, Host and
+Origin rules, limits, access log, metrics) → ``protocol`` (parse the OpenAI request, write the
+completion or its SSE chunks) → a ``Guardrails`` from ``configs`` (the served configs; on the fast
+path its model streams from ``upstream``, a lean OpenAI-compatible client) → back through
+``protocol``. ``langserve`` adds LangServe's routes over the same configs; ``fleet`` reloads
+configs across worker processes, which ``workers`` runs.
 
 Needs the ``serve`` extra (``pip install 'langchain-stream-guardrails[serve]'``); importing
 this package works without it, using :func:`create_app` raises ``MissingExtraError``.
