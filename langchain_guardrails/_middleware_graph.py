@@ -203,6 +203,16 @@ class GuardedAgent(Runnable[Any, Any]):
         screened = await self.ascreen(input, config)
         return await self.graph.astream_events(screened, config, version="v3", **kwargs)
 
+    @override
+    async def astream_log(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[Any]:
+        # The graph's: Runnable's default would take the first run it sees, a rail check of
+        # the screening, for the root.
+        screened = await self.ascreen(input, config)
+        async for patch in self.graph.astream_log(screened, config, **kwargs):
+            yield patch
+
     # -- the state before this turn: the context the input rails check the turn in ----------
 
     def _history(self, config: RunnableConfig | None) -> list[BaseMessage]:

@@ -231,22 +231,41 @@ async def test_invoke_returns_the_refusal(sync: bool) -> None:
     assert "zebra-7731" not in setup.stored()
 
 
+@pytest.mark.parametrize("version", ["v1", "v2"])
 @pytest.mark.parametrize("raw", [MASKED_RAW, BLOCKED_RAW], ids=["masked", "blocked"])
-async def test_astream_events_never_carry_the_raw_input(raw: str) -> None:
+async def test_astream_events_never_carry_the_raw_input(raw: str, version: str) -> None:
     setup = Setup()
     events = [
         event
         async for event in setup.agent.astream_events(
-            {"messages": [("user", raw)]}, setup.config, version="v2"
+            {"messages": [("user", raw)]}, setup.config, version=version
         )
     ]
     secret = "bob@example.com" if raw == MASKED_RAW else "zebra-7731"
     assert [e["event"] for e in events if secret in repr(e)] == []
     assert events[0]["event"] == "on_chain_start"
     assert events[-1]["event"] == "on_chain_end"
-    last = events[-1]["data"]["output"]["messages"][-1]
-    assert last.text == ("Noted." if raw == MASKED_RAW else REFUSAL)
+    if version == "v2":  # v1 reports the root's output as its last streamed chunk
+        last = events[-1]["data"]["output"]["messages"][-1]
+        assert last.text == ("Noted." if raw == MASKED_RAW else REFUSAL)
     assert secret not in setup.stored()
+
+
+@pytest.mark.filterwarnings("ignore:astream_log is deprecated")
+async def test_astream_log_roots_at_the_graph_and_never_carries_the_raw_input() -> None:
+    setup = Setup()
+    patches = [
+        patch
+        async for patch in setup.agent.astream_log(
+            {"messages": [("user", MASKED_RAW)]}, setup.config
+        )
+    ]
+    assert [p for p in patches if "bob@example.com" in repr(p)] == []
+    state = patches[0]
+    for patch in patches[1:]:
+        state = state + patch
+    assert state.state["name"] == "LangGraph"
+    assert state.state["final_output"]["model"]["messages"][0].text == "Noted."
 
 
 # -- every user message of the turn ----------------------------------------------------------
