@@ -245,9 +245,10 @@ class GuardrailsMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
     ) -> dict[str, Any] | None:
         # Same ids: add_messages replaces them, so a later turn never feeds them to the model.
         replaced: list[BaseMessage] = []
-        # A sealed message is replaced by its unsealed copy: the state keeps no seal.
         for (_, human), check in zip(turn, checks, strict=True):
-            kept = unsealed(human)
+            # Our sealed message is replaced by its unsealed copy: the state keeps no seal.
+            # Another middleware's seal stays for that middleware to open.
+            kept = unsealed(human) if self._seal.verdict(human) is not None else human
             if check.status == "blocked":
                 replaced.append(kept.model_copy(update={"content": self.placeholder}))
             elif check.status == "modified":

@@ -342,8 +342,31 @@ async def test_a_forged_seal_is_ignored_and_the_message_checked() -> None:
     # Straight into the graph, past the wrapper: before_agent checks it as usual.
     result = await setup.agent.graph.ainvoke({"messages": [forged]}, setup.config)
     assert [(m.type, m.text) for m in result["messages"]] == [("human", BLOCKED), ("ai", REFUSAL)]
-    assert result["messages"][0].response_metadata == {}
+    assert result["messages"][-1].response_metadata == {"guardrails": INPUT_VIOLATION}
     assert setup.model.stats.calls == 0
+
+
+class SecondGuard(GuardrailsMiddleware):
+    pass
+
+
+async def test_a_seal_of_another_middleware_is_left_to_it() -> None:
+    # Two guardrails middlewares; the agent is fronted by the second, whose seal the first
+    # cannot open: the first checks the placeholder (it passes) and leaves the seal in place,
+    # so the second still ends the run with the refusal.
+    first = GuardrailsMiddleware(config=agent_config())
+    second = SecondGuard(config=agent_config())  # create_agent wants distinct names
+    model = FakeToolCallingModel(turns=[FakeTurn(text="never said")])
+    agent = second.guard_graph(
+        create_agent(model=model, middleware=[first, second], checkpointer=InMemorySaver())
+    )
+    result = await agent.ainvoke(
+        {"messages": [("user", BLOCKED_RAW)]}, {"configurable": {"thread_id": "t"}}
+    )
+    assert [(m.type, m.text) for m in result["messages"]] == [("human", BLOCKED), ("ai", REFUSAL)]
+    assert result["messages"][0].response_metadata == {}
+    assert result["messages"][-1].response_metadata == {"guardrails": INPUT_VIOLATION}
+    assert model.stats.calls == 0
 
 
 async def test_the_callers_input_is_not_changed() -> None:
