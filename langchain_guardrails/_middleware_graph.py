@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables.graph import Graph
 from langchain_core.runnables.schema import StreamEvent
 from langchain_core.runnables.utils import ConfigurableFieldSpec
 from pydantic import BaseModel
@@ -99,6 +100,14 @@ class GuardedAgent(Runnable[Any, Any]):
     @override
     def get_output_jsonschema(self, config: RunnableConfig | None = None) -> dict[str, Any]:
         return self.graph.get_output_jsonschema(config)
+
+    @override
+    def get_graph(self, config: RunnableConfig | None = None) -> Graph:
+        return self.graph.get_graph(config)
+
+    @override
+    def get_name(self, suffix: str | None = None, *, name: str | None = None) -> str:
+        return self.graph.get_name(suffix, name=name)
 
     @property
     @override
@@ -202,6 +211,10 @@ class GuardedAgent(Runnable[Any, Any]):
     async def _events_v3(self, input: Any, config: RunnableConfig | None, **kwargs: Any) -> Any:
         screened = await self.ascreen(input, config)
         return await self.graph.astream_events(screened, config, version="v3", **kwargs)
+
+    @override
+    def stream_events(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        return self.graph.stream_events(self.screen(input, config), config, **kwargs)
 
     @override
     async def astream_log(

@@ -25,6 +25,13 @@ from langchain_guardrails.middleware import GuardedAgent, GuardrailsMiddleware
 from langchain_guardrails.testing import FakeToolCallingModel, FakeTurn
 from tests.unit_tests.agents.helpers import BLOCKED, REFUSAL, Recorder, agent_config
 
+# The wrapper covers LangChain's deprecated and LangGraph's experimental event APIs too.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:astream_log is deprecated"),
+    pytest.mark.filterwarnings("ignore:astream_events version='v1' is deprecated"),
+    pytest.mark.filterwarnings("ignore:The v3 streaming protocol"),
+]
+
 MODES = ["values", "updates", "messages", "debug", "tasks", "checkpoints", "custom"]
 THREAD = "t1"
 MASKED_RAW = "Mail bob@example.com please"
@@ -251,7 +258,33 @@ async def test_astream_events_never_carry_the_raw_input(raw: str, version: str) 
     assert secret not in setup.stored()
 
 
-@pytest.mark.filterwarnings("ignore:astream_log is deprecated")
+def test_stream_events_v3_never_carry_the_raw_input() -> None:
+    setup = Setup()
+    run = setup.agent.stream_events(
+        {"messages": [("user", MASKED_RAW)]}, setup.config, version="v3"
+    )
+    events = list(run)
+    assert [e for e in events if "bob@example.com" in repr(e)] == []
+    assert [(m.type, m.text) for m in run.output["messages"]] == [
+        ("human", MASKED),
+        ("ai", "Noted."),
+    ]
+    assert "bob@example.com" not in setup.stored()
+
+
+async def test_astream_events_v3_never_carry_the_raw_input() -> None:
+    setup = Setup()
+    run = await setup.agent.astream_events(
+        {"messages": [("user", BLOCKED_RAW)]}, setup.config, version="v3"
+    )
+    events = [event async for event in run]
+    assert [e for e in events if "zebra-7731" in repr(e)] == []
+    output = await run.output()
+    assert [(m.type, m.text) for m in output["messages"]] == [("human", BLOCKED), ("ai", REFUSAL)]
+    assert setup.model.stats.calls == 0
+    assert "zebra-7731" not in setup.stored()
+
+
 async def test_astream_log_roots_at_the_graph_and_never_carries_the_raw_input() -> None:
     setup = Setup()
     patches = [
@@ -396,3 +429,5 @@ def test_state_api_and_schemas_are_the_graphs() -> None:
     assert setup.agent.get_output_jsonschema() == graph.get_output_jsonschema()
     assert setup.agent.InputType is graph.InputType
     assert setup.agent.nodes is graph.nodes
+    assert setup.agent.get_graph().nodes.keys() == graph.get_graph().nodes.keys()
+    assert setup.agent.get_name() == graph.get_name() == "LangGraph"
