@@ -10,8 +10,9 @@ the run (verdicts, refusal, final state, streams) is the agent's own.
 
 It is a thin front: the run methods screen the input, then call the graph's own method; every
 other attribute (``get_state``, ``get_state_history``, ``update_state``, ``get_graph`` ...) is
-the graph's. It opens no run of its own, so callbacks and ``astream_events`` see only the
-graph's run, whose input is already screened.
+the graph's. It opens no run of its own, so callbacks and ``astream_events`` see the graph's
+run, whose input is already screened, and the rail checks of the screening relayed the way the
+middleware's hooks relay theirs (the text under check redacted, the decisions kept).
 """
 
 from __future__ import annotations

@@ -176,8 +176,9 @@ class GuardrailsMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
         verdict sealed for :meth:`before_agent`: it does not check again and ends a blocked
         run with the same refusal, before the model is called. Verdicts, refusal and final
         state are those of the plain agent. Its ``invoke``, ``ainvoke``, ``stream``,
-        ``astream``, ``astream_events``, ``batch`` run the graph; ``get_state``,
-        ``get_state_history`` and every other attribute are the graph's.
+        ``astream``, ``astream_events``, ``stream_events``, ``batch`` run the graph;
+        ``get_state``, ``get_state_history`` and every other attribute are the graph's.
+        Inputs without messages (``Command(resume=...)``) go to the graph unchanged.
 
         Raises:
             ValueError: ``graph`` was not built with this middleware.
