@@ -4,7 +4,7 @@
 Example:
     .. code-block:: python
 
-        from langchain_guardrails.actions import action
+        from langchain_guardrails.config.actions import action
 
         @action(name="check blocked terms")
         def check_blocked_terms(text: str) -> bool:

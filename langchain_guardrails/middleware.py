@@ -4,7 +4,7 @@ Example:
     .. code-block:: python
 
         from langchain.agents import create_agent
-        from langchain_guardrails.middleware import GuardrailsMiddleware
+        from langchain_guardrails.agents.middleware import GuardrailsMiddleware
 
         agent = create_agent(model, tools, middleware=[GuardrailsMiddleware(config="./config")])
 """

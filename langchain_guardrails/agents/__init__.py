@@ -6,5 +6,5 @@ model call, ``rails.tool_output`` on tool calls, ``rails.tool_input`` on tool re
 refusal); ``tool_results`` how a tool result is checked and replaced; ``observers`` what callbacks
 and streams see of the checks; ``structured`` structured responses under output rails.
 
-Imports: ``guard`` and the floors below it. Public path: ``langchain_guardrails.middleware``.
+Imports: ``guard`` and the floors below it. Public path: ``langchain_guardrails.agents.middleware``.
 """

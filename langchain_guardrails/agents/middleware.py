@@ -2,11 +2,14 @@
 
 For ``langchain.agents.create_agent`` (extra ``agents``). Where each stage runs:
 
-* **input rails** once per agent run, on every user message of the turn (``before_agent``;
-  the raw input is in the run's first checkpoints before any hook runs). A block ends
-  the run with the refusal before the model is called, and the blocked message is replaced in
-  state by a placeholder (a checkpointer would otherwise feed it to the model on the next turn);
-  a masking rail replaces the message with its rewrite.
+* **input rails** once per agent run, on every user message of the turn (``before_agent``).
+  A block ends the run with the refusal before the model is called, and the blocked message is
+  replaced in state by a placeholder (a checkpointer would otherwise feed it to the model on the
+  next turn); a masking rail replaces the message with its rewrite. LangGraph writes the input
+  into the first checkpoints (and the ``values``, ``debug``, ``tasks`` and ``checkpoints``
+  streams) before any hook runs: for clean checkpoint history and streams, run the agent
+  through :meth:`GuardrailsMiddleware.guard_graph`, which runs the input rails first and hands
+  the graph only the masked message or the placeholder.
 * **output rails and** ``rails.tool_output`` on the model's answer (``wrap_model_call``): for the
   duration of the call the model is replaced by a :class:`~langchain_guardrails.Guardrails`
   around it, so its stream is guarded with the package's window semantics (hold-back never
@@ -39,13 +42,22 @@ Example:
             tools=[get_weather],
             middleware=[GuardrailsMiddleware(config=RailsConfig.from_path("./config"))],
         )
+
+    With a checkpointer, front the agent so no raw input is ever checkpointed or streamed:
+
+    .. code-block:: python
+
+        guard = GuardrailsMiddleware(config=RailsConfig.from_path("./config"))
+        agent = guard.guard_graph(
+            create_agent(model=model, middleware=[guard], checkpointer=InMemorySaver())
+        )
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
 from langchain_guardrails.errors import require
@@ -69,7 +81,9 @@ from langgraph.runtime import Runtime  # noqa: E402
 from langgraph.types import Command  # noqa: E402
 from typing_extensions import override  # noqa: E402
 
+from langchain_guardrails.agents.guarded_graph import GuardedAgent  # noqa: E402
 from langchain_guardrails.agents.guards import GuardCache, agent_guard, build_checker, model_side  # noqa: E402
+from langchain_guardrails.agents.input_seal import InputSeal, unsealed  # noqa: E402
 from langchain_guardrails.agents.messages import (  # noqa: E402
     BLOCKED_TOOL_RESULT,
     already_checked,
@@ -90,6 +104,9 @@ from langchain_guardrails.agents.tool_results import (  # noqa: E402
 )
 from langchain_guardrails.config.rails_config import ConfigLike, as_rails_config  # noqa: E402
 from langchain_guardrails.engine.results import RailCheck  # noqa: E402
+
+if TYPE_CHECKING:
+    from langgraph.pregel import Pregel
 
 
 class GuardrailsMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
@@ -145,6 +162,37 @@ class GuardrailsMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
         )
         # Marks the tool calls that passed inside *this* middleware's model calls.
         self._marker = f"guardrails-{uuid4().hex}"
+        # Seals the input verdicts of guard_graph, which only this middleware may trust.
+        self._seal = InputSeal()
+
+    def guard_graph(self, graph: Pregel[Any, Any, Any, Any]) -> GuardedAgent:
+        """``graph`` (an agent built with this middleware) behind its input rails, so a
+        masked or blocked user message never reaches the checkpoint history, the stream
+        modes, ``astream_events`` or callbacks raw.
+
+        LangGraph checkpoints and streams the input before any middleware hook runs. The
+        returned object runs the input rails on every user message of the turn first, and
+        passes the graph the rewrite, or the placeholder of a blocked message, with the
+        verdict sealed for :meth:`before_agent`: it does not check again and ends a blocked
+        run with the same refusal, before the model is called. Verdicts, refusal and final
+        state are those of the plain agent. Its ``invoke``, ``ainvoke``, ``stream``,
+        ``astream``, ``astream_events``, ``stream_events``, ``batch`` run the graph;
+        ``get_state``, ``get_state_history`` and every other attribute are the graph's.
+        Inputs without messages (``Command(resume=...)``) go to the graph unchanged.
+
+        Raises:
+            ValueError: ``graph`` was not built with this middleware.
+
+        Example:
+            .. code-block:: python
+
+                guard = GuardrailsMiddleware(config=config)
+                agent = guard.guard_graph(
+                    create_agent(model, tools, middleware=[guard], checkpointer=saver)
+                )
+                agent.invoke({"messages": [("user", "Mail bob@example.com")]}, thread)
+        """
+        return GuardedAgent(graph, self)
 
     # -- input rails: once per run, on the user turn --------------------------------------------
 
@@ -157,7 +205,9 @@ class GuardrailsMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
         if not turn:
             return None
         checks = [
-            run_check(self._checker, messages[: index + 1], stage="input") for index, _ in turn
+            self._seal.verdict(human)
+            or run_check(self._checker, messages[: index + 1], stage="input")
+            for index, human in turn
         ]
         return self._input_update(turn, checks)
 
@@ -180,9 +230,15 @@ class GuardrailsMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
         turn = new_user_messages(messages)
         if not turn:
             return None
-        checks = await asyncio.gather(
-            *(arun_check(self._checker, messages[: index + 1], stage="input") for index, _ in turn)
-        )
+
+        async def check(index: int, human: HumanMessage) -> RailCheck:
+            # A verdict sealed by guard_graph was reached on this very content: not again.
+            sealed = self._seal.verdict(human)
+            if sealed is not None:
+                return sealed
+            return await arun_check(self._checker, messages[: index + 1], stage="input")
+
+        checks = await asyncio.gather(*(check(index, human) for index, human in turn))
         return self._input_update(turn, list(checks))
 
     def _input_update(
@@ -191,10 +247,15 @@ class GuardrailsMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
         # Same ids: add_messages replaces them, so a later turn never feeds them to the model.
         replaced: list[BaseMessage] = []
         for (_, human), check in zip(turn, checks, strict=True):
+            # Our sealed message is replaced by its unsealed copy: the state keeps no seal.
+            # Another middleware's seal stays for that middleware to open.
+            kept = unsealed(human) if self._seal.verdict(human) is not None else human
             if check.status == "blocked":
-                replaced.append(human.model_copy(update={"content": self.placeholder}))
+                replaced.append(kept.model_copy(update={"content": self.placeholder}))
             elif check.status == "modified":
-                replaced.append(human.model_copy(update={"content": check.content}))
+                replaced.append(kept.model_copy(update={"content": check.content}))
+            elif kept is not human:
+                replaced.append(kept)
         blocked = next((check for check in checks if check.status == "blocked"), None)
         if blocked is not None:
             return {"messages": [*replaced, refusal(blocked)], "jump_to": "end"}
@@ -390,4 +451,4 @@ def _state_messages(state: Any) -> list[BaseMessage]:
     return list(getattr(state, "messages", []) or [])
 
 
-__all__ = ["BLOCKED_TOOL_RESULT", "GuardrailsMiddleware"]
+__all__ = ["BLOCKED_TOOL_RESULT", "GuardedAgent", "GuardrailsMiddleware"]

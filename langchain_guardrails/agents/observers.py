@@ -46,29 +46,40 @@ from langchain_guardrails.llm.callback_relay import (
 )
 
 
-def run_check(checker: Guardrails, messages: Sequence[BaseMessage], **kwargs: Any) -> RailCheck:
+def run_check(
+    checker: Guardrails,
+    messages: Sequence[BaseMessage],
+    *,
+    base: RunnableConfig | None = None,
+    **kwargs: Any,
+) -> RailCheck:
     """``checker.check`` with the hook's handlers behind redacting relays (sync twin of
     :func:`arun_check`)."""
-    config = rail_check_config()
+    config = rail_check_config(base)
     with hooks_suppressed():
         return checker.check(messages, config=config, **kwargs)
 
 
 async def arun_check(
-    checker: Guardrails, messages: Sequence[BaseMessage], **kwargs: Any
+    checker: Guardrails,
+    messages: Sequence[BaseMessage],
+    *,
+    base: RunnableConfig | None = None,
+    **kwargs: Any,
 ) -> RailCheck:
-    """``checker.acheck`` with the hook's handlers behind redacting relays."""
-    config = rail_check_config()
+    """``checker.acheck`` with the hook's handlers behind redacting relays (those of
+    ``base``, a caller's config, outside a run)."""
+    config = rail_check_config(base)
     # The relays already hold the context's handlers (usage, tracing): LangChain must not add
     # them a second time, unrelayed, when the check configures its runs.
     with hooks_suppressed():
         return await checker.acheck(messages, config=config, **kwargs)
 
 
-def rail_check_config() -> RunnableConfig:
+def rail_check_config(base: RunnableConfig | None = None) -> RunnableConfig:
     """The config of a rail check made in a hook: the current run's handlers, relayed so the
     rail runs never carry the text under check (nor their LLM calls' prompts and answers)."""
-    manager = get_async_callback_manager_for_config(ensure_config())
+    manager = get_async_callback_manager_for_config(ensure_config(base))
     if not manager.handlers:
         return {"callbacks": None}
     policy = RelayPolicy(

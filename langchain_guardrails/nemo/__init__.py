@@ -7,5 +7,5 @@ as a chat model); ``external_tokens`` feeds ``stream_async(generator=...)``; ``c
 live where they are used: ``config.nemo_keys``, ``config.nemo_actions``, ``engine.nemo_library``.
 
 Imports: ``guard`` and the floors below it. Public paths: ``langchain_guardrails.LLMRails``,
-``langchain_guardrails.integrations.langchain``, ``langchain_guardrails.streaming``.
+``langchain_guardrails.nemo.runnable_rails``, ``langchain_guardrails.streaming.handler``.
 """
