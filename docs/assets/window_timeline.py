@@ -59,10 +59,10 @@ def draw() -> str:
         if new > first:
             parts.append(box(LEFT + first * CELL, y, (new - first) * CELL - 4, 24, "#eeeeee", "K"))
         parts.append(box(LEFT + new * CELL, y, (end - new) * CELL - 4, 24, "#ffe6a8", "C new"))
+        first_out, end_out = released_after(k, spans)
         parts.append(
             f'<text x="{LEFT + end * CELL + 6}" y="{y + 16}">w{k + 1} passed: hold-back releases '
-            f"{'units %d-%d' % (released_after(k, spans)[0] + 1, released_after(k, spans)[1])}"
-            "</text>"
+            f"units {first_out + 1}-{end_out}</text>"
         )
     y += ROW + 8
     parts.append(label(y, "stream_first: true"))
@@ -82,7 +82,7 @@ def draw() -> str:
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">\n'
-        f'<title>Windows of C={C} new units with K={K} units of context, and when each mode '
+        f"<title>Windows of C={C} new units with K={K} units of context, and when each mode "
         f"releases them</title>\n"
         f'<rect width="{width}" height="{height}" fill="white"/>\n{body}\n</svg>\n'
     )

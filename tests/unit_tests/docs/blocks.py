@@ -24,7 +24,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[3]
 DOCS = ROOT / "docs"
 FENCE = re.compile(r"^(?P<indent>[ ]*)```(?P<lang>[\w-]*)\s*$")
-MARKER = re.compile(r"^\s*<!-- (?P<kind>runs-in-tests|runs-against-server|not-run)(?::(?P<why>.*?))? -->\s*$")
+MARKER = re.compile(
+    r"^\s*<!-- (?P<kind>runs-in-tests|runs-against-server|not-run)(?::(?P<why>.*?))? -->\s*$"
+)
 
 
 @dataclass(frozen=True)

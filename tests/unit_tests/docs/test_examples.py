@@ -34,9 +34,7 @@ def test_every_skipped_block_says_why() -> None:
 
 
 @pytest.mark.parametrize("block", IN_PROCESS, ids=lambda b: b.id)
-def test_example_prints_what_the_page_says(
-    block: Block, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_example_prints_what_the_page_says(block: Block, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
     out = io.StringIO()
     with contextlib.redirect_stdout(out):

@@ -60,11 +60,18 @@ def test_readme_is_a_front_door() -> None:
 
 
 def test_timeline_picture_is_what_its_script_draws() -> None:
-    spec = importlib.util.spec_from_file_location("timeline", DOCS / "assets" / "window_timeline.py")
+    spec = importlib.util.spec_from_file_location(
+        "timeline", DOCS / "assets" / "window_timeline.py"
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert (DOCS / "assets" / "window-timeline.svg").read_text(encoding="utf-8") == module.draw()
     assert module.windows() == [(0, 0, 4), (2, 4, 8), (6, 8, 12), (10, 12, 14)]
     spans = module.windows()
-    assert [module.released_after(k, spans) for k in range(4)] == [(0, 2), (2, 6), (6, 10), (10, 14)]
+    assert [module.released_after(k, spans) for k in range(4)] == [
+        (0, 2),
+        (2, 6),
+        (6, 10),
+        (10, 14),
+    ]
