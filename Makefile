@@ -6,7 +6,7 @@ CORE   := $(VENV)/.core-installed
 FULL   := $(VENV)/.full-installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint format bench clean redis-server
+.PHONY: demo test docs lint format bench clean redis-server
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,7 @@ $(CORE): pyproject.toml | $(BIN)/python
 # torch is pinned explicitly: an unpinned torch pulls several GB of CUDA wheels.
 $(FULL): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[all,test,lint]"
+	$(BIN)/pip install -q -e ".[all,test,lint,docs]"
 	touch $(CORE) $@
 
 demo: $(CORE)
@@ -31,8 +31,13 @@ redis-server:
 		|| (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q redis-server >/dev/null 2>&1) \
 		|| echo "redis-server could not be installed: the Redis tests will be skipped"
 
+# The suite also builds the documentation site with `mkdocs build --strict`
+# (tests/unit_tests/docs): a broken link or a missing API reference fails it.
 test: $(FULL) redis-server
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+docs: $(FULL)
+	$(BIN)/python -m mkdocs serve
 
 lint: $(FULL)
 	$(BIN)/ruff check langchain_guardrails tests benchmarks
@@ -49,4 +54,4 @@ bench: $(CORE)
 	$(BIN)/python -m langchain_guardrails eval --spans langchain_guardrails/eval/data/pii_spans.jsonl --reference presidio --markdown
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info
+	rm -rf $(VENV) build dist site *.egg-info

@@ -1,4 +1,4 @@
-"""README examples marked ``<!-- runs-against-server -->`` run against a live server.
+"""Doc examples marked ``<!-- runs-against-server -->`` run against a live server.
 
 The server serves ``examples/configs`` (with LangServe routes) on a free port of 127.0.0.1;
 ``127.0.0.1:8000`` in the examples is replaced by it. A block's trailing ``# ...`` lines are
@@ -20,23 +20,12 @@ import pytest
 
 from langchain_guardrails.server import create_app
 
+from ..docs.blocks import ROOT, Block, all_blocks, expected_output
 from .conftest import live_server
 
-ROOT = Path(__file__).resolve().parents[3]
-README = ROOT / "README.md"
-MARKED = re.compile(r"<!-- runs-against-server -->\s*```(bash|python)\n(.*?)```", re.DOTALL)
 
-
-def marked_blocks() -> list[tuple[str, str]]:
-    return MARKED.findall(README.read_text(encoding="utf-8"))
-
-
-def expected_output(block: str) -> str:
-    lines = block.rstrip("\n").split("\n")
-    tail: list[str] = []
-    while lines and lines[-1].startswith("# "):
-        tail.insert(0, lines.pop()[2:])
-    return "\n".join(tail)
+def marked_blocks() -> list[Block]:
+    return all_blocks(marker="runs-against-server")
 
 
 def matches(expected: str, actual: str) -> bool:
@@ -50,21 +39,19 @@ def server() -> Iterator[str]:
         yield url
 
 
-def test_readme_has_server_examples() -> None:
-    languages = [language for language, _ in marked_blocks()]
+def test_docs_have_server_examples() -> None:
+    languages = [block.lang for block in marked_blocks()]
     assert languages.count("bash") >= 4
     assert languages.count("python") >= 2
 
 
-@pytest.mark.parametrize(
-    ("language", "block"), marked_blocks(), ids=lambda v: v.strip().split("\n", 1)[0][:50]
-)
-def test_readme_server_example(server: str, language: str, block: str) -> None:
-    code = block.replace("http://127.0.0.1:8000", server)
-    if language == "python":
+@pytest.mark.parametrize("block", marked_blocks(), ids=lambda b: b.id)
+def test_docs_server_example(server: str, block: Block) -> None:
+    code = block.code.replace("http://127.0.0.1:8000", server)
+    if block.lang == "python":
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
-            exec(compile(code, str(README), "exec"), {"__name__": "__readme__"})
+            exec(compile(code, block.id, "exec"), {"__name__": "__docs__"})
         actual = out.getvalue()
     else:
         env = {
@@ -76,6 +63,6 @@ def test_readme_server_example(server: str, language: str, block: str) -> None:
         )
         assert result.stderr == ""
         actual = result.stdout
-    # SSE events are separated by blank lines; the README shows one event per line.
+    # SSE events are separated by blank lines; the pages show one event per line.
     actual = "\n".join(line for line in actual.rstrip("\n").split("\n") if line)
-    assert matches(expected_output(block), actual), actual
+    assert matches(expected_output(block.code), actual), actual
