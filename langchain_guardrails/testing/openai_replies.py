@@ -137,7 +137,7 @@ class FakeReply:
                 "choices": [choice], "usage": dict(usage)}  # fmt: skip
 
 
-ReplyLike: TypeAlias = "str | Sequence[str] | FakeReply | Sequence[FakeReply]"
+ReplyLike: TypeAlias = str | Sequence[str] | FakeReply | Sequence[FakeReply]
 """What a script accepts for a model: a text (streamed word by word), a list of exact chunks,
 one :class:`FakeReply`, or a list of them (turn *k* answers a request holding *k* assistant
 messages, so an agent loop walks the script; the last one repeats)."""

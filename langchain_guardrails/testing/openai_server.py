@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import Any, Self, TypeAlias
 
 from langchain_guardrails.testing.openai_replies import (
@@ -27,7 +27,7 @@ from langchain_guardrails.testing.openai_replies import (
     usage_of,
 )
 
-RouteAnswer: TypeAlias = "tuple[int, Any] | Callable[[dict[str, Any]], tuple[int, Any]]"
+RouteAnswer: TypeAlias = tuple[int, Any] | Callable[[dict[str, Any]], tuple[int, Any]]
 """An extra route's answer: ``(status, payload)`` (``bytes`` are sent as is, anything else as
 JSON), or a function of the request's JSON body returning one."""
 
@@ -118,11 +118,12 @@ class FakeOpenAIServer:
         self._http: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
 
-    # Scripts are normalised once when set, so a request only looks them up.
+    # Scripts are normalised once when set, so a request only looks them up; the getters are
+    # read-only views, so `server.replies[m] = ...` fails loudly instead of skipping that step.
     @property
-    def replies(self) -> dict[str, tuple[FakeReply, ...]]:
-        """Model name -> its scripted turns."""
-        return self._replies
+    def replies(self) -> Mapping[str, tuple[FakeReply, ...]]:
+        """Model name -> its scripted turns (assign a new mapping to change them)."""
+        return MappingProxyType(self._replies)
 
     @replies.setter
     def replies(self, replies: Mapping[str, ReplyLike]) -> None:
@@ -138,9 +139,9 @@ class FakeOpenAIServer:
         self._default = None if default is None else as_turns(default)
 
     @property
-    def rules(self) -> dict[str, tuple[tuple[str, FakeReply], ...]]:
-        """Model name -> ``(needle, reply)`` pairs tried before its reply."""
-        return self._rules
+    def rules(self) -> Mapping[str, tuple[tuple[str, FakeReply], ...]]:
+        """Model name -> ``(needle, reply)`` pairs tried before its reply (assign to change)."""
+        return MappingProxyType(self._rules)
 
     @rules.setter
     def rules(self, rules: Mapping[str, Sequence[tuple[str, ReplyLike]]]) -> None:
@@ -251,6 +252,8 @@ class FakeOpenAIServer:
 
 class _HTTPServer(ThreadingHTTPServer):
     fake: FakeOpenAIServer
+    # The default backlog of 5 drops the connects of a burst of clients (retried after 1 s).
+    request_queue_size = 1024
 
 
 class _Handler(BaseHTTPRequestHandler):

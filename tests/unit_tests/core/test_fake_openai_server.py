@@ -4,6 +4,7 @@ routes, errors, and what it records."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -295,6 +296,8 @@ def test_scripts_can_be_replaced_while_running_and_caller_objects_are_untouched(
         before = llm.invoke("hi").content
         server.replies = {"m": "second"}
         after = llm.invoke("hi").content
+        with pytest.raises(TypeError):  # a read-only view: scripts change by assignment only
+            server.replies["m"] = "third"  # type: ignore[index]
     assert (before, after) == ("first", "second")
     assert replies == {"m": "first"}
 
@@ -317,3 +320,25 @@ def test_a_mixed_reply_list_is_refused() -> None:
         "a scripted reply is a str, a list of str chunks, a FakeReply or a list of FakeReply; "
         "got a list mixing ['FakeReply', 'str']"
     )
+
+
+async def test_a_burst_of_concurrent_streams_is_served_without_connect_retries() -> None:
+    import openai
+
+    async with FakeOpenAIServer(default="All good here.") as server:
+        aclient = openai.AsyncOpenAI(base_url=server.base_url, api_key="k", max_retries=0)
+
+        async def one() -> str:
+            stream = await aclient.chat.completions.create(
+                model="m", messages=[{"role": "user", "content": "hi"}], stream=True
+            )
+            return "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+
+        started = time.monotonic()
+        texts = await asyncio.gather(*(one() for _ in range(50)))
+        elapsed = time.monotonic() - started
+        await aclient.close()
+    assert texts == ["All good here."] * 50
+    # With a listen backlog of 5, dropped connects were retried after one second.
+    assert elapsed < 0.9
+    assert len(server.requests) == 50
