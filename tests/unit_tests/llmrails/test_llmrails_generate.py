@@ -12,7 +12,7 @@ from langchain_guardrails.errors import ConfigError
 from langchain_guardrails.llm import register_engine
 from langchain_guardrails.nemo.llmrails import GenerationOptions
 from langchain_guardrails.observability.explain import GenerationResponse
-from langchain_guardrails.testing import FakeStreamingChatModel
+from langchain_guardrails.testing import FakeOpenAIServer, FakeStreamingChatModel
 
 from .rails_configs import CAPITAL, HELLO, config, user
 
@@ -222,9 +222,7 @@ def test_without_a_model_calls_say_what_is_missing() -> None:
 
 @pytest.mark.requires("langchain_openai")
 def test_openai_engine_against_a_local_server() -> None:
-    from ..usage.fake_openai_server import fake_openai_server
-
-    with fake_openai_server({"gpt-test": ["Bonjour ", "tout ", "le ", "monde."]}) as server:
+    with FakeOpenAIServer({"gpt-test": ["Bonjour ", "tout ", "le ", "monde."]}) as server:
         cfg = RailsConfig.from_content(
             config={
                 "models": [
@@ -247,7 +245,7 @@ def test_openai_engine_against_a_local_server() -> None:
         )
     assert isinstance(response, GenerationResponse)
     assert response.response == "Bonjour tout le monde."
-    assert server.requests[0]["stream_options"] == {"include_usage": True}
+    assert server.chat_requests()[0]["stream_options"] == {"include_usage": True}
     (call,) = response.log.llm_calls or []  # type: ignore[union-attr]
     assert (call.llm_model_name, call.prompt_tokens, call.completion_tokens, call.total_tokens) == (
         "gpt-test",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .fake_servers import FakeServer, fake_server
+from langchain_guardrails.testing import FakeOpenAIServer
 
 CORPUS = Path(__file__).parent / "configs"
 REFUSAL = "I'm sorry, I can't respond to that."
@@ -22,13 +22,13 @@ def _no_provider_keys(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def server() -> Iterator[FakeServer]:
-    with fake_server() as fake:
+def server() -> Iterator[FakeOpenAIServer]:
+    with FakeOpenAIServer() as fake:
         yield fake
 
 
 @pytest.fixture
-def corpus(tmp_path: Path, server: FakeServer) -> Callable[[str], Path]:
+def corpus(tmp_path: Path, server: FakeOpenAIServer) -> Callable[[str], Path]:
     """Copy ``configs/<name>`` into ``tmp_path`` with ``@BASE_URL@`` / ``@URL@`` filled in."""
 
     def copy(name: str) -> Path:

@@ -17,10 +17,9 @@ from langchain_guardrails.cli.main import main
 from langchain_guardrails.config.rails_config import ModelConfig
 from langchain_guardrails.llm import build_model, engines, registered_engines
 from langchain_guardrails.llm.lazy import LazyChatModel
-from langchain_guardrails.testing import FakeStreamingChatModel
+from langchain_guardrails.testing import FakeOpenAIServer, FakeStreamingChatModel
 
 from .conftest import REFUSAL
-from .fake_servers import FakeServer
 
 pytestmark = pytest.mark.requires("langchain_openai")
 
@@ -33,7 +32,7 @@ def config_of(**model: Any) -> RailsConfig:
 
 
 async def test_nim_folder_runs_end_to_end_with_its_content_safety_model(
-    server: FakeServer, corpus: Callable[[str], Path]
+    server: FakeOpenAIServer, corpus: Callable[[str], Path]
 ) -> None:
     server.replies = {
         MAIN: ["Paris ", "is the ", "capital."],
@@ -60,7 +59,7 @@ async def test_nim_folder_runs_end_to_end_with_its_content_safety_model(
 
 
 def test_vllm_openai_takes_nemo_parameter_names(
-    server: FakeServer, corpus: Callable[[str], Path]
+    server: FakeOpenAIServer, corpus: Callable[[str], Path]
 ) -> None:
     server.replies = {"my-vllm-model": ["Hi ", "there."]}
     server.rules = {"my-vllm-model": [("Should the user message be blocked", "No")]}
@@ -74,7 +73,7 @@ def test_vllm_openai_takes_nemo_parameter_names(
 
 
 def test_nvidia_ai_endpoints_falls_back_to_chat_openai_with_a_warning(
-    server: FakeServer,
+    server: FakeOpenAIServer,
     corpus: Callable[[str], Path],
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
@@ -113,7 +112,7 @@ def test_openai_credentials_are_read_at_the_first_call() -> None:
     )
 
 
-def test_an_unset_api_key_env_var_is_an_error_at_the_first_call(server: FakeServer) -> None:
+def test_an_unset_api_key_env_var_is_an_error_at_the_first_call(server: FakeOpenAIServer) -> None:
     config = config_of(
         engine="vllm_openai",
         model="m",
@@ -128,7 +127,7 @@ def test_an_unset_api_key_env_var_is_an_error_at_the_first_call(server: FakeServ
 
 
 def test_api_key_env_var_is_sent_as_the_bearer_token(
-    server: FakeServer, monkeypatch: pytest.MonkeyPatch
+    server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MY_NIM_KEY", "nim-secret")
     server.replies = {"m": ["ok"]}
@@ -219,7 +218,7 @@ def test_an_installed_provider_is_built_lazily_with_model_and_parameters(
     assert (client.model, client.api_key) == ("big-model", "k-1")
 
 
-def test_stream_usage_reaches_a_copy_of_the_lazy_client(server: FakeServer) -> None:
+def test_stream_usage_reaches_a_copy_of_the_lazy_client(server: FakeOpenAIServer) -> None:
     server.replies = {"m": ["a", "b"]}
     llm = build_model(
         ModelConfig(type="main", engine="nim", model="m", parameters={"base_url": server.base_url})

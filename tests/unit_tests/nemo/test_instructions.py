@@ -10,8 +10,7 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
 from langchain_guardrails import Guardrails, RailsConfig
 from langchain_guardrails.config.instructions import apply_instructions, general_instructions
-
-from .fake_servers import FakeServer
+from langchain_guardrails.testing import FakeOpenAIServer
 
 INSTRUCTED = RailsConfig.from_content(
     yaml_content="""
@@ -72,7 +71,7 @@ def test_the_first_general_instruction_is_used_as_in_nemo() -> None:
 
 @pytest.mark.requires("langchain_openai")
 def test_the_main_model_receives_the_instructions_end_to_end(
-    server: FakeServer, corpus: Callable[[str], Path]
+    server: FakeOpenAIServer, corpus: Callable[[str], Path]
 ) -> None:
     server.replies = {"gpt-instructed": ["Sure."]}
     guarded = Guardrails(config=RailsConfig.from_path(corpus("instructions")))

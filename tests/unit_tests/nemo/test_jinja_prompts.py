@@ -11,16 +11,16 @@ from langchain_core.messages import AIMessage, HumanMessage
 
 from langchain_guardrails import ConfigError, Guardrails, RailsConfig
 from langchain_guardrails.rails.prompting import Template, history_events
+from langchain_guardrails.testing import FakeOpenAIServer
 
 from .conftest import REFUSAL
-from .fake_servers import FakeServer
 
 pytestmark = pytest.mark.requires("langchain_openai")
 
 ANSWER = ["Bake ", "the recipe ", "in the oven."]
 
 
-def folder_guard(server: FakeServer, corpus: Callable[[str], Path]) -> Guardrails:
+def folder_guard(server: FakeOpenAIServer, corpus: Callable[[str], Path]) -> Guardrails:
     server.replies = {"main-model": ANSWER}
     server.rules = {
         "main-model": [("Is this message off-topic", "No"), ("Should this answer", "No")]
@@ -29,7 +29,7 @@ def folder_guard(server: FakeServer, corpus: Callable[[str], Path]) -> Guardrail
 
 
 def test_nemo_prompts_with_control_flow_and_filters_render_as_nemo(
-    server: FakeServer, corpus: Callable[[str], Path]
+    server: FakeOpenAIServer, corpus: Callable[[str], Path]
 ) -> None:
     guarded = folder_guard(server, corpus)
     history = [
@@ -62,7 +62,7 @@ def test_nemo_prompts_with_control_flow_and_filters_render_as_nemo(
 
 
 def test_a_first_turn_takes_the_other_branch(
-    server: FakeServer, corpus: Callable[[str], Path]
+    server: FakeOpenAIServer, corpus: Callable[[str], Path]
 ) -> None:
     guarded = folder_guard(server, corpus)
     assert guarded.invoke("Pasta?").content == "Bake the recipe in the oven."

@@ -14,15 +14,15 @@ import pytest
 
 from langchain_guardrails import ConfigError, Guardrails, RailsConfig
 from langchain_guardrails.cli.main import main
+from langchain_guardrails.testing import FakeOpenAIServer
 
 from .conftest import CORPUS, REFUSAL
-from .fake_servers import FakeServer
 
 pytestmark = pytest.mark.requires("langchain_openai")
 
 
 def test_a_nemo_actions_file_loads_and_its_actions_are_rails(
-    server: FakeServer, corpus: Callable[[str], Path]
+    server: FakeOpenAIServer, corpus: Callable[[str], Path]
 ) -> None:
     server.replies = {"main-model": ["The ", "SECRET ", "is out."]}
     server.rules = {"main-model": [("weather", "Sunny.")]}

@@ -14,9 +14,9 @@ from langchain_guardrails import ConfigError, Guardrails, MissingExtraError, Rai
 from langchain_guardrails.rails.presidio import PRESIDIO_ENTITIES, PresidioScanner
 from langchain_guardrails.rails.recognizers import Scanner
 from langchain_guardrails.rails.sensitive_data import scanner_for
+from langchain_guardrails.testing import FakeOpenAIServer
 
 from .conftest import REFUSAL
-from .fake_servers import FakeServer
 
 pytestmark = [pytest.mark.requires("presidio_analyzer"), pytest.mark.requires("spacy")]
 
@@ -45,7 +45,7 @@ def presidio_folder(corpus: Callable[[str], Path], spacy_model: Path) -> Path:
 
 
 async def test_person_and_location_are_masked_while_streaming(
-    server: FakeServer, presidio_folder: Path
+    server: FakeOpenAIServer, presidio_folder: Path
 ) -> None:
     server.replies = {"main-model": ANSWER}
     guarded = Guardrails(config=RailsConfig.from_path(presidio_folder))
@@ -53,7 +53,9 @@ async def test_person_and_location_are_masked_while_streaming(
     assert text == "<PERSON> lives in <LOCATION>; mail <EMAIL_ADDRESS> now."
 
 
-async def test_a_person_in_the_input_blocks(server: FakeServer, presidio_folder: Path) -> None:
+async def test_a_person_in_the_input_blocks(
+    server: FakeOpenAIServer, presidio_folder: Path
+) -> None:
     server.replies = {"main-model": ANSWER}
     guarded = Guardrails(config=RailsConfig.from_path(presidio_folder))
     result = await guarded.ainvoke("Please write to Alice Smith")

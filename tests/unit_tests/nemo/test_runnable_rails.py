@@ -15,16 +15,15 @@ from langchain_core.runnables import RunnableLambda, RunnableParallel, RunnableS
 
 from langchain_guardrails import RailsConfig
 from langchain_guardrails.nemo.runnable_rails import RunnableRails
-from langchain_guardrails.testing import FakeStreamingChatModel
+from langchain_guardrails.testing import FakeOpenAIServer, FakeStreamingChatModel
 
 from .conftest import REFUSAL
-from .fake_servers import FakeServer
 
 pytestmark = pytest.mark.requires("langchain_openai")
 
 
 @pytest.fixture
-def config(server: FakeServer, corpus: Callable[[str], Path]) -> RailsConfig:
+def config(server: FakeOpenAIServer, corpus: Callable[[str], Path]) -> RailsConfig:
     server.replies = {"main-model": ["Guardrails ", "keep ", "models ", "safe."]}
     return RailsConfig.from_path(corpus("runnable_rails"))
 
@@ -38,7 +37,9 @@ def test_prompt_pipe_guardrails_pipe_model_as_in_nemos_docs(config: RailsConfig)
     assert guardrails.llm is None  # `|` returned a new RunnableRails
 
 
-def test_the_config_main_model_is_used_without_llm(server: FakeServer, config: RailsConfig) -> None:
+def test_the_config_main_model_is_used_without_llm(
+    server: FakeOpenAIServer, config: RailsConfig
+) -> None:
     guardrails = RunnableRails(config)
     assert guardrails.invoke("Hi") == "Guardrails keep models safe."
     assert guardrails.invoke({"input": "Hi"}) == {"output": "Guardrails keep models safe."}

@@ -12,9 +12,9 @@ import pytest
 
 from langchain_guardrails import ConfigError, Guardrails, RailsConfig
 from langchain_guardrails.config.nemo_keys import NemoKeyWarning
+from langchain_guardrails.testing import FakeOpenAIServer
 
 from .conftest import REFUSAL
-from .fake_servers import FakeServer
 
 pytestmark = pytest.mark.requires("langchain_openai")
 
@@ -22,7 +22,7 @@ SAFE = '{"User Safety": "safe"}'
 
 
 async def test_content_safety_reasoning_setting_reaches_the_prompt(
-    server: FakeServer, corpus: Callable[[str], Path]
+    server: FakeOpenAIServer, corpus: Callable[[str], Path]
 ) -> None:
     server.replies = {"main-model": ["Hello!"], "nemotron-safety-guard": [SAFE]}
     with pytest.warns(NemoKeyWarning) as caught:
@@ -50,13 +50,13 @@ def test_multilingual_refusals_are_refused_with_the_reason() -> None:
     )
 
 
-def heuristics_server(server: FakeServer, verdict: Any) -> None:
+def heuristics_server(server: FakeOpenAIServer, verdict: Any) -> None:
     server.replies = {"main-model": ["Hello!"]}
-    server.jailbreak["/heuristics"] = verdict
+    server.routes["/heuristics"] = verdict
 
 
 async def test_jailbreak_heuristics_call_the_server_with_nemos_payload(
-    server: FakeServer, corpus: Callable[[str], Path]
+    server: FakeOpenAIServer, corpus: Callable[[str], Path]
 ) -> None:
     def verdict(body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         return 200, {"jailbreak": "DAN" in body["prompt"], "length_per_perplexity": 1.0}
@@ -88,7 +88,7 @@ async def test_jailbreak_heuristics_call_the_server_with_nemos_payload(
     ],
 )
 async def test_a_failing_jailbreak_server_blocks(
-    server: FakeServer, corpus: Callable[[str], Path], answer: Any, problem: str
+    server: FakeOpenAIServer, corpus: Callable[[str], Path], answer: Any, problem: str
 ) -> None:
     heuristics_server(server, answer)
     guarded = Guardrails(config=RailsConfig.from_path(corpus("jailbreak_server")))
@@ -120,10 +120,10 @@ async def test_an_unreachable_jailbreak_server_blocks(tmp_path: Path) -> None:
 
 
 async def test_jailbreak_model_calls_the_nim_with_its_token(
-    server: FakeServer, corpus: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
+    server: FakeOpenAIServer, corpus: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     server.replies = {"main-model": ["Hello!"]}
-    server.jailbreak["/v1/classify"] = lambda body: (
+    server.routes["/v1/classify"] = lambda body: (
         200,
         {"jailbreak": "ignore all" in body["input"], "score": 0.93},
     )
@@ -260,7 +260,7 @@ TOPIC = "llama-3.1-nemoguard-8b-topic-control"
 
 
 async def test_topic_safety_sends_nemos_messages_and_blocks_off_topic(
-    server: FakeServer, corpus: Callable[[str], Path]
+    server: FakeOpenAIServer, corpus: Callable[[str], Path]
 ) -> None:
     server.replies = {"main-model": ["Our anvils ship today."], TOPIC: ["on-topic"]}
     server.rules = {TOPIC: [("elections", "off-topic")]}

@@ -12,9 +12,9 @@ import pytest
 from langchain_guardrails.server import create_app
 from langchain_guardrails.server.protocol.json_depth import MAX_JSON_DEPTH, json_depth
 from langchain_guardrails.server.protocol.openai_messages import parse_messages
+from langchain_guardrails.testing import FakeOpenAIServer
 
 from .conftest import live_server
-from .fake_upstream import UpstreamTurn, fake_upstream
 
 USER = [{"role": "user", "content": "hi"}]
 TOOL = {"type": "function", "function": {"name": "get_weather"}}
@@ -269,7 +269,7 @@ def upstream_gateway(
 ) -> Iterator[str]:
     """A live server whose config ``plain`` calls a fake OpenAI upstream, on either path."""
     root = tmp_path_factory.mktemp(f"nesting-{request.param}")
-    with fake_upstream([UpstreamTurn(text="Hello there.")]) as upstream:
+    with FakeOpenAIServer(default="Hello there.") as upstream:
         (root / "plain").mkdir()
         (root / "plain" / "config.yml").write_text(
             "models:\n  - type: main\n    engine: openai\n    model: m\n    parameters: "

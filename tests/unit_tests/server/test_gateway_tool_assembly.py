@@ -1,7 +1,7 @@
 """Issue 20 items 1, 2, 10 and 11 at the gateway: one assembler of tool-call deltas on the fast
 path and the LangChain (``ChatOpenAI``) path, streamed and whole, and on a LangServe route.
 
-The fake upstream (``fake_upstream.py``) sends the deltas as given: JSON-escaped arguments,
+The fake upstream (``FakeOpenAIServer``) sends the deltas as given: JSON-escaped arguments,
 deltas without ``index``, a name split over deltas, a second id on one index, and malformed
 chunks.
 """
@@ -18,9 +18,9 @@ import httpx
 import pytest
 
 from langchain_guardrails.server import create_app
+from langchain_guardrails.testing import FakeOpenAIServer, FakeReply
 
 from .conftest import live_server, sse_json
-from .fake_upstream import FakeUpstream, UpstreamTurn, fake_upstream
 
 REFUSAL = "I'm sorry, I can't respond to that."
 ESCAPED = r'{"v": "\u0068unter2", "p": "p\u00e4ssw\u00f6rd", "m": "secret\u0040example.com"}'
@@ -44,15 +44,15 @@ def args(text: str, index: int | None = 0) -> dict[str, Any]:
     return {"tool_calls": [call]}
 
 
-def call(name: str, raw: str, call_id: str = "c1") -> UpstreamTurn:
-    return UpstreamTurn(tool_calls=[{"name": name, "args": raw, "id": call_id}])
+def call(name: str, raw: str, call_id: str = "c1") -> FakeReply:
+    return FakeReply(tool_calls=[{"name": name, "args": raw, "id": call_id}])
 
 
-SCRIPTS: dict[str, UpstreamTurn] = {
+SCRIPTS: dict[str, FakeReply] = {
     "escaped": call("send", ESCAPED),
     **{f"escaped_{key}": call("send", raw) for key, raw in SINGLE.items()},
     "decoded": call("weather", r'{"city": "Z\u00fcrich"}'),
-    "indexless": UpstreamTurn(
+    "indexless": FakeReply(
         deltas=[
             {
                 "tool_calls": [
@@ -67,31 +67,31 @@ SCRIPTS: dict[str, UpstreamTurn] = {
             args('ter2"}', None),
         ]
     ),
-    "split_name": UpstreamTurn(
+    "split_name": FakeReply(
         deltas=[
             head(0, "c1", "get_pa"),
             {"tool_calls": [{"index": 0, "function": {"name": "ssword"}}]},
             args('{"user": "ann"}'),
         ]
     ),
-    "second_id": UpstreamTurn(
+    "second_id": FakeReply(
         deltas=[head(0, "c1", "first", '{"a": 1}'), head(0, "c2", "second", '{"b": 2}')]
     ),
-    "parallel": UpstreamTurn(
+    "parallel": FakeReply(
         tool_calls=[
             {"name": "get_weather", "args": {"city": "Paris"}, "id": "c1"},
             {"name": "get_weather", "args": {"city": "Rome"}, "id": "c2"},
         ]
     ),
-    "bad_args_object": UpstreamTurn(deltas=[head(0, "c1", "f", {"a": "secret"})]),
-    "bad_index_string": UpstreamTurn(deltas=[head("x", "c1", "f", "{}")]),
-    "bad_tool_calls_object": UpstreamTurn(
+    "bad_args_object": FakeReply(deltas=[head(0, "c1", "f", {"a": "secret"})]),
+    "bad_index_string": FakeReply(deltas=[head("x", "c1", "f", "{}")]),
+    "bad_tool_calls_object": FakeReply(
         deltas=[{"tool_calls": {"index": 0, "id": "c1", "function": {"name": "f"}}}]
     ),
-    "bad_function_null": UpstreamTurn(
+    "bad_function_null": FakeReply(
         deltas=[{"tool_calls": [{"index": 0, "id": "c1", "type": "function", "function": None}]}]
     ),
-    "bad_content_object": UpstreamTurn(deltas=[{"content": {"text": "secret words"}}]),
+    "bad_content_object": FakeReply(deltas=[{"content": {"text": "secret words"}}]),
 }
 MALFORMED = [name for name in SCRIPTS if name.startswith("bad_")]
 RAILS = """\
@@ -109,7 +109,7 @@ rails:
 class Gateway:
     url: str
     backend: str
-    upstreams: dict[str, FakeUpstream]
+    upstream: FakeOpenAIServer
 
 
 @pytest.fixture(scope="module", params=["chatopenai", "fast"])
@@ -119,9 +119,8 @@ def gateway(
     backend: str = request.param
     root = tmp_path_factory.mktemp(f"assembly-{backend}")
     with ExitStack() as stack:
-        upstreams: dict[str, FakeUpstream] = {}
-        for name, turn in SCRIPTS.items():
-            upstream = upstreams[name] = stack.enter_context(fake_upstream([turn]))
+        upstream = stack.enter_context(FakeOpenAIServer(SCRIPTS))
+        for name in SCRIPTS:
             folder = root / name
             folder.mkdir()
             (folder / "config.yml").write_text(
@@ -130,7 +129,7 @@ def gateway(
                 "max_retries: 0}\n" + RAILS
             )
         app = create_app(root, fast_path=backend == "fast", langserve=True)
-        yield Gateway(stack.enter_context(live_server(app)), backend, upstreams)
+        yield Gateway(stack.enter_context(live_server(app)), backend, upstream)
 
 
 ASK = [{"role": "user", "content": "go"}]

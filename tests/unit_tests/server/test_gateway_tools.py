@@ -25,28 +25,27 @@ from pydantic import BaseModel
 
 from langchain_guardrails.llm import register_engine
 from langchain_guardrails.server import create_app
-from langchain_guardrails.testing import FakeToolCallingModel
+from langchain_guardrails.testing import FakeOpenAIServer, FakeReply, FakeToolCallingModel
 
 from .conftest import live_server, sse_json
-from .fake_upstream import FakeUpstream, UpstreamTurn, fake_upstream
 
 REFUSAL = "I'm sorry, I can't respond to that."
 WEATHER_CALL = {"name": "get_weather", "args": {"city": "Paris"}, "id": "call_w1"}
-SCRIPTS: dict[str, list[UpstreamTurn]] = {
+SCRIPTS: dict[str, list[FakeReply]] = {
     "agent": [
-        UpstreamTurn(
+        FakeReply(
             reasoning="Looking up the weather.", text="Let me check. ", tool_calls=[WEATHER_CALL]
         ),
-        UpstreamTurn(text="It is sunny in Paris."),
+        FakeReply(text="It is sunny in Paris."),
     ],
     "danger": [
-        UpstreamTurn(
+        FakeReply(
             text="Running it. ",
             tool_calls=[{"name": "shell", "args": {"cmd": "rm -rf /"}, "id": "call_x"}],
         )
     ],
-    "json": [UpstreamTurn(text='{"city": "Paris", "country": "France"}')],
-    "json_blocked": [UpstreamTurn(text='{"city": "Atlantis", "country": "Nowhere"}')],
+    "json": [FakeReply(text='{"city": "Paris", "country": "France"}')],
+    "json_blocked": [FakeReply(text='{"city": "Atlantis", "country": "Nowhere"}')],
 }
 RAILS = """\
 rails:
@@ -112,7 +111,7 @@ register_engine("tool_script", _turns)
 class Gateway:
     url: str
     backend: str
-    upstreams: dict[str, FakeUpstream]
+    upstream: FakeOpenAIServer | None
     app: Any
 
     def seen(self, config: str) -> list[dict[str, Any]]:
@@ -121,13 +120,18 @@ class Gateway:
             from langchain_core.messages import convert_to_openai_messages
 
             return convert_to_openai_messages(SEEN[-1])  # type: ignore[return-value]
-        messages: list[dict[str, Any]] = self.upstreams[config].requests[-1]["messages"]
+        messages: list[dict[str, Any]] = self.sent(config)[-1]["messages"]
         return messages
 
     def calls(self, config: str) -> int:
         if self.backend == "model":
             return len(SEEN)
-        return len(self.upstreams[config].requests)
+        return len(self.sent(config))
+
+    def sent(self, config: str) -> list[dict[str, Any]]:
+        """The bodies the upstream received for ``config`` (whose model is named after it)."""
+        assert self.upstream is not None
+        return self.upstream.chat_requests(config)
 
 
 @pytest.fixture(scope="module", params=["model", "chatopenai", "fast"])
@@ -137,14 +141,13 @@ def gateway(
     backend: str = request.param
     root = tmp_path_factory.mktemp(f"gateway-{backend}")
     with ExitStack() as stack:
-        upstreams: dict[str, FakeUpstream] = {}
-        for name, turns in SCRIPTS.items():
+        upstream = None if backend == "model" else stack.enter_context(FakeOpenAIServer(SCRIPTS))
+        for name in SCRIPTS:
             folder = root / name
             folder.mkdir()
             if backend == "model":
                 model = f"  - {{type: main, engine: tool_script, model: {name}}}\n"
             else:
-                upstream = upstreams[name] = stack.enter_context(fake_upstream(turns))
                 model = (
                     f"  - type: main\n    engine: openai\n    model: {name}\n"
                     f"    parameters: {{base_url: '{upstream.base_url}', api_key: unused, "
@@ -154,7 +157,7 @@ def gateway(
             (folder / "actions.py").write_text(ACTIONS)
         app = create_app(root, fast_path=backend == "fast")
         url = stack.enter_context(live_server(app))
-        yield Gateway(url, backend, upstreams, app)
+        yield Gateway(url, backend, upstream, app)
 
 
 def stream_events(gateway: Gateway, **body: Any) -> list[dict[str, Any]]:
@@ -217,7 +220,7 @@ def test_streamed_tool_call_in_openai_framing(gateway: Gateway) -> None:
     ]
     assert events[-1]["guardrails"]["blocked"] is False
     if gateway.backend != "model":
-        sent = gateway.upstreams["agent"].requests[-1]
+        sent = gateway.sent("agent")[-1]
         assert (sent["tools"], sent["tool_choice"]) == (TOOLS, "auto")
 
 
@@ -238,7 +241,7 @@ def test_openai_sdk_reads_tool_calls_and_reasoning(gateway: Gateway) -> None:
     expected = None if gateway.backend == "chatopenai" else "Looking up the weather."
     assert (message.model_extra or {}).get("reasoning_content") == expected
     if gateway.backend != "model":
-        assert gateway.upstreams["agent"].requests[-1]["parallel_tool_calls"] is False
+        assert gateway.sent("agent")[-1]["parallel_tool_calls"] is False
 
 
 def test_blocked_tool_call_never_reaches_the_client(gateway: Gateway) -> None:
@@ -314,7 +317,7 @@ def test_legacy_functions(gateway: Gateway) -> None:
     assert calls == [{"name": "get_weather", "arguments": ""}, {"arguments": '{"city": "Paris"}'}]
     assert events[-1]["choices"][0]["finish_reason"] == "function_call"
     if gateway.backend != "model":
-        sent = gateway.upstreams["agent"].requests[-1]
+        sent = gateway.sent("agent")[-1]
         assert sent["tools"] == TOOLS and sent["tool_choice"] == "auto"
     client = OpenAI(base_url=f"{gateway.url}/v1", api_key="unused", max_retries=0)
     history = [
@@ -393,7 +396,7 @@ def test_structured_output_json_schema(gateway: Gateway) -> None:
     structured = chat_openai(gateway, "json").with_structured_output(City, method="json_schema")
     assert structured.invoke("Capital of France?") == City(city="Paris", country="France")
     if gateway.backend != "model":
-        sent = gateway.upstreams["json"].requests[-1]["response_format"]
+        sent = gateway.sent("json")[-1]["response_format"]
         assert (sent["type"], sent["json_schema"]["name"]) == ("json_schema", "City")
         assert sent["json_schema"]["schema"]["required"] == ["city", "country"]
 
@@ -406,7 +409,7 @@ def test_json_object_format_is_passed_and_checked(gateway: Gateway) -> None:
     assert "Atlantis" not in json.dumps(choice_deltas(events))
     assert choice_deltas(events)[-2] == {"content": REFUSAL, "refusal": REFUSAL}
     if gateway.backend != "model":
-        sent = gateway.upstreams["json_blocked"].requests[-1]
+        sent = gateway.sent("json_blocked")[-1]
         assert sent["response_format"] == {"type": "json_object"}
 
 

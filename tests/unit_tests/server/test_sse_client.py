@@ -25,8 +25,7 @@ from langchain_guardrails.server.upstream.sse_client import (
     lean_route,
     post_events,
 )
-
-from .fake_upstream import UpstreamTurn, fake_upstream, stream_events
+from langchain_guardrails.testing import FakeOpenAIServer, FakeReply
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
@@ -320,22 +319,22 @@ async def test_events_that_are_not_chunks_are_errors_without_their_text(
 
 
 async def test_lean_and_httpx_clients_yield_the_same_chunks() -> None:
-    turn = UpstreamTurn(reasoning="hmm ", text="Hi there, friend.",
+    turn = FakeReply(reasoning="hmm ", text="Hi there, friend.",
                         tool_calls=[{"name": "f", "args": {"a": 1}, "id": "c1"}])  # fmt: skip
-    with fake_upstream([turn]) as upstream:
+    with FakeOpenAIServer(default=turn) as upstream:
         lean = OpenAICompatibleChat(model="m", base_url=upstream.base_url, api_key="k")
         with_httpx = OpenAICompatibleChat(model="m", base_url=upstream.base_url, api_key="k")
         with_httpx._lean = False  # as when a proxy of the environment applies
         via_lean = [c async for c in lean.astream("hi")]
         via_httpx = [c async for c in with_httpx.astream("hi")]
-    assert len(upstream.requests) == 2
+    assert len(upstream.chat_requests()) == 2
     assert [c.model_dump(exclude={"id"}) for c in via_lean] == [
         c.model_dump(exclude={"id"}) for c in via_httpx
     ]
     assert "".join(c.text for c in via_lean) == "Hi there, friend."
     # One chunk per upstream event, then LangChain's closing marker.
     assert [c.chunk_position for c in via_lean].count("last") == 1
-    assert len(via_lean) - 1 == len(list(stream_events(turn, usage=True)))
+    assert len(via_lean) - 1 == len(list(turn.stream("m", usage={"prompt_tokens": 1})))
 
 
 def test_text_generation_equals_the_validated_construction() -> None:

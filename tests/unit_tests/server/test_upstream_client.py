@@ -13,8 +13,7 @@ from langchain_guardrails.server.upstream.client import (
     UpstreamError,
     fast_upstream_model,
 )
-
-from .fake_upstream import UpstreamTurn, fake_upstream
+from langchain_guardrails.testing import FakeOpenAIServer, FakeReply
 
 
 def config(engine: str, **parameters: Any) -> RailsConfig:
@@ -51,10 +50,10 @@ def test_other_configs_keep_their_model(cfg: RailsConfig) -> None:
 
 
 async def test_stream_and_invoke_against_an_upstream() -> None:
-    turn = UpstreamTurn(
+    turn = FakeReply(
         reasoning="hmm ", text="Hi there", tool_calls=[{"name": "f", "args": {"a": 1}, "id": "c1"}]
     )
-    with fake_upstream([turn]) as upstream:
+    with FakeOpenAIServer(default=turn, prompt_tokens=3) as upstream:
         model = OpenAICompatibleChat(model_name="m", base_url=upstream.base_url, api_key="k")
         chunks = [c async for c in model.astream([HumanMessage("hi")], max_tokens=5)]
         message = await model.ainvoke("hi")
@@ -66,7 +65,7 @@ async def test_stream_and_invoke_against_an_upstream() -> None:
     assert merged.tool_calls == [{"name": "f", "args": {"a": 1}, "id": "c1", "type": "tool_call"}]
     assert merged.usage_metadata == {"input_tokens": 3, "output_tokens": 3, "total_tokens": 6}
     assert merged.response_metadata["finish_reason"] == "tool_calls"
-    sent = upstream.requests[0]
+    sent = upstream.chat_requests()[0]
     assert (sent["max_tokens"], sent["stream"], sent["stream_options"]) == (
         5,
         True,

@@ -12,8 +12,7 @@ from langchain_core.messages import HumanMessage
 
 from langchain_guardrails import Guardrails, RailsConfig, action
 from langchain_guardrails.observability.usage import estimate_prompt_tokens
-
-from .fake_openai_server import FakeOpenAI, fake_openai_server
+from langchain_guardrails.testing import FakeOpenAIServer
 
 pytestmark = pytest.mark.requires("langchain_openai")
 
@@ -22,13 +21,13 @@ LONG_CHUNKS = ["a ", "b ", "forbidden ", *[f"w{i} " for i in range(27)]]
 
 
 @pytest.fixture
-def server() -> Iterator[FakeOpenAI]:
+def server() -> Iterator[FakeOpenAIServer]:
     replies = {"main-gpt": MAIN_CHUNKS, "long-gpt": LONG_CHUNKS, "guard-gpt": ["safe"]}
-    with fake_openai_server(replies, delay=0.005) as fake:
+    with FakeOpenAIServer(replies, delay=0.005) as fake:
         yield fake
 
 
-def chat(server: FakeOpenAI, model: str) -> Any:
+def chat(server: FakeOpenAIServer, model: str) -> Any:
     from langchain_openai import ChatOpenAI
 
     return ChatOpenAI(model=model, base_url=server.base_url, api_key="test", max_retries=0)
@@ -40,7 +39,7 @@ async def guard_check(text: str, llms: Any) -> bool:
     return "unsafe" not in reply.text
 
 
-def rails_config(server: FakeOpenAI, **streaming: Any) -> RailsConfig:
+def rails_config(server: FakeOpenAIServer, **streaming: Any) -> RailsConfig:
     guard = {"base_url": server.base_url, "api_key": "test", "max_retries": 0}
     return RailsConfig.from_content(
         config={
@@ -65,14 +64,14 @@ def same_usage(actual: Any, expected: dict[str, Any]) -> bool:
 
 
 async def test_stream_usage_is_requested_and_reaches_final_chunk_and_handlers(
-    server: FakeOpenAI,
+    server: FakeOpenAIServer,
 ) -> None:
     llm = chat(server, "main-gpt")
     guarded = Guardrails(llm=llm, config=rails_config(server), actions=[guard_check])
     with get_usage_metadata_callback() as cb:
         chunks = [c async for c in guarded.astream("hi there you")]
 
-    streamed = [r for r in server.requests if r.get("stream")]
+    streamed = [r for r in server.chat_requests() if r.get("stream")]
     assert [r["model"] for r in streamed] == ["main-gpt"]
     assert streamed[0]["stream_options"] == {"include_usage": True}
     assert llm.stream_usage is None  # the caller's model was not touched
@@ -90,7 +89,7 @@ async def test_stream_usage_is_requested_and_reaches_final_chunk_and_handlers(
     }
 
 
-async def test_blocked_stream_reports_prompt_and_received_units(server: FakeOpenAI) -> None:
+async def test_blocked_stream_reports_prompt_and_received_units(server: FakeOpenAIServer) -> None:
     config = rails_config(server, enabled=True, chunk_size=2, context_size=1, stream_first=True)
     guarded = Guardrails(llm=chat(server, "long-gpt"), config=config, actions=[guard_check])
     handler = UsageMetadataCallbackHandler()
@@ -112,7 +111,7 @@ async def test_blocked_stream_reports_prompt_and_received_units(server: FakeOpen
     assert set(handler.usage_metadata) == {"long-gpt", "guard-gpt"}
 
 
-def test_invoke_and_batch_through_openai_are_counted(server: FakeOpenAI) -> None:
+def test_invoke_and_batch_through_openai_are_counted(server: FakeOpenAIServer) -> None:
     # Sync calls only: the rails' async client then stays on one event loop.
     guarded = Guardrails(
         llm=chat(server, "main-gpt"), config=rails_config(server), actions=[guard_check]
@@ -123,11 +122,11 @@ def test_invoke_and_batch_through_openai_are_counted(server: FakeOpenAI) -> None
     assert [r.content for r in results] == ["Hello there my friend."] * 2
     assert same_usage(cb.usage_metadata["main-gpt"], usage(3 * 3, 4 * 3))
     assert same_usage(cb.usage_metadata["guard-gpt"], usage(13 * 3, 2 * 3))
-    streamed = [r for r in server.requests if r.get("stream")]
+    streamed = [r for r in server.chat_requests() if r.get("stream")]
     assert [r["stream_options"] for r in streamed] == [{"include_usage": True}] * 3
 
 
-async def test_abatch_through_openai_is_counted(server: FakeOpenAI) -> None:
+async def test_abatch_through_openai_is_counted(server: FakeOpenAIServer) -> None:
     guarded = Guardrails(
         llm=chat(server, "main-gpt"), config=rails_config(server), actions=[guard_check]
     )
