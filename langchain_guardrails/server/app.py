@@ -4,31 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.responses import Response
-from langchain_core.callbacks import BaseCallbackHandler
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from langchain_guardrails.errors import ConfigError
 from langchain_guardrails.guard.chat_model import Guardrails
-from langchain_guardrails.observability.safe_logging import log_failure
 from langchain_guardrails.server.configs import ConfigRegistry, UnknownConfigError
 from langchain_guardrails.server.fleet import Reloader, server_lifespan
 from langchain_guardrails.server.operations.access import (
     AccessLogMiddleware,
     RouteTemplateMiddleware,
-    request_id,
 )
 from langchain_guardrails.server.operations.auth import APIKeyMiddleware
 from langchain_guardrails.server.operations.browser import LOOPBACK_HOSTS, BrowserGuardMiddleware
-from langchain_guardrails.server.operations.disconnects import cancel_on_disconnect
-from langchain_guardrails.server.operations.drain import Drain, shutdown_error
+from langchain_guardrails.server.operations.drain import Drain
 from langchain_guardrails.server.operations.health import health_report
 from langchain_guardrails.server.operations.key_limits import (
     KeyLimitMiddleware,
@@ -41,36 +35,21 @@ from langchain_guardrails.server.operations.limits import (
     RequestBodyMiddleware,
 )
 from langchain_guardrails.server.operations.telemetry import (
-    RailObserver,
     ServerMetrics,
-    record_outcome,
-    tracked_stream,
 )
-from langchain_guardrails.server.operations.tracing import RequestSpan
-from langchain_guardrails.server.protocol.checks import CHOICES, STAGES, run_checks
-from langchain_guardrails.server.protocol.completions import (
-    DONE,
-    capped_kwargs,
-    complete,
-    event,
-    event_stream,
-    timeout_error,
+from langchain_guardrails.server.protocol.chat_route import add_chat_route
+from langchain_guardrails.server.protocol.checks import (
+    add_checks_route,
 )
 from langchain_guardrails.server.protocol.json_http import (
     JSONBody,
     http_error_response,
     request_error_response,
-    request_json,
 )
 from langchain_guardrails.server.protocol.openai_schema import (
-    ChatRequest,
     RequestError,
-    parse_chat_request,
-    parse_messages,
 )
-from langchain_guardrails.server.protocol.openai_tools import require_tool_calling
-from langchain_guardrails.server.protocol.sse import EventStreamResponse
-from langchain_guardrails.server.upstream.failures import failure
+from langchain_guardrails.server.protocol.route_deps import RouteDeps
 
 logger = logging.getLogger("langchain_guardrails.server")
 
@@ -79,7 +58,6 @@ DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
 DEFAULT_BODY_TIMEOUT = 10.0
 DEFAULT_REQUEST_TIMEOUT = 600.0
 _LIMITED = ("/v1/chat/completions", "/v1/guardrail/checks", "/configs/")
-_ON_DRAIN = event(shutdown_error()) + DONE
 
 
 def create_app(
@@ -307,139 +285,18 @@ def create_app(
     async def reload_configs() -> dict[str, Any]:
         return await reloader.reload_all()
 
-    @app.post("/v1/chat/completions", response_model=None)
-    async def chat_completions(request: Request) -> Response:
-        started = time.perf_counter()
-        chat = parse_chat_request(await request_json(request))
-        guarded, config_id = await guardrails_for(chat.config_id, chat.model)
-        chat = replace(chat, model_kwargs=capped_kwargs(guarded, chat.model_kwargs))
-        if "tools" in chat.model_kwargs:
-            require_tool_calling(guarded, config_id, chat.legacy_functions)
-        model = chat.model or chat.config_id or default_config_id or "guardrails"
-        log_rails = _log_rails(chat)
-        rid = request_id(request.scope)
-        observer = RailObserver(config_id, rid, server_metrics) if rail_metrics else None
-        span = RequestSpan.start(
-            "/v1/chat/completions",
-            config_id,
-            rid,
-            stream=chat.stream,
-            tracer_provider=tracer_provider,
-        )
-        observers: list[BaseCallbackHandler] = [observer] if observer is not None else []
-        if span is not None:
-            observers.append(span.handler)
-
-        def on_end(guardrails: dict[str, Any]) -> None:
-            record_outcome(guardrails, config_id, rid, server_metrics)
-            if span is not None:
-                span.end(guardrails, status=200)
-
-        if chat.stream:
-
-            def first_content() -> None:
-                if server_metrics is not None:
-                    seconds = time.perf_counter() - started
-                    server_metrics.time_to_first_token.labels(config_id=config_id).observe(seconds)
-
-            events = event_stream(
-                guarded,
-                chat.messages,
-                chat.model_kwargs,
-                model=model,
-                include_usage=chat.include_usage,
-                nemo_errors=nemo_errors or chat.options.get("nemo_errors") is True,
-                log_rails=log_rails,
-                observer=observers,
-                first_content=first_content,
-                on_end=on_end,
-                legacy_functions=chat.legacy_functions,
-            )
-            on_deadline = event(timeout_error(request_timeout or 0)) + DONE
-            return EventStreamResponse(
-                tracked_stream(events, server_metrics, span) if server_metrics or span else events,
-                deadline=request_timeout,
-                on_deadline=on_deadline,
-                drain=drain,
-                on_drain=_ON_DRAIN,
-            )
-
-        async def work() -> dict[str, Any]:
-            deadline = asyncio.timeout(request_timeout)
-            try:
-                async with deadline, drain.following(deadline):
-                    body = await complete(
-                        guarded,
-                        chat.messages,
-                        chat.model_kwargs,
-                        model=model,
-                        log_rails=log_rails,
-                        observer=observers,
-                        legacy_functions=chat.legacy_functions,
-                    )
-                on_end(body["guardrails"])
-                return body
-            except TimeoutError:
-                if deadline.expired():  # the request's own deadline, or the drain's end
-                    return (
-                        shutdown_error() if drain.cutting else timeout_error(request_timeout or 0)
-                    )
-                raise
-
-        try:
-            gone, body = await cancel_on_disconnect(request.receive, work)
-        except Exception as exc:
-            failed, error = failure(exc)
-            if span is not None:
-                span.end(None, status=failed)
-            message = "chat completion failed [request %s]"
-            log_failure(
-                logger, logging.ERROR, message, rid, error=exc, request_id=rid, config_id=config_id
-            )
-            return JSONBody(error, status_code=failed)
-        status = (
-            499 if gone else (503 if drain.cutting else 504) if body and "error" in body else 200
-        )
-        if span is not None:
-            span.end(None, status=status)  # no-op when on_end closed it
-        if gone:
-            # 499 is never seen by the client that left; it keeps access logs honest.
-            return Response(status_code=499)
-        return JSONBody(body, status_code=status)
-
-    @app.post("/v1/guardrail/checks", response_model=None)
-    async def guardrail_checks(request: Request) -> Response:
-        body = await request_json(request)
-        if not isinstance(body, dict):
-            raise RequestError("The request body must be a JSON object")
-        config_id, model = body.get("config_id"), body.get("model")
-        for key, value in (("config_id", config_id), ("model", model)):
-            if value is not None and not isinstance(value, str):
-                raise RequestError(f"{key} must be a string", param=key)
-        messages = parse_messages(body.get("messages"))
-        stages = body.get("rails")
-        if stages is not None and (
-            not isinstance(stages, list) or not set(stages) <= set(STAGES) or not stages
-        ):
-            raise RequestError(f"rails must be a non-empty array of {CHOICES}", param="rails")
-        guarded, resolved = await guardrails_for(config_id, model)
-        try:
-            gone, result = await cancel_on_disconnect(
-                request.receive, lambda: run_checks(guarded, messages, stages)
-            )
-        except ValueError as exc:
-            raise RequestError(str(exc), param="messages") from exc
-        if gone or result is None:
-            return Response(status_code=499)
-        if result["status"] == "blocked":
-            deciding = result["checks"][-1]["metadata"] or {
-                "blocked": True,
-                "stage": result["stage"],
-                "rail": result["rail"],
-            }
-            # The resolved config id: `model` is any client string, never a metric label.
-            record_outcome(deciding, resolved, request_id(request.scope), server_metrics)
-        return JSONBody(result)
+    deps = RouteDeps(
+        guardrails_for=guardrails_for,
+        default_model=default_config_id or "guardrails",
+        request_timeout=request_timeout,
+        drain=drain,
+        metrics=server_metrics,
+        rail_metrics=rail_metrics,
+        tracer_provider=tracer_provider,
+        nemo_errors=nemo_errors,
+    )
+    add_chat_route(app, deps)
+    add_checks_route(app, deps)
 
     app.add_middleware(RouteTemplateMiddleware)  # innermost: it sees the router's scope
     if langserve:
@@ -489,7 +346,3 @@ def create_app(
 
 def _reload_error(error: str | None) -> dict[str, str]:
     return {} if error is None else {"reload_error": error}
-
-
-def _log_rails(chat: ChatRequest) -> bool:
-    return isinstance(log := chat.options.get("log"), dict) and log.get("activated_rails") is True

@@ -6,11 +6,19 @@ from collections.abc import Awaitable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
 from langchain_core.messages import BaseMessage
 
 from langchain_guardrails.engine.results import RailCheck
 from langchain_guardrails.guard.chat_model import Guardrails
 from langchain_guardrails.llm.messages import tool_results
+from langchain_guardrails.server.operations.access import request_id
+from langchain_guardrails.server.operations.disconnects import cancel_on_disconnect
+from langchain_guardrails.server.operations.telemetry import record_outcome
+from langchain_guardrails.server.protocol.json_http import JSONBody, request_json
+from langchain_guardrails.server.protocol.openai_schema import RequestError, parse_messages
+from langchain_guardrails.server.protocol.route_deps import RouteDeps
 
 STAGES = ("input", "tool_input", "tool_output", "output")
 """Every stage a conversation can be checked at, in the order a turn meets them."""
@@ -169,3 +177,42 @@ def _report(runs: list[tuple[str, RailCheck]]) -> dict[str, Any]:
             for stage, check in runs
         ],
     }
+
+
+def add_checks_route(app: FastAPI, deps: RouteDeps) -> None:
+    """Serve ``POST /v1/guardrail/checks`` on ``app``: a config's rails on a conversation,
+    without the model."""
+
+    @app.post("/v1/guardrail/checks", response_model=None)
+    async def guardrail_checks(request: Request) -> Response:
+        body = await request_json(request)
+        if not isinstance(body, dict):
+            raise RequestError("The request body must be a JSON object")
+        config_id, model = body.get("config_id"), body.get("model")
+        for key, value in (("config_id", config_id), ("model", model)):
+            if value is not None and not isinstance(value, str):
+                raise RequestError(f"{key} must be a string", param=key)
+        messages = parse_messages(body.get("messages"))
+        stages = body.get("rails")
+        if stages is not None and (
+            not isinstance(stages, list) or not set(stages) <= set(STAGES) or not stages
+        ):
+            raise RequestError(f"rails must be a non-empty array of {CHOICES}", param="rails")
+        guarded, resolved = await deps.guardrails_for(config_id, model)
+        try:
+            gone, result = await cancel_on_disconnect(
+                request.receive, lambda: run_checks(guarded, messages, stages)
+            )
+        except ValueError as exc:
+            raise RequestError(str(exc), param="messages") from exc
+        if gone or result is None:
+            return Response(status_code=499)
+        if result["status"] == "blocked":
+            deciding = result["checks"][-1]["metadata"] or {
+                "blocked": True,
+                "stage": result["stage"],
+                "rail": result["rail"],
+            }
+            # The resolved config id: `model` is any client string, never a metric label.
+            record_outcome(deciding, resolved, request_id(request.scope), deps.metrics)
+        return JSONBody(result)
