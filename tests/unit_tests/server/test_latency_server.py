@@ -124,7 +124,7 @@ def test_requests_within_the_limit_or_without_one_are_capped(
 def test_hold_back_checks_send_keep_alive_comments_the_openai_sdk_ignores(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from langchain_guardrails.server.operations.http_protocol import sse as sse
+    from langchain_guardrails.server.protocol import sse
 
     monkeypatch.setattr(sse, "KEEPALIVE_SECONDS", 0.1)
     folder(tmp_path, "slow", SLOW_HOLD_BACK, SLOW_ACTION)
