@@ -8,6 +8,8 @@
   ``FakeOpenAIServer`` serves scripted ``FakeReply`` turns on 127.0.0.1 and records what
   clients sent, for code that talks HTTP (``ChatOpenAI``, the ``openai`` SDK, the gateway).
 
+Imports: nothing else of the package (so ``llm`` can build the ``scripted`` engine from it).
+
 Example:
     .. code-block:: python
 
