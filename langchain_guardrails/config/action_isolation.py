@@ -1,6 +1,6 @@
 """Configs are code, but one config's code may not change how another config is checked.
 
-An ``actions.py`` runs with the server's rights (see the README's trust model): nothing here
+An ``actions.py`` runs with the server's rights (see the trust model in docs/gateway/security.md): nothing here
 is a sandbox. What this module stops is the accident, or the shortcut, of one config's code
 patching an object of this package that every config shares: ``BUILTIN_RAILS``, the engine's
 methods, a module-level table. :func:`unchanged_package` snapshots the package's module
