@@ -1,8 +1,8 @@
 """Configs are code, but one config's code may not change how another config is checked.
 
-An ``actions.py`` runs with the server's rights (see the trust model in docs/gateway/security.md): nothing here
-is a sandbox. What this module stops is the accident, or the shortcut, of one config's code
-patching an object of this package that every config shares: ``BUILTIN_RAILS``, the engine's
+An ``actions.py`` runs with the server's rights (see the trust model in docs/gateway/security.md):
+nothing here is a sandbox. What this module stops is the accident, or the shortcut, of one config's
+code patching an object of this package that every config shares: ``BUILTIN_RAILS``, the engine's
 methods, a module-level table. :func:`unchanged_package` snapshots the package's module
 globals, the attributes of its classes and the contents of its module-level dicts, lists and
 sets before the file runs; if the file changed any of them, everything is put back and the
