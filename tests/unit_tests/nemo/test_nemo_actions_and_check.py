@@ -107,7 +107,7 @@ def test_check_nemo_reports_what_runs_maps_and_is_unsupported(
     gliner = root / "gliner"
     gliner.mkdir()
     (gliner / "config.yml").write_text(
-        "models: [{type: main, engine: anthropic, model: claude}]\n"
+        "models: [{type: main, engine: cohere, model: command-r}]\n"
         "passthrough: true\n"
         "rails:\n  input:\n    flows: [gliner detect pii on input]\n",
         encoding="utf-8",
@@ -129,14 +129,14 @@ def test_check_nemo_reports_what_runs_maps_and_is_unsupported(
     ]
     gliner_lines = sections[2].split("\n")[1:]
     assert gliner_lines == [
-        "  maps: model main: engine anthropic -> init_chat_model provider (langchain-anthropic)",
+        "  maps: model main: engine cohere -> init_chat_model provider (langchain-cohere)",
         "  maps: passthrough: NeMo Guardrails key ignored by langchain_guardrails (every call "
         "here goes straight to the model: there are no dialog rails) (warning)",
         "  unsupported: 'gliner detect pii on input' is NeMo Guardrails' gliner rail, not "
         "supported here: the GLiNER server rail is not supported; use `detect|mask sensitive "
         "data on input|output` (Presidio entities for names and places)",
-        "  error: models[type=main]: engine 'anthropic' needs the package langchain-anthropic; "
-        "install it with `pip install langchain-anthropic`",
+        "  error: models[type=main]: engine 'cohere' needs the package langchain-cohere; "
+        "install it with `pip install langchain-cohere`",
     ]
     assert sections[3].split("\n")[1:] == [
         "  runs: model main: engine openai",
