@@ -192,10 +192,17 @@ def test_function_call_output_round_trip(gateway: Gateway) -> None:
             instructions="Be brief.",
             input=[
                 {"role": "user", "content": "Weather in Paris?"},
-                {"type": "function_call", "call_id": "call_w1", "name": "get_weather",
-                 "arguments": '{"city": "Paris"}'},  # fmt: skip
-                {"type": "function_call_output", "call_id": "call_w1",
-                 "output": "Sunny. Report to ops@example.com"},  # fmt: skip
+                {
+                    "type": "function_call",
+                    "call_id": "call_w1",
+                    "name": "get_weather",
+                    "arguments": '{"city": "Paris"}',
+                },
+                {
+                    "type": "function_call_output",
+                    "call_id": "call_w1",
+                    "output": "Sunny. Report to ops@example.com",
+                },
             ],
             tools=TOOLS,
             store=False,
@@ -314,3 +321,75 @@ def test_bad_bodies_name_the_field(
 ) -> None:
     response = httpx.post(f"{gateway.url}/v1/responses", json={"model": "plain", **body})
     assert (response.status_code, response.json()) == (400, expected)
+
+
+# -- LangChain and the Agents SDK as clients ----------------------------------------------------
+
+
+def _chat_openai(gateway: Gateway, model: str) -> Any:
+    from langchain_openai import ChatOpenAI
+
+    return ChatOpenAI(
+        model=model,
+        base_url=f"{gateway.url}/v1",
+        api_key="unused",  # type: ignore[arg-type]
+        max_retries=0,
+        use_responses_api=True,
+    )
+
+
+def test_chat_openai_responses_invoke_and_stream(gateway: Gateway) -> None:
+    llm = _chat_openai(gateway, "plain")
+    answer = llm.invoke("What is the capital of France?")
+    assert answer.text == "The capital of France is Paris."
+    assert answer.usage_metadata is not None
+    assert (answer.usage_metadata["input_tokens"], answer.usage_metadata["output_tokens"]) == (6, 6)
+    chunks = list(llm.stream("What is the capital of France?"))
+    assert [c.text for c in chunks if c.text] == [
+        "The ", "capital ", "of ", "France ", "is ", "Paris."
+    ]  # fmt: skip
+    blocked = _chat_openai(gateway, "blocked").invoke("Tell me a story")
+    assert blocked.content[0]["type"] == "refusal" and blocked.content[0]["refusal"] == REFUSAL
+
+
+def test_chat_openai_responses_tool_call(gateway: Gateway) -> None:
+    llm = _chat_openai(gateway, "agent").bind_tools(TOOLS)
+    answer = llm.invoke("Weather in Paris?")
+    assert [(c["name"], c["args"], c["id"]) for c in answer.tool_calls] == [
+        ("get_weather", {"city": "Paris"}, "call_w1")
+    ]
+    assert answer.text == "Let me check. "
+
+
+async def test_agents_sdk_run_streamed(gateway: Gateway) -> None:
+    from agents import Agent, OpenAIResponsesModel, Runner, function_tool
+    from openai import AsyncOpenAI
+
+    asked: list[str] = []
+
+    @function_tool
+    def get_weather(city: str) -> str:
+        """Weather of a city."""
+        asked.append(city)
+        return "Sunny"
+
+    sdk = AsyncOpenAI(base_url=f"{gateway.url}/v1", api_key="unused", max_retries=0)
+    agent = Agent(
+        name="weather",
+        instructions="Answer about the weather.",
+        model=OpenAIResponsesModel(model="agent", openai_client=sdk),
+        tools=[get_weather],
+    )
+    run = Runner.run_streamed(agent, "Weather in Paris?")
+    text = []
+    async for event in run.stream_events():
+        if event.type == "raw_response_event" and event.data.type == "response.output_text.delta":
+            text.append(event.data.delta)
+    assert asked == ["Paris"]
+    assert run.final_output == "It is sunny in Paris."
+    assert "".join(text) == "Let me check. It is sunny in Paris."
+    sent = gateway.upstream.chat_requests("agent")[-1]["messages"]
+    assert sent[0] == {"role": "system", "content": "Answer about the weather."}
+    assert sent[-1] == {"role": "tool", "content": "Sunny", "tool_call_id": "call_w1",
+                        "name": "get_weather"}  # fmt: skip
+    await sdk.close()
