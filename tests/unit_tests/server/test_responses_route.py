@@ -362,7 +362,7 @@ def test_chat_openai_responses_tool_call(gateway: Gateway) -> None:
 
 
 async def test_agents_sdk_run_streamed(gateway: Gateway) -> None:
-    from agents import Agent, OpenAIResponsesModel, Runner, function_tool
+    from agents import Agent, OpenAIResponsesModel, RunConfig, Runner, function_tool
     from openai import AsyncOpenAI
 
     asked: list[str] = []
@@ -380,7 +380,10 @@ async def test_agents_sdk_run_streamed(gateway: Gateway) -> None:
         model=OpenAIResponsesModel(model="agent", openai_client=sdk),
         tools=[get_weather],
     )
-    run = Runner.run_streamed(agent, "Weather in Paris?")
+    # No tracing: its exporter would call api.openai.com.
+    run = Runner.run_streamed(
+        agent, "Weather in Paris?", run_config=RunConfig(tracing_disabled=True)
+    )
     text = []
     async for event in run.stream_events():
         if event.type == "raw_response_event" and event.data.type == "response.output_text.delta":
@@ -393,3 +396,37 @@ async def test_agents_sdk_run_streamed(gateway: Gateway) -> None:
     assert sent[-1] == {"role": "tool", "content": "Sunny", "tool_call_id": "call_w1",
                         "name": "get_weather"}  # fmt: skip
     await sdk.close()
+
+
+def test_refusal_after_released_text_is_a_second_part() -> None:
+    """stream_first: text already sent stays; the refusal follows as a ``refusal`` part."""
+    from langchain_guardrails.server.protocol.completions import TurnEnd
+    from langchain_guardrails.server.protocol.responses_events import ResponseWriter
+
+    writer = ResponseWriter("eager", {"tools": [], "tool_choice": "auto",
+                                      "parallel_tool_calls": True})  # fmt: skip
+    guard = {"blocked": True, "stage": "output", "rail": "regex check output"}
+    events = [
+        *writer.start(),
+        *writer.deltas({"content": "Hello "}),
+        *writer.deltas({"content": "\n\n"}),
+        *writer.end(TurnEnd("content_filter", None, guard, REFUSAL)),
+    ]
+    for event in events:
+        EVENTS.validate_python(event)
+    assert kinds(events)[2:] == [
+        *TEXT_ITEM, "response.output_text.delta", "response.output_text.delta",
+        "response.output_text.done", "response.content_part.done",
+        "response.content_part.added", "response.refusal.delta", "response.refusal.done",
+        "response.content_part.done", "response.output_item.done", "response.incomplete",
+    ]  # fmt: skip
+    assert events[-2]["item"]["content"] == [
+        {"type": "output_text", "text": "Hello \n\n", "annotations": [], "logprobs": []},
+        {"type": "refusal", "refusal": REFUSAL},
+    ]
+    assert [e.get("content_index") for e in events[8:12]] == [1, 1, 1, 1]
+    final = events[-1]["response"]
+    assert (final["status"], final["incomplete_details"], final["guardrails"]) == (
+        "incomplete", {"reason": "content_filter"}, guard,
+    )  # fmt: skip
+    assert final["usage"]["total_tokens"] == 0
