@@ -223,7 +223,11 @@ def _text(value: Any, where: str, *, str_only: bool = False) -> str:
         parts = []
         for index, part in enumerate(value):
             at = f"{where}[{index}]"
-            if not (isinstance(part, dict) and part.get("type") in _TEXT_PARTS):
+            kind = part.get("type") if isinstance(part, dict) else None
+            if kind == "refusal":  # a refused answer of ours, sent back as history
+                parts.append(_text(part.get("refusal"), f"{at}.refusal", str_only=True))
+                continue
+            if kind not in _TEXT_PARTS:
                 raise RequestError(
                     f"{at}: only text content parts are supported ({', '.join(_TEXT_PARTS)})",
                     param=f"{at}.type" if isinstance(part, dict) else at,

@@ -430,3 +430,35 @@ def test_refusal_after_released_text_is_a_second_part() -> None:
         "incomplete", {"reason": "content_filter"}, guard,
     )  # fmt: skip
     assert final["usage"]["total_tokens"] == 0
+
+
+def test_input_items_as_messages() -> None:
+    """History as the SDKs send it back: typed messages with output parts (a refusal too),
+    parallel calls as one assistant message, reasoning items skipped."""
+    from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
+
+    from langchain_guardrails.server.protocol.responses_request import parse_input
+
+    messages = parse_input([
+        {"type": "message", "role": "developer", "content": [{"type": "input_text", "text": "Hi"}]},
+        {"type": "message", "role": "user", "content": "Tell me"},
+        {"type": "message", "role": "assistant", "id": "msg_1", "status": "completed",
+         "content": [{"type": "refusal", "refusal": REFUSAL}]},
+        {"role": "user", "content": "Weather?"},
+        {"type": "reasoning", "id": "rs_1", "summary": []},
+        {"type": "function_call", "call_id": "c1", "name": "a", "arguments": '{"x": 1}'},
+        {"type": "function_call", "call_id": "c2", "name": "b", "arguments": "not json"},
+        {"type": "function_call_output", "call_id": "c1", "output": [
+            {"type": "input_text", "text": "one"}]},
+    ])  # fmt: skip
+    assert [type(m) for m in messages] == [
+        SystemMessage, HumanMessage, AIMessage, HumanMessage, AIMessage, ToolMessage
+    ]  # fmt: skip
+    assert messages[2].content == REFUSAL
+    calls = messages[4]
+    assert isinstance(calls, AIMessage)
+    assert [(c["id"], c["name"], c["args"]) for c in calls.tool_calls] == [("c1", "a", {"x": 1})]
+    assert [(c["id"], c["args"]) for c in calls.invalid_tool_calls] == [("c2", "not json")]
+    tool = messages[5]
+    assert isinstance(tool, ToolMessage)
+    assert (tool.content, tool.tool_call_id, tool.name) == ("one", "c1", "a")
