@@ -462,3 +462,29 @@ def test_input_items_as_messages() -> None:
     tool = messages[5]
     assert isinstance(tool, ToolMessage)
     assert (tool.content, tool.tool_call_id, tool.name) == ("one", "c1", "a")
+
+
+def test_request_deadline_ends_the_stream_with_an_error_event(tmp_path: Any) -> None:
+    slow = {"slow": [FakeReply(text="one two three four five six", delay=0.2)]}
+    with FakeOpenAIServer(slow) as upstream:
+        folder = tmp_path / "slow"
+        folder.mkdir()
+        (folder / "config.yml").write_text(
+            "models:\n  - type: main\n    engine: openai\n    model: slow\n"
+            f"    parameters: {{base_url: '{upstream.base_url}', api_key: unused, "
+            "max_retries: 0}\n"
+        )
+        app = create_app(tmp_path, fast_path=True, request_timeout=0.5)
+        with live_server(app) as url:
+            response = httpx.post(
+                f"{url}/v1/responses", json={"model": "slow", "input": "Hi", "stream": True}
+            )
+            whole = httpx.post(f"{url}/v1/responses", json={"model": "slow", "input": "Hi"})
+    last = response.text.split("\n\n")[-2]
+    message = "The generation did not finish within the request timeout of 0.5 s"
+    assert last == "event: error\ndata: " + json.dumps(
+        {"type": "error", "sequence_number": 0, "code": "request_timeout",
+         "message": message, "param": None}, separators=(",", ":"),
+    )  # fmt: skip
+    assert "response.completed" not in response.text
+    assert (whole.status_code, whole.json()["error"]["code"]) == (504, "request_timeout")
