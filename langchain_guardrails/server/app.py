@@ -49,6 +49,7 @@ from langchain_guardrails.server.protocol.json_http import (
 from langchain_guardrails.server.protocol.openai_schema import (
     RequestError,
 )
+from langchain_guardrails.server.protocol.responses_route import add_responses_route
 from langchain_guardrails.server.protocol.route_deps import RouteDeps
 
 logger = logging.getLogger("langchain_guardrails.server")
@@ -296,6 +297,7 @@ def create_app(
         nemo_errors=nemo_errors,
     )
     add_chat_route(app, deps)
+    add_responses_route(app, deps)
     add_checks_route(app, deps)
 
     app.add_middleware(RouteTemplateMiddleware)  # innermost: it sees the router's scope

@@ -1,0 +1,199 @@
+"""``POST /v1/responses``: OpenAI's Responses API over one guarded run
+(:func:`~langchain_guardrails.server.protocol.completions.turn`), streamed or whole.
+
+A thin decoder (:mod:`.responses_request`) and a thin encoder (:mod:`.responses_events`);
+deadlines, drain, disconnects, metrics and spans as on the chat route.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncGenerator, Callable
+from contextlib import aclosing
+from dataclasses import replace
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from langchain_core.callbacks import BaseCallbackHandler
+
+from langchain_guardrails.guard.chat_model import Guardrails
+from langchain_guardrails.observability.safe_logging import log_failure
+from langchain_guardrails.server.operations.access import request_id
+from langchain_guardrails.server.operations.disconnects import cancel_on_disconnect
+from langchain_guardrails.server.operations.drain import shutdown_error
+from langchain_guardrails.server.operations.telemetry import (
+    RailObserver,
+    record_outcome,
+    tracked_stream,
+)
+from langchain_guardrails.server.operations.tracing import RequestSpan
+from langchain_guardrails.server.protocol.completions import (
+    TurnEnd,
+    capped_kwargs,
+    timeout_error,
+    turn,
+)
+from langchain_guardrails.server.protocol.json_http import JSONBody, request_json
+from langchain_guardrails.server.protocol.openai_tools import require_tool_calling
+from langchain_guardrails.server.protocol.responses_events import ResponseWriter, sse
+from langchain_guardrails.server.protocol.responses_request import (
+    ResponsesRequest,
+    parse_responses_request,
+)
+from langchain_guardrails.server.protocol.route_deps import RouteDeps
+from langchain_guardrails.server.protocol.sse import EventStreamResponse
+from langchain_guardrails.server.upstream.failures import failure
+
+logger = logging.getLogger("langchain_guardrails.server")
+
+PATH = "/v1/responses"
+
+
+def _error_event(error: dict[str, Any]) -> bytes:
+    # Sent in place of the stream's last events, whose sequence numbers are unknown here.
+    body = error["error"]
+    return sse({"type": "error", "sequence_number": 0, "code": body["code"],
+                "message": body["message"], "param": None})  # fmt: skip
+
+
+def add_responses_route(app: FastAPI, deps: RouteDeps) -> None:
+    """Serve ``POST /v1/responses`` on ``app``."""
+
+    @app.post(PATH, response_model=None)
+    async def responses(request: Request) -> Response:
+        drain = deps.drain
+        started = time.perf_counter()
+        asked = parse_responses_request(await request_json(request))
+        guarded, config_id = await deps.guardrails_for(asked.config_id, asked.model)
+        asked = replace(asked, model_kwargs=capped_kwargs(guarded, asked.model_kwargs))
+        if "tools" in asked.model_kwargs:
+            require_tool_calling(guarded, config_id, False)
+        model = asked.model or asked.config_id or deps.default_model
+        rid = request_id(request.scope)
+        observer = RailObserver(config_id, rid, deps.metrics) if deps.rail_metrics else None
+        span = RequestSpan.start(
+            PATH, config_id, rid, stream=asked.stream, tracer_provider=deps.tracer_provider
+        )
+        observers: list[BaseCallbackHandler] = [observer] if observer is not None else []
+        if span is not None:
+            observers.append(span.handler)
+
+        def on_end(guardrails: dict[str, Any]) -> None:
+            record_outcome(guardrails, config_id, rid, deps.metrics)
+            if span is not None:
+                span.end(guardrails, status=200)
+
+        writer = ResponseWriter(model, asked.echo)
+        if asked.stream:
+
+            def first_content() -> None:
+                if deps.metrics is not None:
+                    seconds = time.perf_counter() - started
+                    deps.metrics.time_to_first_token.labels(config_id=config_id).observe(seconds)
+
+            events = _event_stream(guarded, asked, writer, observers, first_content, on_end)
+            return EventStreamResponse(
+                tracked_stream(events, deps.metrics, span) if deps.metrics or span else events,
+                deadline=deps.request_timeout,
+                on_deadline=_error_event(timeout_error(deps.request_timeout or 0)),
+                drain=drain,
+                on_drain=_error_event(shutdown_error()),
+            )
+
+        async def work() -> dict[str, Any]:
+            deadline = asyncio.timeout(deps.request_timeout)
+            try:
+                async with deadline, drain.following(deadline):
+                    last: dict[str, Any] = {}
+                    items = _events(guarded, asked, writer, observers)
+                    async with aclosing(items):
+                        async for event in items:
+                            last = event
+                on_end(last["response"].get("guardrails", {}))
+                body: dict[str, Any] = last["response"]
+                return body
+            except TimeoutError:
+                if deadline.expired():  # the request's own deadline, or the drain's end
+                    return (
+                        shutdown_error()
+                        if drain.cutting
+                        else timeout_error(deps.request_timeout or 0)
+                    )
+                raise
+
+        try:
+            gone, body = await cancel_on_disconnect(request.receive, work)
+        except Exception as exc:
+            failed, error = failure(exc)
+            if span is not None:
+                span.end(None, status=failed)
+            message = "response failed [request %s]"
+            log_failure(
+                logger, logging.ERROR, message, rid, error=exc, request_id=rid, config_id=config_id
+            )
+            return JSONBody(error, status_code=failed)
+        ok = body is not None and body.get("object") == "response"
+        status = 499 if gone else 200 if ok else 503 if drain.cutting else 504
+        if span is not None:
+            span.end(None, status=status)  # no-op when on_end closed it
+        if gone:
+            # 499 is never seen by the client that left; it keeps access logs honest.
+            return Response(status_code=499)
+        return JSONBody(body, status_code=status)
+
+
+async def _events(
+    guarded: Guardrails,
+    asked: ResponsesRequest,
+    writer: ResponseWriter,
+    observers: list[BaseCallbackHandler],
+    first_content: Callable[[], None] | None = None,
+) -> AsyncGenerator[dict[str, Any], None]:
+    """Every event of one response; the last one holds the final ``response``."""
+    for event in writer.start():
+        yield event
+    log = asked.options.get("log")
+    log_rails = isinstance(log, dict) and log.get("activated_rails") is True
+    items = turn(guarded, asked.messages, asked.model_kwargs, log_rails=log_rails,
+                 observer=observers)  # fmt: skip
+    # Closed at once when the response stops (client gone): the model stream closes too.
+    async with aclosing(items):
+        async for item in items:
+            if isinstance(item, TurnEnd):
+                for event in writer.end(item):
+                    yield event
+                continue
+            if first_content is not None:
+                first_content()
+                first_content = None
+            for event in writer.deltas(item):
+                yield event
+
+
+async def _event_stream(
+    guarded: Guardrails,
+    asked: ResponsesRequest,
+    writer: ResponseWriter,
+    observers: list[BaseCallbackHandler],
+    first_content: Callable[[], None],
+    on_end: Callable[[dict[str, Any]], None],
+) -> AsyncGenerator[bytes, None]:
+    """The SSE body of one streamed response."""
+    try:
+        items = _events(guarded, asked, writer, observers, first_content)
+        async with aclosing(items):
+            async for event in items:
+                if event["type"] in ("response.completed", "response.incomplete"):
+                    on_end(event["response"].get("guardrails", {}))
+                yield sse(event)
+    except Exception as exc:
+        # A malformed chunk's error may quote model text: frames and type only.
+        log_failure(logger, logging.ERROR, "response %s failed", "stream", error=exc)
+        for event in writer.failed(failure(exc)[1]["error"]):
+            yield sse(event)
+
+
+__all__ = ["add_responses_route"]
