@@ -7,9 +7,7 @@ deadlines, drain, disconnects, metrics and spans as on the chat route.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from dataclasses import replace
@@ -21,22 +19,14 @@ from langchain_core.callbacks import BaseCallbackHandler
 
 from langchain_guardrails.guard.chat_model import Guardrails
 from langchain_guardrails.observability.safe_logging import log_failure
-from langchain_guardrails.server.operations.access import request_id
-from langchain_guardrails.server.operations.disconnects import cancel_on_disconnect
 from langchain_guardrails.server.operations.drain import shutdown_error
-from langchain_guardrails.server.operations.telemetry import (
-    RailObserver,
-    record_outcome,
-    tracked_stream,
-)
-from langchain_guardrails.server.operations.tracing import RequestSpan
 from langchain_guardrails.server.protocol.completions import (
     TurnEnd,
     capped_kwargs,
     timeout_error,
     turn,
 )
-from langchain_guardrails.server.protocol.json_http import JSONBody, request_json
+from langchain_guardrails.server.protocol.json_http import request_json
 from langchain_guardrails.server.protocol.openai_tools import require_tool_calling
 from langchain_guardrails.server.protocol.responses_events import ResponseWriter, sse
 from langchain_guardrails.server.protocol.responses_request import (
@@ -44,7 +34,7 @@ from langchain_guardrails.server.protocol.responses_request import (
     parse_responses_request,
 )
 from langchain_guardrails.server.protocol.route_deps import RouteDeps
-from langchain_guardrails.server.protocol.sse import EventStreamResponse
+from langchain_guardrails.server.protocol.route_run import RouteRun
 from langchain_guardrails.server.upstream.failures import failure
 
 logger = logging.getLogger("langchain_guardrails.server")
@@ -64,85 +54,35 @@ def add_responses_route(app: FastAPI, deps: RouteDeps) -> None:
 
     @app.post(PATH, response_model=None)
     async def responses(request: Request) -> Response:
-        drain = deps.drain
-        started = time.perf_counter()
         asked = parse_responses_request(await request_json(request))
         guarded, config_id = await deps.guardrails_for(asked.config_id, asked.model)
         asked = replace(asked, model_kwargs=capped_kwargs(guarded, asked.model_kwargs))
         if "tools" in asked.model_kwargs:
             require_tool_calling(guarded, config_id, False)
         model = asked.model or asked.config_id or deps.default_model
-        rid = request_id(request.scope)
-        observer = RailObserver(config_id, rid, deps.metrics) if deps.rail_metrics else None
-        span = RequestSpan.start(
-            PATH, config_id, rid, stream=asked.stream, tracer_provider=deps.tracer_provider
-        )
-        observers: list[BaseCallbackHandler] = [observer] if observer is not None else []
-        if span is not None:
-            observers.append(span.handler)
-
-        def on_end(guardrails: dict[str, Any]) -> None:
-            record_outcome(guardrails, config_id, rid, deps.metrics)
-            if span is not None:
-                span.end(guardrails, status=200)
-
+        run = RouteRun.start(request, deps, PATH, config_id, stream=asked.stream)
         writer = ResponseWriter(model, asked.echo)
         if asked.stream:
-
-            def first_content() -> None:
-                if deps.metrics is not None:
-                    seconds = time.perf_counter() - started
-                    deps.metrics.time_to_first_token.labels(config_id=config_id).observe(seconds)
-
-            events = _event_stream(guarded, asked, writer, observers, first_content, on_end)
-            return EventStreamResponse(
-                tracked_stream(events, deps.metrics, span) if deps.metrics or span else events,
-                deadline=deps.request_timeout,
+            events = _event_stream(
+                guarded, asked, writer, run.observers, run.first_content, run.on_end
+            )
+            return run.streamed(
+                events,
                 on_deadline=_error_event(timeout_error(deps.request_timeout or 0)),
-                drain=drain,
                 on_drain=_error_event(shutdown_error()),
             )
 
-        async def work() -> dict[str, Any]:
-            deadline = asyncio.timeout(deps.request_timeout)
-            try:
-                async with deadline, drain.following(deadline):
-                    last: dict[str, Any] = {}
-                    items = _events(guarded, asked, writer, observers)
-                    async with aclosing(items):
-                        async for event in items:
-                            last = event
-                on_end(last["response"].get("guardrails", {}))
-                body: dict[str, Any] = last["response"]
-                return body
-            except TimeoutError:
-                if deadline.expired():  # the request's own deadline, or the drain's end
-                    return (
-                        shutdown_error()
-                        if drain.cutting
-                        else timeout_error(deps.request_timeout or 0)
-                    )
-                raise
+        async def produce() -> dict[str, Any]:
+            last: dict[str, Any] = {}
+            items = _events(guarded, asked, writer, run.observers)
+            async with aclosing(items):
+                async for event in items:
+                    last = event
+            body: dict[str, Any] = last["response"]
+            run.on_end(body.get("guardrails", {}))
+            return body
 
-        try:
-            gone, body = await cancel_on_disconnect(request.receive, work)
-        except Exception as exc:
-            failed, error = failure(exc)
-            if span is not None:
-                span.end(None, status=failed)
-            message = "response failed [request %s]"
-            log_failure(
-                logger, logging.ERROR, message, rid, error=exc, request_id=rid, config_id=config_id
-            )
-            return JSONBody(error, status_code=failed)
-        ok = body is not None and body.get("object") == "response"
-        status = 499 if gone else 200 if ok else 503 if drain.cutting else 504
-        if span is not None:
-            span.end(None, status=status)  # no-op when on_end closed it
-        if gone:
-            # 499 is never seen by the client that left; it keeps access logs honest.
-            return Response(status_code=499)
-        return JSONBody(body, status_code=status)
+        return await run.whole(request, produce, what="response")
 
 
 async def _events(
