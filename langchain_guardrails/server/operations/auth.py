@@ -1,10 +1,12 @@
-"""Optional API key: ``Authorization: Bearer <key>`` on every route but ``/health``."""
+"""Optional API key: ``Authorization: Bearer <key>`` (or ``x-api-key: <key>``, as Anthropic's
+clients send it) on every route but ``/health``."""
 
 from __future__ import annotations
 
 import hmac
 import json
 from collections.abc import Sequence
+from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -12,6 +14,7 @@ API_KEY_ENV = "LANGCHAIN_GUARDRAILS_API_KEY"
 """Environment variable the CLI reads the API key from."""
 
 OPEN_PATHS = frozenset({"/health"})
+ANTHROPIC_PATH = "/v1/messages"
 
 
 class APIKeyMiddleware:
@@ -34,14 +37,24 @@ class APIKeyMiddleware:
         if scope["type"] != "http" or scope["path"] in OPEN_PATHS or scope["method"] == "OPTIONS":
             await self.app(scope, receive, send)
             return
-        given = dict(scope["headers"]).get(b"authorization", b"")
+        headers = dict(scope["headers"])
+        given = headers.get(b"authorization", b"")
         scheme, _, token = given.partition(b" ")
+        if not given and b"x-api-key" in headers:
+            # Anthropic's clients send the key as `x-api-key` (or as a bearer token).
+            given = token = headers[b"x-api-key"]
+            scheme = b"bearer"
         # Constant-time comparison, with every key: no key may leak through response timing.
         matches = [hmac.compare_digest(token, key) for key in self._keys]
         if scheme.lower() == b"bearer" and any(matches):
             await self.app(scope, receive, send)
             return
         message = "Missing API key" if not given else "Incorrect API key provided"
+        if scope["path"] == ANTHROPIC_PATH:
+            # That route's clients read Anthropic's error envelope.
+            body = {"type": "error", "error": {"type": "authentication_error", "message": message}}
+            await send_json(send, 401, body, headers={"www-authenticate": "Bearer"})
+            return
         await send_error(
             send, 401, message, "invalid_api_key", headers={"www-authenticate": "Bearer"}
         )
@@ -57,9 +70,15 @@ async def send_error(
     headers: dict[str, str] | None = None,
 ) -> None:
     """Send an OpenAI-style JSON error straight from ASGI middleware."""
-    body = json.dumps(
-        {"error": {"message": message, "type": type, "param": None, "code": code}}
-    ).encode()
+    error = {"error": {"message": message, "type": type, "param": None, "code": code}}
+    await send_json(send, status, error, headers=headers)
+
+
+async def send_json(
+    send: Send, status: int, content: Any, *, headers: dict[str, str] | None = None
+) -> None:
+    """Send a JSON body straight from ASGI middleware."""
+    body = json.dumps(content).encode()
     raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     raw += [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": raw})
