@@ -50,13 +50,13 @@ class APIKeyMiddleware:
             await self.app(scope, receive, send)
             return
         message = "Missing API key" if not given else "Incorrect API key provided"
-        if scope["path"] == ANTHROPIC_PATH:
-            # That route's clients read Anthropic's error envelope.
-            body = {"type": "error", "error": {"type": "authentication_error", "message": message}}
-            await send_json(send, 401, body, headers={"www-authenticate": "Bearer"})
-            return
         await send_error(
-            send, 401, message, "invalid_api_key", headers={"www-authenticate": "Bearer"}
+            send,
+            401,
+            message,
+            "invalid_api_key",
+            headers={"www-authenticate": "Bearer"},
+            path=scope["path"],
         )
 
 
@@ -68,10 +68,41 @@ async def send_error(
     *,
     type: str = "invalid_request_error",
     headers: dict[str, str] | None = None,
+    path: str | None = None,
 ) -> None:
-    """Send an OpenAI-style JSON error straight from ASGI middleware."""
+    """Send an OpenAI-style JSON error straight from ASGI middleware (Anthropic's envelope
+    when ``path`` is the Anthropic route, whose clients read only that)."""
+    if path == ANTHROPIC_PATH:
+        await send_json(send, status, anthropic_error(status, message), headers=headers)
+        return
     error = {"error": {"message": message, "type": type, "param": None, "code": code}}
     await send_json(send, status, error, headers=headers)
+
+
+_ANTHROPIC_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    408: "timeout_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    503: "overloaded_error",
+    504: "timeout_error",
+}
+
+
+def anthropic_error(status: int, message: str) -> dict[str, Any]:
+    """Anthropic's error envelope (``{"type": "error", "error": {"type", "message"}}``) for an
+    HTTP ``status``.
+
+    Example:
+        .. code-block:: python
+
+            anthropic_error(404, "no such config")["error"]["type"]  # "not_found_error"
+    """
+    kind = _ANTHROPIC_TYPES.get(status, "api_error")
+    return {"type": "error", "error": {"type": kind, "message": message}}
 
 
 async def send_json(

@@ -335,6 +335,7 @@ class KeyLimitMiddleware:
                 "limits_unavailable",
                 type="server_error",
                 headers={"retry-after": "1"},
+                path=scope["path"],
             )
             return
         if isinstance(taken, Denied):
@@ -348,6 +349,7 @@ class KeyLimitMiddleware:
                 taken.code,
                 type="requests",
                 headers={"retry-after": str(taken.retry_after)},
+                path=scope["path"],
             )
             return
         _HELD.add(taken)

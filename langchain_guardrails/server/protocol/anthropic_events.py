@@ -15,6 +15,7 @@ from typing import Any
 
 from langchain_core.messages.ai import UsageMetadata
 
+from langchain_guardrails.server.operations.auth import anthropic_error
 from langchain_guardrails.server.protocol.completions import TurnEnd, json_bytes
 
 _STOP_REASONS = {
@@ -23,16 +24,6 @@ _STOP_REASONS = {
     "tool_calls": "tool_use",
     "function_call": "tool_use",
     "content_filter": "refusal",
-}
-_ERROR_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    503: "overloaded_error",
-    504: "timeout_error",
 }
 REFUSAL_DETAILS = {"type": "refusal", "category": None, "explanation": None}
 """``stop_details`` of a block: no Anthropic policy category applies to a guardrail."""
@@ -49,10 +40,8 @@ def sse(event: dict[str, Any]) -> bytes:
     return b"event: " + kind.encode() + b"\ndata: " + json_bytes(event) + b"\n\n"
 
 
-def error_body(status: int, message: str) -> dict[str, Any]:
-    """Anthropic's error envelope for an HTTP ``status``."""
-    kind = _ERROR_TYPES.get(status, "api_error")
-    return {"type": "error", "error": {"type": kind, "message": message}}
+error_body = anthropic_error
+"""Anthropic's error envelope for an HTTP ``status`` (the one the middleware sends too)."""
 
 
 def usage_body(usage: UsageMetadata | None) -> dict[str, int]:
