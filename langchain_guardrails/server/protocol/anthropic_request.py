@@ -25,7 +25,9 @@ from langchain_guardrails.server.protocol.request_error import RequestError
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _MAX_TOKENS = 1_000_000
-_UNSUPPORTED = ("top_k", "container", "mcp_servers", "context_management")
+_UNSUPPORTED = (
+    "top_k", "container", "mcp_servers", "context_management", "output_format", "output_config",
+)  # fmt: skip
 """Fields the gateway cannot honour: a 400 when set, never silently ignored."""
 _SKIPPED_BLOCKS = frozenset({"thinking", "redacted_thinking"})
 
