@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -38,17 +38,13 @@ class APIKeyMiddleware:
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
-        given = headers.get(b"authorization", b"")
-        scheme, _, token = given.partition(b" ")
-        if not given and b"x-api-key" in headers:
-            # Anthropic's clients send the key as `x-api-key` (or as a bearer token).
-            given = token = headers[b"x-api-key"]
-            scheme = b"bearer"
+        token = presented_key(headers)
         # Constant-time comparison, with every key: no key may leak through response timing.
-        matches = [hmac.compare_digest(token, key) for key in self._keys]
-        if scheme.lower() == b"bearer" and any(matches):
+        matches = [hmac.compare_digest(token or b"", key) for key in self._keys]
+        if token is not None and any(matches):
             await self.app(scope, receive, send)
             return
+        given = b"authorization" in headers or b"x-api-key" in headers
         message = "Missing API key" if not given else "Incorrect API key provided"
         await send_error(
             send,
@@ -58,6 +54,22 @@ class APIKeyMiddleware:
             headers={"www-authenticate": "Bearer"},
             path=scope["path"],
         )
+
+
+def presented_key(headers: Mapping[bytes, bytes]) -> bytes | None:
+    """The API key a request presents: its bearer token, else its ``x-api-key`` (as Anthropic's
+    clients send it), else ``None``.
+
+    Example:
+        .. code-block:: python
+
+            presented_key({b"x-api-key": b"s3cret"})  # b"s3cret"
+    """
+    given = headers.get(b"authorization")
+    if given is not None:
+        scheme, _, token = given.partition(b" ")
+        return token if scheme.lower() == b"bearer" and token else None
+    return headers.get(b"x-api-key") or None
 
 
 async def send_error(
@@ -84,6 +96,7 @@ _ANTHROPIC_TYPES = {
     401: "authentication_error",
     403: "permission_error",
     404: "not_found_error",
+    405: "invalid_request_error",
     408: "timeout_error",
     413: "request_too_large",
     429: "rate_limit_error",

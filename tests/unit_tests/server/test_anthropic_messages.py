@@ -493,3 +493,27 @@ def test_chat_anthropic_invoke_and_stream(gateway: tuple[str, FakeOpenAIServer])
     assert called.tool_calls == [
         {"name": "get_weather", "args": {"city": "Paris"}, "id": "call_w1", "type": "tool_call"}
     ]
+
+
+def test_middleware_errors_in_anthropic_envelope(tmp_path: Path) -> None:
+    from langchain_guardrails.server.operations.key_limits import caller_key
+
+    with FakeOpenAIServer(SCRIPTS) as upstream:
+        _configs(tmp_path, upstream)
+        app = create_app(tmp_path, fast_path=True, max_body_bytes=200)
+        with live_server(app) as url:
+            big = {"model": "plain", "max_tokens": 9, "messages": ASK, "system": "x" * 300}
+            response = httpx.post(f"{url}/v1/messages", json=big, timeout=10)
+            assert response.status_code == 413
+            assert response.json()["type"] == "error"
+            assert response.json()["error"]["type"] == "request_too_large"
+            wrong_method = httpx.get(f"{url}/v1/messages", timeout=10)
+            assert wrong_method.status_code == 405
+            assert wrong_method.json() == {
+                "type": "error",
+                "error": {"type": "invalid_request_error", "message": "Method Not Allowed"},
+            }
+    # Per-key limits count an x-api-key caller by its key, as a bearer token.
+    by_header = caller_key({"headers": [(b"x-api-key", b"k1")]})
+    assert by_header == caller_key({"headers": [(b"authorization", b"Bearer k1")]})
+    assert by_header != caller_key({"headers": []}) == "anonymous"
