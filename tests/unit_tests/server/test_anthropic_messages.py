@@ -34,6 +34,12 @@ SCRIPTS: dict[str, Any] = {
         text="Running it. ",
         tool_calls=[{"name": "shell", "args": {"cmd": "rm -rf /tmp/x"}, "id": "call_x"}],
     ),
+    "parallel": FakeReply(
+        tool_calls=[
+            WEATHER_CALL,
+            {"name": "get_weather", "args": {"city": "Rome"}, "id": "call_w2"},
+        ]
+    ),
     "thinker": FakeReply(reasoning="Thinking it over.", text="Paris."),
     "atlantis": FakeReply(text="Atlantis, the lost city, lies under the sea."),
 }
@@ -310,6 +316,31 @@ def test_streamed_tool_use(client: Anthropic, gateway: tuple[str, FakeOpenAIServ
     }  # fmt: skip
 
 
+def test_parallel_tool_calls_are_blocks_of_their_own(
+    client: Anthropic, gateway: tuple[str, FakeOpenAIServer]
+) -> None:
+    _, events = raw_stream(gateway[0], model="parallel", max_tokens=100, messages=ASK, tools=TOOLS)
+    framing = [
+        (e["type"], e["index"], (e.get("content_block") or e.get("delta") or {}).get("type"))
+        for e in events
+        if "index" in e
+    ]
+    assert framing == [
+        ("content_block_start", 0, "tool_use"),
+        ("content_block_delta", 0, "input_json_delta"),
+        ("content_block_stop", 0, None),
+        ("content_block_start", 1, "tool_use"),
+        ("content_block_delta", 1, "input_json_delta"),
+        ("content_block_stop", 1, None),
+    ]
+    message = client.messages.create(model="parallel", max_tokens=100, messages=ASK, tools=TOOLS)
+    assert message.stop_reason == "tool_use"
+    assert [b.model_dump(exclude_none=True) for b in message.content] == [
+        {"type": "tool_use", "id": "call_w1", "name": "get_weather", "input": {"city": "Paris"}},
+        {"type": "tool_use", "id": "call_w2", "name": "get_weather", "input": {"city": "Rome"}},
+    ]
+
+
 def test_blocked_tool_call_is_never_sent(
     client: Anthropic, gateway: tuple[str, FakeOpenAIServer]
 ) -> None:
@@ -420,7 +451,7 @@ def test_sdk_errors(client: Anthropic, gateway: tuple[str, FakeOpenAIServer]) ->
         "error": {
             "type": "invalid_request_error",
             "message": "config_id is required (or a model naming a config); "
-            "known config ids: agent, atlantis, danger, plain, thinker",
+            "known config ids: agent, atlantis, danger, parallel, plain, thinker",
         },
     }
     with pytest.raises(NotFoundError) as missing:
@@ -517,3 +548,35 @@ def test_middleware_errors_in_anthropic_envelope(tmp_path: Path) -> None:
     by_header = caller_key({"headers": [(b"x-api-key", b"k1")]})
     assert by_header == caller_key({"headers": [(b"authorization", b"Bearer k1")]})
     assert by_header != caller_key({"headers": []}) == "anonymous"
+
+
+def test_request_timeout_ends_the_stream_with_an_error_event(tmp_path: Path) -> None:
+    from anthropic import APIStatusError
+
+    with FakeOpenAIServer(SCRIPTS, delay=0.3) as upstream:
+        _configs(tmp_path, upstream)
+        app = create_app(tmp_path, fast_path=True, request_timeout=0.5)
+        with live_server(app) as url:
+            raw = httpx.post(
+                f"{url}/v1/messages",
+                json={"model": "plain", "max_tokens": 9, "messages": ASK, "stream": True},
+                timeout=10,
+            ).text
+            assert raw.startswith("event: message_start\n")
+            assert raw.endswith(
+                'event: error\ndata: {"type":"error","error":{"type":"timeout_error",'
+                '"message":"The generation did not finish within the request timeout of 0.5 s"}}'
+                "\n\n"
+            )
+            assert "message_stop" not in raw
+            client = Anthropic(base_url=url, api_key="unused", max_retries=0)
+            with pytest.raises(APIStatusError) as whole:
+                client.messages.create(model="plain", max_tokens=9, messages=ASK)
+            assert whole.value.status_code == 504
+            assert whole.value.body == {
+                "type": "error",
+                "error": {
+                    "type": "timeout_error",
+                    "message": "The generation did not finish within the request timeout of 0.5 s",
+                },
+            }
