@@ -46,6 +46,7 @@ from langchain_guardrails.server.protocol.json_http import (
     http_error_response,
     request_error_response,
 )
+from langchain_guardrails.server.protocol.messages_route import add_messages_route
 from langchain_guardrails.server.protocol.openai_schema import (
     RequestError,
 )
@@ -58,7 +59,13 @@ DEFAULT_MAX_CONCURRENCY = 128
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
 DEFAULT_BODY_TIMEOUT = 10.0
 DEFAULT_REQUEST_TIMEOUT = 600.0
-_LIMITED = ("/v1/chat/completions", "/v1/guardrail/checks", "/configs/")
+_LIMITED = (
+    "/v1/chat/completions",
+    "/v1/responses",
+    "/v1/messages",
+    "/v1/guardrail/checks",
+    "/configs/",
+)
 
 
 def create_app(
@@ -298,6 +305,7 @@ def create_app(
     )
     add_chat_route(app, deps)
     add_responses_route(app, deps)
+    add_messages_route(app, deps)
     add_checks_route(app, deps)
 
     app.add_middleware(RouteTemplateMiddleware)  # innermost: it sees the router's scope

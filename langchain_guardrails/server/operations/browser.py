@@ -53,6 +53,7 @@ class BrowserGuardMiddleware:
                 403,
                 f"Host {shown!r} is not served here (allow it with --allowed-host)",
                 "host_not_allowed",
+                path=scope["path"],
             )
             return
         origin = headers.get(b"origin")
@@ -64,13 +65,18 @@ class BrowserGuardMiddleware:
                 f"Cross-origin requests from {shown!r} are not allowed "
                 "(allow the origin with --cors-origin)",
                 "origin_not_allowed",
+                path=scope["path"],
             )
             return
         if scope["method"] == "POST":
             kind = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
             if kind != b"application/json":
                 await send_error(
-                    send, 415, "The request Content-Type must be application/json", "bad_media"
+                    send,
+                    415,
+                    "The request Content-Type must be application/json",
+                    "bad_media",
+                    path=scope["path"],
                 )
                 return
         await self.app(scope, receive, send)

@@ -1,6 +1,6 @@
 """Limits per API key: concurrent generations and requests per minute, in one process or Redis.
 
-With API keys configured, a key is the caller's bearer token (only a hash of it is kept;
+With API keys configured, a key is the caller's bearer token or x-api-key (only its hash is kept;
 the API key check has already accepted it). Without API keys any token would be accepted, so a
 client could dodge its limits by changing tokens: the limits then count by client address
 (``scope["client"]``; behind a proxy run uvicorn with ``--proxy-headers`` so this is the real
@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from langchain_guardrails.server.operations.auth import send_error
+from langchain_guardrails.server.operations.auth import presented_key, send_error
 
 logger = logging.getLogger("langchain_guardrails.server")
 
@@ -283,9 +283,8 @@ def caller_key(scope: Scope, *, by_token: bool = True) -> str:
     if not by_token:
         client = scope.get("client")
         return ADDRESS_PREFIX + (str(client[0]) if client else "unknown")
-    given = dict(scope["headers"]).get(b"authorization", b"")
-    scheme, _, token = given.partition(b" ")
-    if scheme.lower() != b"bearer" or not token:
+    token = presented_key(dict(scope["headers"]))
+    if token is None:
         return ANONYMOUS
     return hashlib.sha256(token).hexdigest()[:32]
 
@@ -335,6 +334,7 @@ class KeyLimitMiddleware:
                 "limits_unavailable",
                 type="server_error",
                 headers={"retry-after": "1"},
+                path=scope["path"],
             )
             return
         if isinstance(taken, Denied):
@@ -348,6 +348,7 @@ class KeyLimitMiddleware:
                 taken.code,
                 type="requests",
                 headers={"retry-after": str(taken.retry_after)},
+                path=scope["path"],
             )
             return
         _HELD.add(taken)

@@ -47,7 +47,7 @@ class RequestBodyMiddleware:
         too_large = f"The request body is larger than the limit of {self.max_bytes} bytes"
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            await send_error(send, 413, too_large, "request_too_large")
+            await send_error(send, 413, too_large, "request_too_large", path=scope["path"])
             return
         try:
             async with asyncio.timeout(self.timeout):
@@ -58,10 +58,11 @@ class RequestBodyMiddleware:
                 408,
                 f"The request body did not arrive within {self.timeout:g} s",
                 "request_timeout",
+                path=scope["path"],
             )
             return
         except _TooLarge:
-            await send_error(send, 413, too_large, "request_too_large")
+            await send_error(send, 413, too_large, "request_too_large", path=scope["path"])
             return
         if body is None:
             return  # the client left before sending its body
@@ -70,7 +71,11 @@ class RequestBodyMiddleware:
             inner[JSON_KEY] = json.loads(body)
         except RecursionError:
             await send_error(
-                send, 400, "The request body is nested too deeply (JSON)", "invalid_json"
+                send,
+                400,
+                "The request body is nested too deeply (JSON)",
+                "invalid_json",
+                path=scope["path"],
             )
             return
         except ValueError:
@@ -152,6 +157,7 @@ class ConcurrencyLimitMiddleware:
                 f"A batch may hold at most {self.limit} inputs (the server's max concurrency); "
                 f"this one holds {weight}",
                 "batch_too_large",
+                path=scope["path"],
             )
             return
         if self.active + weight > self.limit:
@@ -164,6 +170,7 @@ class ConcurrencyLimitMiddleware:
                 "server_busy",
                 type="server_error",
                 headers={"retry-after": str(self.retry_after)},
+                path=scope["path"],
             )
             return
         self.active += weight

@@ -11,6 +11,7 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from langchain_guardrails.server.operations.auth import ANTHROPIC_PATH, anthropic_error
 from langchain_guardrails.server.operations.limits import JSON_KEY
 from langchain_guardrails.server.protocol.completions import json_bytes
 from langchain_guardrails.server.protocol.openai_schema import RequestError
@@ -48,6 +49,9 @@ async def request_error_response(request: Request, exc: RequestError) -> JSONRes
 async def http_error_response(request: Request, exc: StarletteHTTPException) -> Response:
     if not request.url.path.startswith("/v1/"):
         return await http_exception_handler(request, exc)  # LangServe keeps its own format
+    if request.url.path == ANTHROPIC_PATH:
+        body = anthropic_error(exc.status_code, str(exc.detail))
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
     error = RequestError(str(exc.detail), status=exc.status_code, code=code, headers=exc.headers)
     return await request_error_response(request, error)
