@@ -8,9 +8,7 @@ answer in Anthropic's envelope (``{"type": "error", "error": {"type", "message"}
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from dataclasses import replace
@@ -22,14 +20,6 @@ from langchain_core.callbacks import BaseCallbackHandler
 
 from langchain_guardrails.guard.chat_model import Guardrails
 from langchain_guardrails.observability.safe_logging import log_failure
-from langchain_guardrails.server.operations.access import request_id
-from langchain_guardrails.server.operations.disconnects import cancel_on_disconnect
-from langchain_guardrails.server.operations.telemetry import (
-    RailObserver,
-    record_outcome,
-    tracked_stream,
-)
-from langchain_guardrails.server.operations.tracing import RequestSpan
 from langchain_guardrails.server.protocol.anthropic_events import (
     BlockWriter,
     MessageBuilder,
@@ -43,12 +33,17 @@ from langchain_guardrails.server.protocol.anthropic_request import (
     MessagesRequest,
     parse_messages_request,
 )
-from langchain_guardrails.server.protocol.completions import TurnEnd, capped_kwargs, turn
+from langchain_guardrails.server.protocol.completions import (
+    TurnEnd,
+    capped_kwargs,
+    timeout_error,
+    turn,
+)
 from langchain_guardrails.server.protocol.json_http import JSONBody, request_json
 from langchain_guardrails.server.protocol.openai_tools import require_tool_calling
 from langchain_guardrails.server.protocol.request_error import RequestError
 from langchain_guardrails.server.protocol.route_deps import RouteDeps
-from langchain_guardrails.server.protocol.sse import EventStreamResponse
+from langchain_guardrails.server.protocol.route_run import RouteRun
 from langchain_guardrails.server.upstream.failures import failure
 
 logger = logging.getLogger("langchain_guardrails.server")
@@ -76,83 +71,25 @@ def add_messages_route(app: FastAPI, deps: RouteDeps) -> None:
 async def _answer(
     request: Request, deps: RouteDeps, asked: MessagesRequest, guarded: Guardrails, config_id: str
 ) -> Response:
-    started = time.perf_counter()
     model = asked.model or deps.default_model
-    rid = request_id(request.scope)
-    observer = RailObserver(config_id, rid, deps.metrics) if deps.rail_metrics else None
-    span = RequestSpan.start(
-        PATH, config_id, rid, stream=asked.stream, tracer_provider=deps.tracer_provider
-    )
-    observers: list[BaseCallbackHandler] = [observer] if observer is not None else []
-    if span is not None:
-        observers.append(span.handler)
-
-    def on_end(guardrails: dict[str, Any]) -> None:
-        record_outcome(guardrails, config_id, rid, deps.metrics)
-        if span is not None:
-            span.end(guardrails, status=200)
-
+    run = RouteRun.start(request, deps, PATH, config_id, stream=asked.stream)
     if asked.stream:
-
-        def first_content() -> None:
-            if deps.metrics is not None:
-                seconds = time.perf_counter() - started
-                deps.metrics.time_to_first_token.labels(config_id=config_id).observe(seconds)
-
-        events = _event_stream(guarded, asked, model, observers, first_content, on_end)
+        events = _event_stream(guarded, asked, model, run.observers, run.first_content, run.on_end)
         timeout = deps.request_timeout or 0
-        on_deadline = sse(error_body(504, _timeout_message(timeout)))
-        return EventStreamResponse(
-            tracked_stream(events, deps.metrics, span) if deps.metrics or span else events,
-            deadline=deps.request_timeout,
-            on_deadline=on_deadline,
-            drain=deps.drain,
-            on_drain=_ON_DRAIN,
-        )
+        on_deadline = sse(_in_envelope(504, timeout_error(timeout)))
+        return run.streamed(events, on_deadline=on_deadline, on_drain=_ON_DRAIN)
 
-    drain = deps.drain
+    async def produce() -> dict[str, Any]:
+        body, guardrails = await _whole(guarded, asked, model, run.observers)
+        run.on_end(guardrails)
+        return body
 
-    async def work() -> tuple[int, dict[str, Any]]:
-        deadline = asyncio.timeout(deps.request_timeout)
-        try:
-            async with deadline, drain.following(deadline):
-                body, guardrails = await _whole(guarded, asked, model, observers)
-            on_end(guardrails)
-            return 200, body
-        except TimeoutError:
-            if deadline.expired():  # the request's own deadline, or the drain's end
-                if drain.cutting:
-                    return 503, _ON_DRAIN_BODY
-                return 504, error_body(504, _timeout_message(deps.request_timeout or 0))
-            raise
-
-    try:
-        gone, result = await cancel_on_disconnect(request.receive, work)
-    except Exception as exc:
-        failed, error = failure(exc)
-        if span is not None:
-            span.end(None, status=failed)
-        log_failure(
-            logger, logging.ERROR, "message failed [request %s]", rid,
-            error=exc, request_id=rid, config_id=config_id,
-        )  # fmt: skip
-        return JSONBody(error_body(failed, error["error"]["message"]), status_code=failed)
-    if gone or result is None:
-        if span is not None:
-            span.end(None, status=499)
-        # 499 is never seen by the client that left; it keeps access logs honest.
-        return Response(status_code=499)
-    status, body = result
-    if span is not None:
-        span.end(None, status=status)  # no-op when on_end closed it
-    return JSONBody(body, status_code=status)
+    return await run.whole(request, produce, what="message", errors=_in_envelope)
 
 
-_ON_DRAIN_BODY = error_body(503, "The server is shutting down; retry on another instance")
-
-
-def _timeout_message(seconds: float) -> str:
-    return f"The generation did not finish within the request timeout of {seconds:g} s"
+def _in_envelope(status: int, error: dict[str, Any]) -> dict[str, Any]:
+    """An OpenAI-style error body (deadline, drain, failure) in Anthropic's envelope."""
+    return error_body(status, error["error"]["message"])
 
 
 def _turn(

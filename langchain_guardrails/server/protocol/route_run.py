@@ -38,7 +38,7 @@ from langchain_guardrails.server.upstream.failures import failure
 logger = logging.getLogger("langchain_guardrails.server")
 
 
-def _same(error: dict[str, Any]) -> dict[str, Any]:
+def _same(status: int, error: dict[str, Any]) -> dict[str, Any]:
     return error
 
 
@@ -103,12 +103,12 @@ class RouteRun:
         produce: Callable[[], Awaitable[dict[str, Any]]],
         *,
         what: str,
-        errors: Callable[[dict[str, Any]], dict[str, Any]] = _same,
+        errors: Callable[[int, dict[str, Any]], dict[str, Any]] = _same,
     ) -> Response:
         """A whole answer: ``produce()`` under the deadline and the drain, cancelled when the
         client leaves (499). A deadline is 504, the drain's end 503, a failure its status
         (:func:`~langchain_guardrails.server.upstream.failures.failure`); ``errors`` puts those
-        (OpenAI-style) error bodies in the protocol's envelope."""
+        (OpenAI-style) error bodies, with their status, in the protocol's envelope."""
         drain, timeout = self.deps.drain, self.deps.request_timeout
         cut: list[int] = []
 
@@ -140,14 +140,14 @@ class RouteRun:
                 request_id=rid,
                 config_id=self.config_id,
             )
-            return JSONBody(errors(error), status_code=failed)
+            return JSONBody(errors(failed, error), status_code=failed)
         status = 499 if gone else cut[0] if cut else 200
         if self.span is not None:
             self.span.end(None, status=status)  # no-op when on_end closed it
         if gone or body is None:
             # 499 is never seen by the client that left; it keeps access logs honest.
             return Response(status_code=499)
-        return JSONBody(errors(body) if cut else body, status_code=status)
+        return JSONBody(errors(status, body) if cut else body, status_code=status)
 
 
 __all__ = ["RouteRun"]
