@@ -226,26 +226,24 @@ class _Answer:
         self.body += body
 
 
-async def one_stream(url: str, config: str, expected: str) -> Result:
-    """One streamed completion over a fresh connection, read until the server closes it.
+async def raw_stream(
+    url: str, path: str, body: bytes, first: re.Pattern[bytes], headers: str = ""
+) -> tuple[Result, bytes]:
+    """One streamed request over a fresh connection, read until the server closes it: its
+    timing and the response body (``b""`` unless the status is 200).
 
     The measuring client shares the machine's CPUs with the servers it measures, so it does as
-    little as it can while the stream runs: raw socket reads, and a bytes search that stamps
-    the first content delta. Parsing HTTP and SSE and checking every event happen afterwards.
-    (An ``httpx`` client took as much CPU as the server under test: 2 s per 200-stream burst.)
+    little as it can while the stream runs: raw socket reads, and a bytes search (``first``)
+    that stamps the first content delta. Parsing HTTP and SSE and checking every event happen
+    afterwards. (An ``httpx`` client took as much CPU as the server under test: 2 s per
+    200-stream burst.) ``headers``: extra header lines, each ending in ``\\r\\n``.
     """
     import httptools
 
     parts = urlsplit(url)
-    body = json.dumps({
-        "model": config,
-        "messages": [{"role": "user", "content": "Tell me the words."}],
-        "stream": True,
-        "stream_options": {"include_usage": True},
-    }).encode()  # fmt: skip
     request = (
-        f"POST /v1/chat/completions HTTP/1.1\r\nHost: {parts.netloc}\r\n"
-        f"Content-Type: application/json\r\nConnection: close\r\n"
+        f"POST {path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+        f"Content-Type: application/json\r\n{headers}Connection: close\r\n"
         f"Content-Length: {len(body)}\r\n\r\n"
     ).encode() + body
     start = time.perf_counter()
@@ -257,26 +255,38 @@ async def one_stream(url: str, config: str, expected: str) -> Result:
             try:
                 writer.write(request)
                 while data := await reader.read(65536):
-                    if ttft is None and FIRST_CONTENT.search(data):
+                    if ttft is None and first.search(data):
                         ttft = time.perf_counter() - start
                     received.append(data)
             finally:
                 writer.close()
     except (OSError, TimeoutError) as exc:
-        return Result(status=0, total=time.perf_counter() - start, problem=repr(exc))
+        return Result(status=0, total=time.perf_counter() - start, problem=repr(exc)), b""
     total = time.perf_counter() - start
     answer = _Answer()
     answer.parser = httptools.HttpResponseParser(answer)
     try:
         answer.parser.feed_data(b"".join(received))
     except httptools.HttpParserError as exc:
-        return Result(status=answer.status, total=total, problem=f"bad HTTP: {exc}")
+        return Result(status=answer.status, total=total, problem=f"bad HTTP: {exc}"), b""
     result = Result(status=answer.status, ttft=ttft, total=total)
-    if answer.status != 200:
+    return result, answer.body if answer.status == 200 else b""
+
+
+async def one_stream(url: str, config: str, expected: str) -> Result:
+    """One streamed chat completion (:func:`raw_stream`), its events checked afterwards."""
+    body = json.dumps({
+        "model": config,
+        "messages": [{"role": "user", "content": "Tell me the words."}],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }).encode()  # fmt: skip
+    result, raw = await raw_stream(url, "/v1/chat/completions", body, FIRST_CONTENT)
+    if result.status != 200:
         return result
     events: list[str] = []
     text: list[str] = []
-    for line in answer.body.decode().split("\n"):
+    for line in raw.decode().split("\n"):
         if not line:
             continue
         if not line.startswith("data: "):
