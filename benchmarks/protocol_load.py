@@ -113,6 +113,47 @@ async def burst(url: str, route: str, n: int, expected: str) -> Phase:
     return Phase(route, list(results), time.perf_counter() - start)
 
 
+def measure_routes(
+    configs: Path, routes: list[str], concurrency: int, rounds: int, expected: str
+) -> set[str]:
+    """Interleaved bursts of ``concurrency`` streams on the chat route and each of ``routes``
+    through one server process (fast path, no rails) in front of the ``upstream`` config of
+    ``configs``; prints the table and returns the problems seen (empty when every stream was
+    right). Also used by ``server_load.py --routes``."""
+    port = free_port()
+    server = start_server(configs, port, max(256, concurrency + 56))
+    url = f"http://127.0.0.1:{port}"
+    runs: dict[str, list[Phase]] = {"chat": []}
+    runs.update({route: [] for route in routes})
+    try:
+        for route in runs:
+            asyncio.run(burst(url, route, 5, expected))  # warm up
+        for _ in range(rounds):
+            for route, phases in runs.items():
+                phases.append(asyncio.run(burst(url, route, concurrency, expected)))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    print(f"  {'route':<10} {'ok':>9} {'ttft p50':>9} {'total p50':>10} {'total p99':>10}")
+    p50: dict[str, float] = {}
+    problems: set[str] = set()
+    for route, phases in runs.items():
+        results = [r for p in phases for r in p.results]
+        totals = [r.total for r in results if r.status == 200]
+        ttfts = [t for p in phases for t in p.ttfts]
+        p50[route] = percentile(totals, 50)
+        print(
+            f"  {route:<10} {sum(r.ok for r in results):>4}/{len(results):<4} "
+            f"{1000 * percentile(ttfts, 50):>7.1f}ms {1000 * p50[route]:>8.0f}ms "
+            f"{1000 * percentile(totals, 99):>8.0f}ms"
+        )
+        problems |= {f"{route}: {r.problem}" for r in results if r.problem}
+    for route in routes:
+        ratio = p50[route] / p50["chat"]
+        print(f"  {route} / chat total p50: x{ratio:.2f} (target <= 1.15)")
+    return problems
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--concurrency", type=int, default=200)
@@ -131,44 +172,17 @@ def main() -> None:
         (configs / "upstream").mkdir()
         (configs / "upstream" / "config.yml").write_text(UPSTREAM_CONFIG.format(url=upstream_url))
         upstream = start_upstream(upstream_port, args.units, args.delay)
-        port = free_port()
-        server = start_server(configs, port, max(256, args.concurrency + 56))
-        url = f"http://127.0.0.1:{port}"
-        runs: dict[str, list[Phase]] = {"chat": []}
-        runs.update({route: [] for route in args.routes.split(",")})
+        print(
+            f"fast path, no rails, {args.concurrency} concurrent streams of {args.units} chunks "
+            f"every {args.delay * 1000:g} ms, {args.rounds} interleaved rounds:"
+        )
         try:
-            for route in runs:
-                asyncio.run(burst(url, route, 5, expected))  # warm up
-            for _ in range(args.rounds):
-                for route, phases in runs.items():
-                    phases.append(asyncio.run(burst(url, route, args.concurrency, expected)))
+            problems = measure_routes(
+                configs, args.routes.split(","), args.concurrency, args.rounds, expected
+            )
         finally:
-            server.terminate()
-            server.wait(timeout=30)
             upstream.terminate()
             upstream.wait(timeout=30)
-    print(
-        f"fast path, no rails, {args.concurrency} concurrent streams of {args.units} chunks "
-        f"every {args.delay * 1000:g} ms, {args.rounds} interleaved rounds:"
-    )
-    print(f"  {'route':<10} {'ok':>9} {'ttft p50':>9} {'total p50':>10} {'total p99':>10}")
-    p50: dict[str, float] = {}
-    problems: set[str] = set()
-    for route, phases in runs.items():
-        results = [r for p in phases for r in p.results]
-        totals = [r.total for r in results if r.status == 200]
-        ttfts = [t for p in phases for t in p.ttfts]
-        p50[route] = percentile(totals, 50)
-        print(
-            f"  {route:<10} {sum(r.ok for r in results):>4}/{len(results):<4} "
-            f"{1000 * percentile(ttfts, 50):>7.1f}ms {1000 * p50[route]:>8.0f}ms "
-            f"{1000 * percentile(totals, 99):>8.0f}ms"
-        )
-        problems |= {f"{route}: {r.problem}" for r in results if r.problem}
-    for route in runs:
-        if route != "chat":
-            ratio = p50[route] / p50["chat"]
-            print(f"  {route} / chat total p50: x{ratio:.2f} (target <= 1.15)")
     for problem in sorted(problems)[:5]:
         print("problem:", problem)
     if problems:

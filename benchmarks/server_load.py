@@ -22,6 +22,7 @@ arrives (the issue's first measurement), which takes about as much CPU as the se
     python benchmarks/server_load.py                 # 200 streams x 3 rounds
     python benchmarks/server_load.py --concurrency 50 --rounds 1
     python benchmarks/server_load.py --upstream-only --rounds 2 --workers 2
+    python benchmarks/server_load.py --upstream-only --routes responses,messages
     python benchmarks/server_load.py --cpu 500       # server CPU per request and per chunk
 """
 
@@ -453,6 +454,13 @@ def main() -> None:
         help="only measure the server's CPU per request: N sequential requests each to /health "
         "and to 1-chunk and --units-chunk fast-path streams (Linux: read from /proc)",
     )
+    parser.add_argument(
+        "--routes",
+        default="",
+        metavar="LIST",
+        help="also measure these protocol routes (responses,messages) beside the chat route, "
+        "fast path, interleaved rounds; each route's total p50 against the chat route's",
+    )
     parser.add_argument("--serve-upstream", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     global CLIENT
@@ -485,6 +493,8 @@ def main() -> None:
             if not args.upstream_only:
                 scripted_phases(args, configs, expected)
             upstream_phases(args, configs, upstream_url, expected)
+            if args.routes:
+                route_phases(args, configs, expected)
         finally:
             upstream.terminate()
             upstream.wait(timeout=30)
@@ -661,6 +671,25 @@ def upstream_phases(
     phases = [p for by_level in runs.values() for ps in by_level.values() for p in ps]
     report_problems(phases)
     if any(not r.ok for p in phases for r in p.results):
+        sys.exit(1)
+
+
+def route_phases(args: argparse.Namespace, configs: Path, expected: str) -> None:
+    """The Responses and Messages routes beside the chat route (issue 23: each within 1.15x of
+    the chat route's per-stream p50 at the high level)."""
+    # Imported here: protocol_load builds on this module's client and servers.
+    from protocol_load import measure_routes
+
+    print(
+        f"\nprotocol routes, fast path, no rails, {args.concurrency} concurrent streams, "
+        f"{args.rounds} interleaved rounds:"
+    )
+    problems = measure_routes(
+        configs, args.routes.split(","), args.concurrency, args.rounds, expected
+    )
+    for problem in sorted(problems)[:5]:
+        print("problem:", problem)
+    if problems:
         sys.exit(1)
 
 

@@ -104,7 +104,8 @@ def create_app(
         default_config_id: config used when a request names none (default: the only config,
             when there is exactly one).
         api_key: when set, every route but ``/health`` needs ``Authorization: Bearer <key>``
-            (one of the keys, when a list is given).
+            (one of the keys, when a list is given), or ``x-api-key: <key>`` as Anthropic's
+            clients send it.
         langserve: mount LangServe routes for each config at ``/configs/{config_id}``.
         cors_origins: origins allowed by CORS (CORS is off when ``None``); other cross-origin
             requests get 403.

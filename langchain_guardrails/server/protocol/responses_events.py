@@ -140,6 +140,11 @@ class ResponseWriter:
         response["error"] = {"code": "server_error", "message": error.get("message", "")}
         return [self._event("response.failed", response=response)]
 
+    def error(self, code: str, message: str) -> dict[str, Any]:
+        """The ``error`` event of a stream cut by the deadline or the drain: the next in the
+        numbering, after the last event sent."""
+        return self._event("error", code=code, message=message, param=None)
+
     def response(
         self,
         status: str,

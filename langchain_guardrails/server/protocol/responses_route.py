@@ -42,11 +42,11 @@ logger = logging.getLogger("langchain_guardrails.server")
 PATH = "/v1/responses"
 
 
-def _error_event(error: dict[str, Any]) -> bytes:
-    # Sent in place of the stream's last events, whose sequence numbers are unknown here.
+def _error_event(writer: ResponseWriter, error: dict[str, Any]) -> Callable[[], bytes]:
+    """The ``error`` event that ends a stream cut by the deadline or the drain, built when it
+    happens so that it takes the next ``sequence_number``."""
     body = error["error"]
-    return sse({"type": "error", "sequence_number": 0, "code": body["code"],
-                "message": body["message"], "param": None})  # fmt: skip
+    return lambda: sse(writer.error(body["code"], body["message"]))
 
 
 def add_responses_route(app: FastAPI, deps: RouteDeps) -> None:
@@ -68,8 +68,8 @@ def add_responses_route(app: FastAPI, deps: RouteDeps) -> None:
             )
             return run.streamed(
                 events,
-                on_deadline=_error_event(timeout_error(deps.request_timeout or 0)),
-                on_drain=_error_event(shutdown_error()),
+                on_deadline=_error_event(writer, timeout_error(deps.request_timeout or 0)),
+                on_drain=_error_event(writer, shutdown_error()),
             )
 
         async def produce() -> dict[str, Any]:

@@ -84,7 +84,11 @@ class RouteRun:
             self.span.end(guardrails, status=200)
 
     def streamed(
-        self, events: AsyncGenerator[bytes, None], *, on_deadline: bytes, on_drain: bytes
+        self,
+        events: AsyncGenerator[bytes, None],
+        *,
+        on_deadline: bytes | Callable[[], bytes],
+        on_drain: bytes | Callable[[], bytes],
     ) -> EventStreamResponse:
         """An SSE answer; ``on_deadline`` / ``on_drain`` end a stream cut by the request's
         deadline or by the server's drain, in the protocol's own terms."""

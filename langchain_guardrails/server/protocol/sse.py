@@ -9,7 +9,7 @@ stream (and the model stream under it) is closed as soon as the client leaves.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from typing import TYPE_CHECKING, TypeVar
 
@@ -49,10 +49,10 @@ class EventStreamResponse(Response):
         status_code: int = 200,
         *,
         deadline: float | None = None,
-        on_deadline: bytes = b"",
+        on_deadline: bytes | Callable[[], bytes] = b"",
         keepalive: float | None = None,
         drain: Drain | None = None,
-        on_drain: bytes = b"",
+        on_drain: bytes | Callable[[], bytes] = b"",
     ) -> None:
         self.events = events
         self.status_code = status_code
@@ -103,7 +103,7 @@ class EventStreamResponse(Response):
                         await send(
                             {
                                 "type": "http.response.body",
-                                "body": self.on_drain if cut else self.on_deadline,
+                                "body": _bytes(self.on_drain if cut else self.on_deadline),
                                 "more_body": True,
                             }
                         )
@@ -147,3 +147,9 @@ async def _keep_alive(send: Send, quiet: _Quiet, interval: float) -> None:
             await send({"type": "http.response.body", "body": KEEPALIVE, "more_body": True})
         except OSError:
             return  # the client is gone: the stream notices on its own
+
+
+def _bytes(end: bytes | Callable[[], bytes]) -> bytes:
+    # A callable end is built when the stream is cut: a protocol that numbers its events
+    # (Responses' sequence_number) gives the error event the next number.
+    return end if isinstance(end, bytes) else end()

@@ -9,13 +9,7 @@ import time
 
 import pytest
 
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from .server_process import free_port
 
 
 class RedisProcess:

@@ -17,7 +17,7 @@ from langchain_guardrails.engine.rail_engine import RailEngine
 from langchain_guardrails.rails import BUILTIN_RAILS
 from langchain_guardrails.server import create_app
 
-from .redis_process import free_port
+from .server_process import free_port
 
 MAIN = "models:\n  - {type: main, engine: scripted, parameters: {default_reply: fine}}\n"
 GUARDED = MAIN + (

@@ -1,5 +1,6 @@
 """Issue 23 item 2: ``POST /v1/messages`` (Anthropic Messages) with the real ``anthropic`` SDK and
-``ChatAnthropic(base_url=...)`` against the gateway on 127.0.0.1, its upstream a fake
+``ChatAnthropic(base_url=...)`` against the gateway running as a process of its own on 127.0.0.1
+(``langchain-guardrails server``), its upstream a fake
 OpenAI-compatible server through the fast path. Every streamed event is validated against the
 SDK's own models; blocks are checked byte by byte for leaked fragments."""
 
@@ -21,6 +22,7 @@ from langchain_guardrails.server import create_app
 from langchain_guardrails.testing import FakeOpenAIServer, FakeReply
 
 from .conftest import live_server
+from .server_process import served
 
 REFUSAL = "I'm sorry, I can't respond to that."
 WEATHER_CALL = {"name": "get_weather", "args": {"city": "Paris"}, "id": "call_w1"}
@@ -86,7 +88,8 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Fak
     with ExitStack() as stack:
         upstream = stack.enter_context(FakeOpenAIServer(SCRIPTS))
         _configs(root, upstream)
-        url = stack.enter_context(live_server(create_app(root, fast_path=True)))
+        # A real server process, as the issue asks: clients talk to it over a socket.
+        url = stack.enter_context(served(root))
         yield url, upstream
 
 

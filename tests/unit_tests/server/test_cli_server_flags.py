@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,15 +12,10 @@ from pathlib import Path
 
 import httpx
 
+from .server_process import free_port
+
 CONFIG = "models:\n  - {type: main, engine: scripted, parameters: {default_reply: %s}}\n"
 BODY = {"model": "good", "messages": [{"role": "user", "content": "hi"}]}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def test_server_flags_end_to_end(tmp_path: Path) -> None:

@@ -65,6 +65,38 @@ def test_stream_disconnect_stops_the_model(served: tuple[str, ProductionStats]) 
     assert 3 <= produced < FULL_REPLY // 2
 
 
+@pytest.mark.parametrize(
+    ("route", "body", "delta"),
+    [
+        ("/v1/responses", {"input": "go"}, '"type":"response.output_text.delta"'),
+        (
+            "/v1/messages",
+            {"max_tokens": 4096, "messages": [{"role": "user", "content": "go"}]},
+            '"type":"text_delta"',
+        ),
+    ],
+)
+def test_disconnect_on_the_responses_and_messages_routes_stops_the_model(
+    served: tuple[str, ProductionStats], route: str, body: dict[str, Any], delta: str
+) -> None:
+    """The new protocols ride the same run: a client that leaves mid-stream stops the model."""
+    url, stats = served
+    calls = stats.calls
+    deltas = 0
+    with (
+        httpx.Client(base_url=url, timeout=30) as http,
+        http.stream("POST", route, json={"model": "slow", "stream": True, **body}) as response,
+    ):
+        assert response.status_code == 200
+        for line in response.iter_lines():
+            deltas += line.startswith("data: ") and delta in line.replace(" ", "")
+            if deltas == 3:
+                break
+    produced = settled(stats)
+    assert stats.calls == calls + 1
+    assert 3 <= produced < FULL_REPLY // 2
+
+
 def test_non_streaming_disconnect_stops_the_model(served: tuple[str, ProductionStats]) -> None:
     url, stats = served
     calls = stats.calls

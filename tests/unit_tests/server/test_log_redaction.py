@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import subprocess
 import sys
 import time
@@ -30,6 +29,8 @@ from langchain_guardrails.observability.safe_logging import REDACTED, redacted_t
 from langchain_guardrails.server import create_app
 from langchain_guardrails.server.operations.log_setup import _StderrHandler, log_server_to_stderr
 from langchain_guardrails.testing import FakeStreamingChatModel
+
+from .server_process import free_port
 
 ANSWER = "The password is hunter2 and the vault pin is 4242 for the north door."
 WINDOW_WORDS = ("password", "hunter2", "4242", "vault", "north door")
@@ -57,13 +58,6 @@ def parse_window(text: str) -> bool:
         raise ValueError(f"could not parse window: {text!r}") from exc
     return True
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def test_rail_exception_is_logged_as_json_without_window_text(tmp_path: Path) -> None:

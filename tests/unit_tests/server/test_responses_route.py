@@ -1,6 +1,7 @@
 """Issue 23 item 1: ``POST /v1/responses`` (OpenAI's Responses API) in front of the same rails.
 
-The gateway runs on 127.0.0.1 with the fast path; its upstream is ``FakeOpenAIServer``. Every
+The gateway runs as a process of its own (``langchain-guardrails server``) on 127.0.0.1 with
+the fast path; its upstream is ``FakeOpenAIServer``. Every
 streamed event is validated by the ``openai`` SDK's own ``ResponseStreamEvent`` model; clients
 are the real ``openai`` SDK, ``ChatOpenAI(use_responses_api=True)`` and the Agents SDK.
 """
@@ -23,6 +24,7 @@ from langchain_guardrails.server import create_app
 from langchain_guardrails.testing import FakeOpenAIServer, FakeReply
 
 from .conftest import live_server
+from .server_process import served
 
 REFUSAL = "I'm sorry, I can't respond to that."
 WEATHER_CALL = {"name": "get_weather", "args": {"city": "Paris"}, "id": "call_w1"}
@@ -97,7 +99,8 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
             )
             (folder / "config.yml").write_text("models:\n" + model + RAILS)
             (folder / "actions.py").write_text(ACTIONS)
-        url = stack.enter_context(live_server(create_app(root, fast_path=True)))
+        # A real server process, as the issue asks: clients talk to it over a socket.
+        url = stack.enter_context(served(root))
         yield Gateway(url, upstream)
 
 
@@ -480,11 +483,14 @@ def test_request_deadline_ends_the_stream_with_an_error_event(tmp_path: Any) -> 
                 f"{url}/v1/responses", json={"model": "slow", "input": "Hi", "stream": True}
             )
             whole = httpx.post(f"{url}/v1/responses", json={"model": "slow", "input": "Hi"})
-    last = response.text.split("\n\n")[-2]
+    blocks = response.text.split("\n\n")[:-1]
     message = "The generation did not finish within the request timeout of 0.5 s"
-    assert last == "event: error\ndata: " + json.dumps(
-        {"type": "error", "sequence_number": 0, "code": "request_timeout",
+    # The error takes the next sequence number: the numbering stays 0, 1, ... to the end.
+    assert blocks[-1] == "event: error\ndata: " + json.dumps(
+        {"type": "error", "sequence_number": len(blocks) - 1, "code": "request_timeout",
          "message": message, "param": None}, separators=(",", ":"),
     )  # fmt: skip
+    numbers = [json.loads(b.split("data: ", 1)[1])["sequence_number"] for b in blocks]
+    assert numbers == list(range(len(blocks))) and len(blocks) > 3
     assert "response.completed" not in response.text
     assert (whole.status_code, whole.json()["error"]["code"]) == (504, "request_timeout")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -20,6 +19,7 @@ import pytest
 from langchain_guardrails.server import create_app
 
 from .conftest import live_server
+from .server_process import free_port, start_server, stop
 
 SLOW = """\
 models:
@@ -34,13 +34,6 @@ models:
     parameters: {delay: 0.005, default_reply: "alpha bravo charlie delta echo foxtrot golf hotel"}
 """
 ASK = {"messages": [{"role": "user", "content": "go"}], "stream": True}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="module")
@@ -78,35 +71,6 @@ def redis_url() -> Iterator[str]:
         yield f"redis://127.0.0.1:{port}/0"
     finally:
         process.terminate()
-        process.wait(timeout=10)
-
-
-def start_server(configs: Path, *flags: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    command = [sys.executable, "-m", "langchain_guardrails", "server", "--config", str(configs),
-               "--port", str(port), "--log-level", "warning", *flags]  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if k != "LANGCHAIN_GUARDRAILS_API_KEY"}
-    process = subprocess.Popen(command, stderr=subprocess.DEVNULL, env=env)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return process, url
-        except httpx.TransportError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError("the server did not start")
-        time.sleep(0.1)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
         process.wait(timeout=10)
 
 

@@ -18,7 +18,8 @@ import httpx
 import pytest
 import redis
 
-from .test_scale_out import ASK, SLOW, hold_streams, redis_url, start_server, stop
+from .server_process import start_server, stop
+from .test_scale_out import ASK, SLOW, hold_streams, redis_url
 
 __all__ = ["redis_url"]  # the fixture, shared with test_scale_out
 
