@@ -355,6 +355,31 @@ def test_chat_openai_responses_invoke_and_stream(gateway: Gateway) -> None:
     assert blocked.content[0]["type"] == "refusal" and blocked.content[0]["refusal"] == REFUSAL
 
 
+def test_chat_openai_output_version_responses(gateway: Gateway) -> None:
+    """``output_version="responses/v1"`` alone also makes ChatOpenAI speak the Responses API."""
+    from langchain_openai import ChatOpenAI
+
+    before = len(gateway.upstream.chat_requests("plain"))
+    llm = ChatOpenAI(
+        model="plain",
+        base_url=f"{gateway.url}/v1",
+        api_key="unused",  # type: ignore[arg-type]
+        max_retries=0,
+        output_version="responses/v1",
+    )
+    answer = llm.invoke("What is the capital of France?")
+    assert answer.content == [
+        {
+            "type": "text",
+            "text": "The capital of France is Paris.",
+            "annotations": [],
+            "id": answer.content[0]["id"],  # type: ignore[index]
+        }
+    ]
+    assert answer.response_metadata["status"] == "completed"
+    assert len(gateway.upstream.chat_requests("plain")) == before + 1
+
+
 def test_chat_openai_responses_tool_call(gateway: Gateway) -> None:
     llm = _chat_openai(gateway, "agent").bind_tools(TOOLS)
     answer = llm.invoke("Weather in Paris?")
