@@ -116,28 +116,32 @@ def messages(url: str, model: str) -> tuple[str, str | None]:
     return text, final.stop_reason
 
 
+SEEN: dict[str, tuple[tuple[Any, ...], tuple[Any, ...], tuple[Any, ...]]] = {
+    # answer: what the client of each route sees (chat, Responses, Messages)
+    "plain": (
+        (ANSWERS["plain"], "stop"),
+        (ANSWERS["plain"], "", ["response.completed"]),
+        (ANSWERS["plain"], "end_turn"),
+    ),
+    # Hold-back: the first window already holds the blocked word, so nothing was released.
+    "blocked": (
+        (REFUSAL, "content_filter"),
+        ("", REFUSAL, ["response.incomplete"]),
+        (REFUSAL, "refusal"),
+    ),
+}
+
+
+@pytest.mark.parametrize("answer", SEEN)
 @pytest.mark.parametrize("kind", KINDS)
-def test_an_answer_reads_the_same_on_every_route(
-    gateway: tuple[str, FakeOpenAIServer], kind: str
+def test_every_route_reads_the_same_whatever_the_upstream(
+    gateway: tuple[str, FakeOpenAIServer], kind: str, answer: str
 ) -> None:
     url, upstream = gateway
-    model = f"{kind}-plain"
-    before = len(upstream.chat_requests("relayed-plain"))
-    assert chat(url, model) == (ANSWERS["plain"], "stop")
-    assert responses(url, model) == (ANSWERS["plain"], "", ["response.completed"])
-    assert messages(url, model) == (ANSWERS["plain"], "end_turn")
+    model = f"{kind}-{answer}"
+    before = len(upstream.chat_requests(f"relayed-{answer}"))
+    seen = (chat(url, model), responses(url, model), messages(url, model))
+    assert seen == SEEN[answer]
     # Only the `responses` kind went through the relay's /v1/responses (once per route).
-    relayed = len(upstream.chat_requests("relayed-plain")) - before
+    relayed = len(upstream.chat_requests(f"relayed-{answer}")) - before
     assert relayed == (3 if kind == "responses" else 0)
-
-
-@pytest.mark.parametrize("kind", KINDS)
-def test_a_block_reads_the_same_on_every_route(
-    gateway: tuple[str, FakeOpenAIServer], kind: str
-) -> None:
-    url, _ = gateway
-    model = f"{kind}-blocked"
-    # Hold-back: the first window already holds the blocked word, so nothing was released.
-    assert chat(url, model) == (REFUSAL, "content_filter")
-    assert responses(url, model) == ("", REFUSAL, ["response.incomplete"])
-    assert messages(url, model) == (REFUSAL, "refusal")
