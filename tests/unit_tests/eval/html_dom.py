@@ -67,3 +67,15 @@ def parse(page: str) -> Node:
     builder.close()
     assert builder.stack == [builder.root], "unclosed tags"
     return builder.root
+
+
+def matrix(page: Node, stage: str, rail: str) -> dict[str, tuple[str, str, str, str]]:
+    """Cell key -> (count, share, background, text colour)."""
+    card = page.one("figure", class_="matrix", data_stage=stage, data_rail=rail)
+    cells = {}
+    for td in card.all("td", class_="cell"):
+        style = dict(part.split(":") for part in td.attrs["style"].split(";"))
+        count = td.one("span", class_="count").text()
+        share = td.one("span", class_="share").text()
+        cells[td.attrs["data-cell"]] = (count, share, style["background"], style["color"])
+    return cells

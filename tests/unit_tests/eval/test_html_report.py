@@ -12,7 +12,7 @@ from langchain_guardrails.eval.html.scales import LogScale, shade, text_colour
 from langchain_guardrails.eval.html_report import render_html
 from langchain_guardrails.eval.metrics import Confusion
 from langchain_guardrails.eval.runner import OVERALL
-from tests.unit_tests.eval.html_dom import Node, parse
+from tests.unit_tests.eval.html_dom import matrix, parse
 
 
 def report(
@@ -46,18 +46,6 @@ def report(
         "tokens": {"total": 0, "per_check": 0.0},
         "errors": errors or [],
     }
-
-
-def matrix(page: Node, stage: str, rail: str) -> dict[str, tuple[str, str, str, str]]:
-    """Cell key -> (count, share, background, text colour)."""
-    card = page.one("figure", class_="matrix", data_stage=stage, data_rail=rail)
-    cells = {}
-    for td in card.all("td", class_="cell"):
-        style = dict(part.split(":") for part in td.attrs["style"].split(";"))
-        count = td.one("span", class_="count").text()
-        share = td.one("span", class_="share").text()
-        cells[td.attrs["data-cell"]] = (count, share, style["background"], style["color"])
-    return cells
 
 
 def test_matrix_cells_show_counts_and_row_shares_with_readable_text() -> None:

@@ -9,8 +9,7 @@ import pytest
 
 from langchain_guardrails.cli.main import main
 from langchain_guardrails.eval.runner import OVERALL
-from tests.unit_tests.eval.html_dom import parse
-from tests.unit_tests.eval.test_html_report import matrix
+from tests.unit_tests.eval.html_dom import matrix, parse
 
 CONFIG = """
 rails:
