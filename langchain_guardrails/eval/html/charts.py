@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from langchain_guardrails.eval.html.scales import LogScale
+from langchain_guardrails.eval.html.scales import LogScale, text_colour
 from langchain_guardrails.eval.html.tables import esc, percent, title_of
 from langchain_guardrails.eval.report import fmt, is_duplicate
 
@@ -158,7 +158,7 @@ def stream_chart(stream: Mapping[str, Any]) -> str:
                 if width >= 18:
                     segments.append(
                         f'<text x="{x + width / 2:g}" y="{y + 13:g}" text-anchor="middle" '
-                        f'font-size="11" fill="#fff">{counts[key]}</text>'
+                        f'font-size="11" fill="{text_colour(colour)}">{counts[key]}</text>'
                     )
             x = round(x + width, 1)
         leaks = []

@@ -280,6 +280,11 @@ def test_streaming_chart() -> None:
         "hold-back": [("both_blocked", "2", "130", "220"), ("both_passed", "1", "350", "110"),
                       ("whole_only", "1", "460", "110")],
     }  # fmt: skip
+    # Each segment's count in the colour that reads best on it.
+    labels = [
+        (t.text(), t.attrs["fill"]) for t in modes["stream_first"].all("text") if "fill" in t.attrs
+    ]
+    assert labels == [("2", "#ffffff"), ("1", "#111111"), ("1", "#111111")]
     leaks = {
         k: [(r.attrs["data-leak"], r.attrs["data-chars"], r.attrs["width"])
             for r in g.all("rect", class_="leak")]
