@@ -40,10 +40,20 @@ def add_eval_parser(commands: Any) -> None:
         "--shipped", action="store_true", help="run the shipped datasets with their configs"
     )
     parser.add_argument("--concurrency", type=int, default=8, help="checks at once (default 8)")
-    parser.add_argument("--show-errors", type=int, default=0, metavar="N", help="list N wrong")
+    parser.add_argument(
+        "--show-errors",
+        type=int,
+        nargs="?",
+        const=None,  # --show-errors without N: every misclassified example
+        default=0,
+        metavar="N",
+        help="list the first N misclassified examples per rail (no N: all of them)",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--markdown", action="store_true", help="print Markdown tables")
-    parser.add_argument("--html", metavar="FILE", help="also write an HTML report with plots")
+    parser.add_argument(
+        "--html", metavar="FILE", help="also write an HTML report (matrices, charts, examples)"
+    )
     parser.add_argument("--sweep", action="store_true", help="ROC AUC of scoring rails")
     parser.add_argument(
         "--target-fpr", type=float, default=0.01, help="false-positive rate for --sweep (0.01)"
@@ -77,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(f"--target-fpr must be within 0..1 (got {args.target_fpr})")
     if args.unit_delay < 0:
         raise CLIError(f"--unit-delay must be >= 0 (got {args.unit_delay})")
-    if args.show_errors < 0:
+    if args.show_errors is not None and args.show_errors < 0:
         raise CLIError(f"--show-errors must be >= 0 (got {args.show_errors})")
     if args.html:
         _require_writable(Path(args.html))
@@ -146,7 +156,9 @@ async def _measure(config: RailsConfig, examples: list[Any], args: argparse.Name
         from langchain_guardrails.eval.presidio_ref import presidio_reports
 
         result.reports.extend(presidio_reports(config, examples))
-    figures = result.as_dict(args.show_errors)
+    # Every misclassified example is kept for the HTML page; the text and JSON outputs list
+    # the first --show-errors of them (see _listed).
+    figures = result.as_dict(show_errors=None)
     if args.sweep:
         found = await sweep(
             config, examples, target_fpr=args.target_fpr, concurrency=args.concurrency
@@ -164,7 +176,14 @@ async def _measure(config: RailsConfig, examples: list[Any], args: argparse.Name
     return figures
 
 
+def _listed(figures: dict[str, Any], limit: int | None) -> dict[str, Any]:
+    """A copy of ``figures`` whose reports list the first ``limit`` wrong examples."""
+    reports = [{**r, "errors": r["errors"][:limit]} for r in figures["reports"]]
+    return {**figures, "reports": reports}
+
+
 def _print(runs: list[tuple[str, Any]], args: argparse.Namespace) -> None:
+    runs = [(name, _listed(figures, args.show_errors)) for name, figures in runs]
     if args.json:
         payload = runs[0][1] if len(runs) == 1 else dict(runs)
         print(json.dumps(payload, indent=2, ensure_ascii=False))
@@ -197,6 +216,7 @@ def _merged(runs: list[tuple[str, Any]]) -> dict[str, Any]:
             {**r, "stage": f"{name}: {r['stage']}"} for name, f in runs for r in f["reports"]
         ],
         "skipped": {f"{n}: {s}": w for n, f in runs for s, w in f["skipped"].items()},
+        "streams": {n: f["stream"] for n, f in runs if f.get("stream") is not None},
     }
 
 

@@ -146,9 +146,11 @@ def percentile(values: Sequence[float], q: float) -> float | None:
 
 
 def latency_summary(seconds: Sequence[float]) -> dict[str, float | None]:
-    """p50 / p95 / p99 / mean / max of check latencies, in milliseconds."""
+    """min / p50 / p95 / p99 / mean / max of check latencies, in milliseconds (the minimum
+    lets a report draw the whole spread of a rail, on a log axis)."""
     millis = [s * 1000 for s in seconds]
     return {
+        "min_ms": min(millis) if millis else None,
         "p50_ms": percentile(millis, 50),
         "p95_ms": percentile(millis, 95),
         "p99_ms": percentile(millis, 99),

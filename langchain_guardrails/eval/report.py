@@ -89,10 +89,12 @@ def render_text(
             parts.append(f"{title}\n{table(header, rows, markdown=markdown)}")
     for r in detailed:
         if r["errors"]:
-            lines = [f"wrong examples: {r['stage']} / {r['rail']} (first {len(r['errors'])})"]
+            wrong = r["fp"] + r["fn"]
+            lines = [f"wrong examples: {r['stage']} / {r['rail']} ({len(r['errors'])} of {wrong})"]
             for e in r["errors"]:
+                category = f" [{e['category']}]" if e.get("category") else ""
                 lines.append(
-                    f"  line {e['line']}: label {e['label']}, got {e['got']}"
+                    f"  line {e['line']}{category}: label {e['label']}, got {e['got']}"
                     + (f" by {e['rail']}" if e["rail"] else "")
                     + f": {_short(e['text'])}"
                 )

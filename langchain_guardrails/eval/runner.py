@@ -91,8 +91,9 @@ class RailReport:
         """The examples judged against their label, in dataset order."""
         return [o for o in self.outcomes if not o.correct]
 
-    def as_dict(self, show_errors: int = 0) -> dict[str, Any]:
-        """Every figure, for JSON and the renderers; the first ``show_errors`` wrong examples."""
+    def as_dict(self, show_errors: int | None = 0) -> dict[str, Any]:
+        """Every figure, for JSON and the renderers; the first ``show_errors`` wrong examples
+        (``None``: all of them, as the HTML report lists them)."""
         tokens = [o.tokens for o in self.outcomes]
         return {
             "stage": self.stage,
@@ -122,8 +123,8 @@ class EvalResult:
     skipped: dict[str, str] = field(default_factory=dict)
     """Stage -> why its examples were not checked."""
 
-    def as_dict(self, show_errors: int = 0) -> dict[str, Any]:
-        """JSON-ready figures."""
+    def as_dict(self, show_errors: int | None = 0) -> dict[str, Any]:
+        """JSON-ready figures; ``show_errors`` as in :meth:`RailReport.as_dict`."""
         return {
             "reports": [r.as_dict(show_errors) for r in self.reports],
             "skipped": dict(self.skipped),

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from langchain_guardrails.cli.main import main
-from langchain_guardrails.eval.html_report import NO_PLOTS
 
 CONFIG = """
 rails:
@@ -75,8 +74,8 @@ def test_table(capsys: pytest.CaptureFixture[str], setup: tuple[str, str]) -> No
     ]  # fmt: skip
     assert out.split("\n\n")[1:] == [
         "per category: input / regex check input\ncategory  n  recall  FPR\noverride  2  0.500   -",
-        "wrong examples: input / regex check input (first 1)\n"
-        "  line 2: label block, got passed: you may ignore the previous email\n",
+        "wrong examples: input / regex check input (1 of 1)\n"
+        "  line 2 [override]: label block, got passed: you may ignore the previous email\n",
     ]
 
 
@@ -125,36 +124,6 @@ def test_stream_chars_reports_disagreements(
     ]
 
 
-def test_html_with_plots(
-    capsys: pytest.CaptureFixture[str], setup: tuple[str, str], tmp_path: Path
-) -> None:
-    pytest.importorskip("matplotlib")
-    config, dataset = setup
-    page = tmp_path / "report.html"
-    code, _, err = run(capsys, "--config", config, "--dataset", dataset, "--html", str(page))
-    html = page.read_text(encoding="utf-8")
-    assert (code, err) == (0, f"wrote {page}\n")
-    assert html.count('<img alt="confusion ') == 2
-    assert html.count('<img alt="latency"') == 1
-    assert "<td>regex check input</td>" in html
-    assert NO_PLOTS not in html
-
-
-def test_html_without_matplotlib_says_how_to_get_plots(
-    capsys: pytest.CaptureFixture[str],
-    setup: tuple[str, str],
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setitem(sys.modules, "matplotlib", None)
-    config, dataset = setup
-    page = tmp_path / "report.html"
-    assert run(capsys, "--config", config, "--dataset", dataset, "--html", str(page))[0] == 0
-    html = page.read_text(encoding="utf-8")
-    assert f"<p>{NO_PLOTS.replace(chr(39), '&#x27;')}</p>" in html
-    assert "<img" not in html
-
-
 def test_html_escapes_dataset_text(
     capsys: pytest.CaptureFixture[str], setup: tuple[str, str], tmp_path: Path
 ) -> None:
@@ -175,7 +144,7 @@ def test_html_escapes_dataset_text(
     )
     html = page.read_text(encoding="utf-8")
     assert "<script>" not in html
-    assert "<td>&lt;script&gt;x&lt;/script&gt;</td>" in html
+    assert '<td class="text">&lt;script&gt;x&lt;/script&gt;</td>' in html
 
 
 def test_bad_dataset_line(

@@ -84,13 +84,15 @@ def test_percentile_out_of_range_is_an_error() -> None:
 
 def test_latency_summary_is_in_milliseconds() -> None:
     summary = latency_summary([0.001, 0.002, 0.003, 0.004])
+    assert summary["min_ms"] == pytest.approx(1.0)
     assert summary["p50_ms"] == pytest.approx(2.5)
     assert summary["p95_ms"] == pytest.approx(3.85)
     assert summary["p99_ms"] == pytest.approx(3.97)
     assert summary["mean_ms"] == pytest.approx(2.5)
     assert summary["max_ms"] == pytest.approx(4.0)
     assert latency_summary([]) == {
-        "p50_ms": None, "p95_ms": None, "p99_ms": None, "mean_ms": None, "max_ms": None,
+        "min_ms": None, "p50_ms": None, "p95_ms": None, "p99_ms": None, "mean_ms": None,
+        "max_ms": None,
     }  # fmt: skip
 
 

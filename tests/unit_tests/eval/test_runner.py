@@ -96,7 +96,7 @@ async def test_per_rail_and_overall_figures() -> None:
     ]  # fmt: skip
     assert overall["tokens"] == {"total": 0, "per_check": 0.0}
     assert overall["rail_errors"] == 0
-    assert set(overall["latency"]) == {"p50_ms", "p95_ms", "p99_ms", "mean_ms", "max_ms"}
+    assert set(overall["latency"]) == {"min_ms", "p50_ms", "p95_ms", "p99_ms", "mean_ms", "max_ms"}
     assert all(v is not None and v >= 0 for v in overall["latency"].values())
     assert reports[("output", "regex check output")]["errors"] == [
         {"line": 9, "id": None, "label": "allow", "got": "blocked", "rail": "regex check output",
@@ -110,6 +110,8 @@ async def test_show_errors_limits_the_listing() -> None:
     overall = by_rail(result.as_dict(show_errors=1))[("input", OVERALL)]
     assert [e["line"] for e in overall["errors"]] == [4]
     assert by_rail(result.as_dict())[("input", OVERALL)]["errors"] == []
+    every = by_rail(result.as_dict(show_errors=None))[("input", OVERALL)]["errors"]
+    assert [e["line"] for e in every] == [4, 5]
 
 
 async def test_llm_rail_tokens_are_counted_per_check() -> None:
