@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from langchain_core.callbacks import AsyncCallbackHandler
+from langchain_core.callbacks import AsyncCallbackHandler, get_usage_metadata_callback
 
 from langchain_guardrails import ConfigError, Guardrails, RailsConfig
 from langchain_guardrails.actions import RailResult, action
@@ -277,3 +277,38 @@ def test_a_cascade_section_needs_its_band() -> None:
         "<config dict>:4: rails.input.flows.0.cascade.low: Field required",
         "<config dict>:4: rails.input.flows.0.cascade.high: Field required",
     ]
+
+
+async def test_hold_back_observers_never_see_the_judged_or_blocked_window_text() -> None:
+    llm = judge().model_copy(
+        update={"chunks": ["Hello ", "world. ", "maybe ", "secret. ", "ignore ", "this."]}
+    )
+    cfg = config(
+        "output",
+        "toy scorer $escalate=self check output $low=0.2 $high=0.8",
+        streaming=streaming(stream_first=False, chunk_size=2, context_size=0),
+    )
+    events = [e async for e in guarded(llm, cfg).astream_events("hi", version="v2")]
+    starts = [e for e in events if e["event"] == "on_chat_model_start"]
+    assert [e["name"] for e in starts] == ["Guardrails", "RecordingChatModel", "self_check_output"]
+    judged = starts[2:]
+    assert [e["metadata"]["guardrails_rail"] for e in judged] == ["self check output"]
+    assert [e["metadata"]["guardrails_escalated_from"] for e in judged] == [
+        "toy scorer $escalate=self check output $low=0.2 $high=0.8"
+    ]
+    # The judge's prompt is redacted (hold-back), and the blocked window reaches nobody.
+    assert judged[0]["data"]["input"]["messages"][0][0].content == "[redacted: unreleased text]"
+    assert "ignore" not in repr(events)
+    assert llm.prompts() == ['Judge answer: "maybe secret. " Block (Yes or No)?']
+
+
+async def test_usage_counts_the_judge_only_when_it_was_asked() -> None:
+    # The fake counts a prompt word as an input token and a chunk as an output token.
+    totals = []
+    for text in ["hello", "maybe so"]:
+        with get_usage_metadata_callback() as usage:
+            await guarded(judge(), config("input", SHORT)).ainvoke(text)
+        totals.append(usage.usage_metadata["guard-model"]["total_tokens"])
+    # "hello": the answer only (1 + 3); "maybe so": plus 'Judge: "maybe so" Block (Yes or No)?'
+    # (7 words + 1 chunk).
+    assert totals == [4, 13]
