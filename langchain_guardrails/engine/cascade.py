@@ -26,9 +26,9 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, TypeVar
 
 from langchain_guardrails.config.rails_config import FlowSpec
 from langchain_guardrails.errors import ConfigError
@@ -37,6 +37,24 @@ CASCADE_PARAMS = ("escalate", "low", "high")
 """The ``$`` parameters of the short form; the cheap rail never sees them."""
 
 Step = Literal["block", "pass", "escalate"]
+
+
+class Verdict(Protocol):
+    """What a cascade reads of a rail's decision (the engine's ``Decision``)."""
+
+    @property
+    def allowed(self) -> bool: ...
+    @property
+    def reason(self) -> str | None: ...
+    @property
+    def kind(self) -> Literal["guardrails_violation", "internal_error"]: ...
+    @property
+    def refusal(self) -> str | None: ...
+    @property
+    def metadata(self) -> Mapping[str, Any]: ...
+
+
+D = TypeVar("D", bound=Verdict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +78,46 @@ class Cascade:
         if score <= self.low:
             return "pass"
         return "escalate"
+
+    async def decide(
+        self,
+        flow: str,
+        refusal: str | None,
+        cheap: D,
+        ask_judge: Callable[[], Awaitable[D]],
+        failed: Callable[[str], D],
+        make: Callable[..., D],
+    ) -> D:
+        """The cascade's verdict from the cheap rail's decision: alone outside the band, by
+        ``ask_judge()`` inside it. ``failed(why)`` is the engine's verdict for a failed rail
+        and ``make`` builds a decision (the engine's ``Decision``)."""
+        score = score_of(cheap.metadata)
+        if score is None:
+            # Fail closed: without a score the cascade cannot tell confident from uncertain.
+            return failed("reported no score; a cascade needs RailResult(metadata={'score': 0..1})")
+        step = self.step(score)
+        if step == "pass":
+            return make(allowed=True, metadata={**cheap.metadata, **self.metadata(score, "cheap")})
+        if step == "block":
+            return make(
+                allowed=False,
+                rail=flow,
+                reason=f"cheap rail scored {score:.3f} (cascade high {self.high:g})",
+                refusal=refusal,
+                metadata={**cheap.metadata, **self.metadata(score, "cheap")},
+            )
+        verdict = await ask_judge()
+        figures = {**verdict.metadata, **self.metadata(score, "escalated")}
+        if verdict.allowed:
+            return make(allowed=True, kind=verdict.kind, metadata=figures)
+        return make(
+            allowed=False,
+            rail=flow,
+            reason=verdict.reason,
+            kind=verdict.kind,
+            refusal=refusal or verdict.refusal,
+            metadata=figures,
+        )
 
     def metadata(self, score: float, decided_by: Literal["cheap", "escalated"]) -> dict[str, Any]:
         """What a verdict of the cascade says about who decided it (no text, figures only)."""
@@ -135,4 +193,4 @@ def _checked(where: str, escalate: str, low: float, high: float) -> Cascade:
     return Cascade(escalate=escalate.strip(), low=low, high=high)
 
 
-__all__ = ["CASCADE_PARAMS", "Cascade", "score_of", "split_cascade"]
+__all__ = ["CASCADE_PARAMS", "Cascade", "Verdict", "score_of", "split_cascade"]

@@ -22,7 +22,7 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_guardrails.config.actions import ActionSpec, RailResult, spec_of
 from langchain_guardrails.config.rails_config import FlowSpec, RailsConfig
 from langchain_guardrails.engine.canonical import check_text
-from langchain_guardrails.engine.cascade import Cascade, score_of, split_cascade
+from langchain_guardrails.engine.cascade import Cascade, split_cascade
 from langchain_guardrails.engine.nemo_library import refuse_unknown_nemo_flow
 from langchain_guardrails.errors import ConfigError
 from langchain_guardrails.observability.events import RailEvents, rail_manager
@@ -310,57 +310,21 @@ class RailEngine:
         self, rail: Rail, text: str, stage: Stage, scope: CallScope, run: Any, window: int | None
     ) -> Decision:
         decision = await self._invoke(rail, text, stage, scope, run)
-        if rail.cascade is None or rail.escalate is None or decision.kind == "internal_error":
+        judge = rail.escalate
+        if rail.cascade is None or judge is None or decision.kind == "internal_error":
             return decision
-        return await self._cascade(rail, decision, text, stage, scope, run, window)
-
-    async def _cascade(
-        self,
-        rail: Rail,
-        cheap: Decision,
-        text: str,
-        stage: Stage,
-        scope: CallScope,
-        run: Any,
-        window: int | None,
-    ) -> Decision:
-        """The verdict of a cascade from its cheap rail's score (see ``engine.cascade``)."""
-        assert rail.cascade is not None and rail.escalate is not None
-        cascade = rail.cascade
-        score = score_of(cheap.metadata)
-        if score is None:
-            # Fail closed: without a score the cascade cannot tell confident from uncertain.
-            return self._failed(
-                rail, "reported no score; a cascade needs RailResult(metadata={'score': 0..1})"
-            )
-        step = cascade.step(score)
-        if step != "escalate":
-            figures = {**cheap.metadata, **cascade.metadata(score, "cheap")}
-            if step == "pass":
-                return Decision(allowed=True, metadata=figures)
-            return Decision(
-                allowed=False,
-                rail=rail.flow,
-                reason=f"cheap rail scored {score:.3f} (cascade high {cascade.high:g})",
-                refusal=rail.refusal,
-                metadata=figures,
-            )
         if run is not None:
             # The judge's run (and its LLM calls) nest under the cascade's run.
             manager = run.get_child()
             manager.add_metadata({"guardrails_escalated_from": rail.flow})
             scope = replace(scope, callbacks=manager)
-        verdict = await self._run(rail.escalate, text, stage, scope, window)
-        figures = {**verdict.metadata, **cascade.metadata(score, "escalated")}
-        if verdict.allowed:
-            return Decision(allowed=True, kind=verdict.kind, metadata=figures)
-        return Decision(
-            allowed=False,
-            rail=rail.flow,
-            reason=verdict.reason,
-            kind=verdict.kind,
-            refusal=rail.refusal or verdict.refusal,
-            metadata=figures,
+        return await rail.cascade.decide(
+            rail.flow,
+            rail.refusal,
+            decision,
+            lambda: self._run(judge, text, stage, scope, window),
+            lambda why: self._failed(rail, why),
+            Decision,
         )
 
     async def _invoke(
