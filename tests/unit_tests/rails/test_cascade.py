@@ -37,7 +37,12 @@ def masker(text: str) -> RailResult:
     return RailResult(allowed=True, text=text)
 
 
-ACTIONS = [toy_scorer, unscored, masker]
+@action(name="broken judge")
+async def broken_judge(text: str) -> bool:
+    raise RuntimeError(text)
+
+
+ACTIONS = [toy_scorer, unscored, masker, broken_judge]
 PROMPTS = """\
 prompts:
   - task: self_check_input
@@ -190,6 +195,20 @@ async def test_a_cheap_rail_without_a_score_blocks_with_a_clear_reason() -> None
         "internal_error",
     )
     assert llm.prompts() == []
+
+
+async def test_a_failing_judge_blocks_fail_closed_naming_itself() -> None:
+    rails = guarded(
+        judge(), config("input", "toy scorer $escalate=broken judge $low=0.2 $high=0.8")
+    )
+    assert (await rails.acheck("hello")).status == "passed"
+    result = await rails.acheck("maybe")
+    assert (result.status, result.reason, result.metadata["type"]) == (
+        "blocked",
+        "rail 'broken judge' failed: RuntimeError",
+        "internal_error",
+    )
+    assert result.metadata["decided_by"] == "escalated"
 
 
 BAD = [
