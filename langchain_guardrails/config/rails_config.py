@@ -47,6 +47,19 @@ class ModelConfig(Strict):
     """Name of the environment variable that holds the API key (NeMo compatible)."""
 
 
+class CascadeSpec(Strict):
+    """``cascade:`` of a flow entry: the flow is a cheap scored rail that decides alone outside
+    the uncertain band ``(low, high)`` and asks ``escalate`` (an expensive rail) inside it.
+    Checked when the rails are built (see ``engine.cascade``)."""
+
+    escalate: str
+    """The expensive rail asked in the band, with optional ``$key=value`` parameters."""
+    low: float
+    """At or below this score the cheap rail passes the text alone."""
+    high: float
+    """At or above this score the cheap rail blocks the text alone."""
+
+
 class FlowSpec(Strict):
     """Long form of a flow entry, for per-rail settings: ``{flow: ..., on_error: allow}``."""
 
@@ -58,6 +71,8 @@ class FlowSpec(Strict):
     """Seconds before the rail counts as failed; defaults to ``rails.timeout``."""
     refusal: str | None = None
     """Refusal text when this rail blocks; defaults to the stage's refusal."""
+    cascade: CascadeSpec | None = None
+    """Make this rail the cheap first step of a cascade (see :class:`CascadeSpec`)."""
 
 
 Flow = str | FlowSpec

@@ -22,6 +22,7 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_guardrails.config.actions import ActionSpec, RailResult, spec_of
 from langchain_guardrails.config.rails_config import FlowSpec, RailsConfig
 from langchain_guardrails.engine.canonical import check_text
+from langchain_guardrails.engine.cascade import Cascade, split_cascade
 from langchain_guardrails.engine.nemo_library import refuse_unknown_nemo_flow
 from langchain_guardrails.errors import ConfigError
 from langchain_guardrails.observability.events import RailEvents, rail_manager
@@ -64,6 +65,10 @@ class Rail:
     timeout: float
     on_error: Literal["block", "allow"]
     refusal: str | None
+    cascade: Cascade | None = None
+    """When set, this rail is the cheap step of a cascade that escalates to ``escalate``."""
+    escalate: Rail | None = None
+    """The expensive rail of the cascade, resolved like any rail of the stage."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +163,7 @@ class RailEngine:
         self, entry: str | FlowSpec, stage: Stage, registered: Mapping[str, ActionSpec]
     ) -> Rail:
         name, params, spec = parse_flow(entry)
+        params, cascade = split_cascade(spec, params)
         if name in registered:
             action = registered[name]
         elif name in BUILTIN_RAILS:
@@ -169,6 +175,11 @@ class RailEngine:
             raise ConfigError(
                 f"rails.{stage}.flows: unknown flow {name!r}; known flows: {', '.join(known)}"
             )
+        if cascade is not None and action.rewrites:
+            raise ConfigError(
+                f"flow {spec.flow!r}: the cheap rail of a cascade cannot rewrite text; it "
+                "passes or blocks"
+            )
         return Rail(
             flow=spec.flow,
             spec=action,
@@ -176,7 +187,26 @@ class RailEngine:
             timeout=spec.timeout or self.config.rails.timeout,
             on_error=spec.on_error,
             refusal=spec.refusal,
+            cascade=cascade,
+            escalate=None
+            if cascade is None
+            else self._judge(spec.flow, cascade, stage, registered),
         )
+
+    def _judge(
+        self, flow: str, cascade: Cascade, stage: Stage, registered: Mapping[str, ActionSpec]
+    ) -> Rail:
+        """The escalated rail of a cascade: one plain rail that passes or blocks."""
+        where = f"flow {flow!r}: cascade escalate rail {cascade.escalate!r}"
+        try:
+            judge = self._resolve(cascade.escalate, stage, registered)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from exc
+        if judge.cascade is not None:
+            raise ConfigError(f"{where} is itself a cascade; escalate to one rail")
+        if judge.spec.rewrites:
+            raise ConfigError(f"{where} rewrites text; a cascade passes or blocks")
+        return judge
 
     async def check(
         self,
@@ -239,7 +269,7 @@ class RailEngine:
         self, rail: Rail, text: str, stage: Stage, scope: CallScope, window: int | None
     ) -> Decision:
         if scope.callbacks is None:
-            return await self._call(rail, text, stage, scope, None)
+            return await self._call(rail, text, stage, scope, None, window)
         return await self._observed(rail, text, stage, scope, window, scope.callbacks)
 
     async def _observed(
@@ -258,7 +288,7 @@ class RailEngine:
         await events.start()
         run = await callbacks.on_chain_start(None, {"text": text, "stage": stage}, name=rail.flow)
         try:
-            decision = await self._call(rail, text, stage, scope, run)
+            decision = await self._call(rail, text, stage, scope, run, window)
         except BaseException as exc:
             await run.on_chain_error(exc)
             if isinstance(exc, asyncio.CancelledError):
@@ -269,12 +299,35 @@ class RailEngine:
                 "allowed": decision.allowed,
                 "reason": decision.reason,
                 "rewrote": decision.text is not None,
+                # Figures only (a score, who decided a cascade), never text.
+                **({"metadata": dict(decision.metadata)} if decision.metadata else {}),
             }
         )
         await events.end(decision)
         return decision
 
     async def _call(
+        self, rail: Rail, text: str, stage: Stage, scope: CallScope, run: Any, window: int | None
+    ) -> Decision:
+        decision = await self._invoke(rail, text, stage, scope, run)
+        judge = rail.escalate
+        if rail.cascade is None or judge is None or decision.kind == "internal_error":
+            return decision
+        if run is not None:
+            # The judge's run (and its LLM calls) nest under the cascade's run.
+            manager = run.get_child()
+            manager.add_metadata({"guardrails_escalated_from": rail.flow})
+            scope = replace(scope, callbacks=manager)
+        return await rail.cascade.decide(
+            rail.flow,
+            rail.refusal,
+            decision,
+            lambda: self._run(judge, text, stage, scope, window),
+            lambda why: self._failed(rail, why),
+            Decision,
+        )
+
+    async def _invoke(
         self, rail: Rail, text: str, stage: Stage, scope: CallScope, run: Any
     ) -> Decision:
         spec = rail.spec
@@ -346,7 +399,12 @@ class RailEngine:
                 )
             if result.allowed:
                 if result.text is None:
-                    return PASS
+                    # A pass keeps its figures (a score, say): a cascade decides on them.
+                    return (
+                        Decision(allowed=True, metadata=result.metadata)
+                        if result.metadata
+                        else PASS
+                    )
                 spans = tuple(result.spans) if result.spans is not None else None
                 return Decision(allowed=True, text=result.text, spans=spans)
             return Decision(

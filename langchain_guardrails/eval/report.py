@@ -99,6 +99,9 @@ def render_text(
                     + f": {_short(e['text'])}"
                 )
             parts.append("\n".join(lines))
+    cascades = [r for r in reports if "cascade" in r]
+    if cascades:
+        parts.append(render_cascades(cascades, markdown=markdown))
     for stage, why in figures.get("skipped", {}).items():
         parts.append(f"stage {stage}: {why}")
     if figures.get("sweeps") is not None:
@@ -106,6 +109,25 @@ def render_text(
     if figures.get("stream") is not None:
         parts.append(render_stream(figures["stream"], markdown=markdown))
     return "\n\n".join(parts)
+
+
+def render_cascades(reports: Sequence[Mapping[str, Any]], *, markdown: bool = False) -> str:
+    """The cascades table: share of examples escalated, LLM calls and tokens against the judge
+    alone (measured on the same examples)."""
+    header = ["stage", "rail", "n", "escalated", "share", "LLM calls", "judge alone"]
+    header += ["calls saved", "tokens", "judge alone tokens", "tokens saved"]
+    rows = []
+    for r in reports:
+        c = r["cascade"]
+        rows.append(
+            [
+                r["stage"], r["rail"], fmt(r["n"]), fmt(c["escalated"]),
+                fmt(c["share_escalated"]), fmt(c["llm_calls"]), fmt(c["judge_alone_llm_calls"]),
+                fmt(c["llm_calls_saved"]), fmt(c["tokens"]), fmt(c["judge_alone_tokens"]),
+                fmt(c["tokens_saved"]),
+            ]
+        )  # fmt: skip
+    return "cascades (against the judge alone)\n" + table(header, rows, markdown=markdown)
 
 
 def render_sweeps(sweeps: Sequence[Mapping[str, Any]], *, markdown: bool = False) -> str:
@@ -156,10 +178,12 @@ def render_stream(stream: Mapping[str, Any], *, markdown: bool = False) -> str:
 
 
 def is_duplicate(report: Mapping[str, Any], reports: Sequence[Mapping[str, Any]]) -> bool:
-    """An "(all rails)" report of a stage that has a single rail."""
+    """An "(all rails)" report of a stage that has a single rail (a cascade's judge measured
+    alone is not one of the stage's rails)."""
     if report["rail"] != OVERALL:
         return False
-    return sum(1 for r in reports if r["stage"] == report["stage"] and r["rail"] != OVERALL) == 1
+    rails = [r for r in reports if r["stage"] == report["stage"] and r["rail"] != OVERALL]
+    return sum(1 for r in rails if "judge_of" not in r) == 1
 
 
 def _short(text: str, limit: int = 100) -> str:
@@ -171,6 +195,7 @@ __all__ = [
     "fmt",
     "is_duplicate",
     "quality_rows",
+    "render_cascades",
     "render_stream",
     "render_sweeps",
     "render_text",

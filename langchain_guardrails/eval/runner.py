@@ -17,13 +17,18 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from langchain_core.callbacks import UsageMetadataCallbackHandler
 from langchain_core.runnables import Runnable, RunnableConfig
 
 from langchain_guardrails.config.rails_config import RailsConfig
+from langchain_guardrails.eval.cascades import (
+    JUDGE_ALONE,
+    CheckTally,
+    cascade_figures,
+    cascade_judges,
+)
 from langchain_guardrails.eval.dataset import Example
 from langchain_guardrails.eval.metrics import Confusion, category_rates, latency_summary
 from langchain_guardrails.eval.stages import (
@@ -55,6 +60,10 @@ class Outcome:
     """Wall time of the check."""
     tokens: int
     """LLM tokens the check used (all models)."""
+    llm_calls: int = 0
+    """LLM calls the check made (all models)."""
+    escalated: bool = False
+    """A cascade asked its judge."""
 
     @property
     def flagged(self) -> bool:
@@ -74,6 +83,10 @@ class RailReport:
     stage: str
     rail: str
     outcomes: tuple[Outcome, ...]
+    judge: RailReport | None = None
+    """For a cascade: its judge measured alone on the same examples (the baseline)."""
+    judge_of: str | None = None
+    """For a judge measured alone: the cascade it is the baseline of."""
 
     @property
     def confusion(self) -> Confusion:
@@ -111,7 +124,20 @@ class RailReport:
                 "total": sum(tokens),
                 "per_check": sum(tokens) / len(tokens) if tokens else None,
             },
+            "llm_calls": sum(o.llm_calls for o in self.outcomes),
             "errors": [_wrong(o) for o in self.wrong()[:show_errors]],
+            **({"judge_of": self.judge_of} if self.judge_of is not None else {}),
+            **(
+                {
+                    "cascade": cascade_figures(
+                        self.judge.rail.removesuffix(JUDGE_ALONE),
+                        self.outcomes,
+                        self.judge.outcomes,
+                    )
+                }
+                if self.judge is not None
+                else {}
+            ),
         }
 
 
@@ -183,11 +209,15 @@ async def evaluate(
             continue
         if len(flows) == 1:
             plans.append((stage, [flow_name(flows[0]), OVERALL], overall, items))
-            continue
-        for flow in flows:
-            single = build_guarded(with_flows(config, stage, [flow]), llm)
-            plans.append((stage, [flow_name(flow)], single, items))
-        plans.append((stage, [OVERALL], overall, items))
+        else:
+            for flow in flows:
+                single = build_guarded(with_flows(config, stage, [flow]), llm)
+                plans.append((stage, [flow_name(flow)], single, items))
+            plans.append((stage, [OVERALL], overall, items))
+        # Each cascade's judge is also measured alone: the baseline of the calls it saves.
+        for judge in dict.fromkeys(cascade_judges(flows).values()):
+            alone = build_guarded(with_flows(config, stage, [judge]), llm)
+            plans.append((stage, [judge + JUDGE_ALONE], alone, items))
     total = sum(len(items) for *_, items in plans)
     done = 0
     gate = asyncio.Semaphore(concurrency)
@@ -206,9 +236,30 @@ async def evaluate(
         for *_, guarded, items in plans
     ]
     measured = await asyncio.gather(*runs)
-    for (stage, names, _, _), outcomes in zip(plans, measured, strict=True):
-        result.reports.extend(RailReport(stage, name, tuple(outcomes)) for name in names)
+    reports = [
+        RailReport(stage, name, tuple(outcomes))
+        for (stage, names, _, _), outcomes in zip(plans, measured, strict=True)
+        for name in names
+    ]
+    result.reports.extend(_linked(reports, config))
     return result
+
+
+def _linked(reports: list[RailReport], config: RailsConfig) -> list[RailReport]:
+    """Each cascade's report with its judge-alone report, and the judge's with its cascade."""
+    found = {(r.stage, r.rail): r for r in reports}
+    linked = []
+    for report in reports:
+        judges = cascade_judges(stage_flows(config, report.stage) or [])
+        if report.rail in judges:
+            judge = found[(report.stage, judges[report.rail] + JUDGE_ALONE)]
+            report = replace(report, judge=judge)
+        elif report.rail.endswith(JUDGE_ALONE):
+            name = report.rail.removesuffix(JUDGE_ALONE)
+            cascades = [flow for flow, j in judges.items() if j == name]
+            report = replace(report, judge_of=", ".join(cascades))
+        linked.append(report)
+    return linked
 
 
 _MODEL_ACCESS = frozenset({"llm", "llms", "run_config"})
@@ -224,24 +275,27 @@ def may_call_models(guarded: Any) -> bool:
     if engine is None:
         return True
     rails = [r for name, v in vars(engine).items() if name.endswith("_rails") for r in v]
-    return any(rail.spec.wants & _MODEL_ACCESS for rail in rails)
+    # A cascade is always counted: its escalations are seen by the check's handler.
+    return any(rail.escalate is not None or rail.spec.wants & _MODEL_ACCESS for rail in rails)
 
 
 async def measure(guarded: Any, example: Example, *, count_tokens: bool = True) -> Outcome:
-    """Check one example and time it; tokens come from a handler of this check only."""
-    usage = UsageMetadataCallbackHandler()
+    """Check one example and time it; tokens, LLM calls and escalations come from a handler
+    of this check only."""
+    tally = CheckTally()
     started = time.perf_counter()
-    config: RunnableConfig = {"callbacks": [usage]} if count_tokens else {}
+    config: RunnableConfig = {"callbacks": [tally]} if count_tokens else {}
     checked = await check_example(guarded, example, config)
     seconds = time.perf_counter() - started
-    tokens = sum(u.get("total_tokens", 0) for u in usage.usage_metadata.values())
     return Outcome(
         example=example,
         status=checked.status,
         rail=checked.rail,
         internal_error=checked.metadata.get("type") == "internal_error",
         seconds=seconds,
-        tokens=tokens,
+        tokens=tally.tokens,
+        llm_calls=tally.llm_calls,
+        escalated=tally.escalated,
     )
 
 

@@ -5,7 +5,9 @@ The text (a window, for output rails) is cut into pieces of at most ``max_chars`
 at whitespace, so nothing is lost to the model's truncation, and all pieces go to the model in
 one batch. The pipeline is loaded once per process and shared by every stream (see
 :mod:`~langchain_guardrails.rails.hf_models`); concurrent windows share batched calls.
-The rail blocks when a ``block_labels`` label scores at least ``threshold`` on any piece.
+The rail blocks when a ``block_labels`` label scores at least ``threshold`` on any piece; it
+reports that highest score (``metadata["score"]``) and the threshold on a pass as on a block, so
+it can be the cheap step of a cascade (``engine.cascade``).
 """
 
 from __future__ import annotations
@@ -98,14 +100,20 @@ def hf_classifier_check(stage: Stage) -> Factory:
                 for label in block_labels
             }
             hits = [label for label in block_labels if top[label] >= threshold]
+            # The highest block-label score, on a pass as on a block: a cascade decides on it.
+            figures = {
+                "classifier": name,
+                "score": round(max(top.values(), default=0.0), 4),
+                "threshold": threshold,
+            }
             if not hits:
-                return RailResult(allowed=True)
+                return RailResult(allowed=True, metadata=figures)
             return RailResult(
                 allowed=False,
                 reason=f"classifier {name!r}: {hits[0]} scored {top[hits[0]]:.3f} "
                 f"(threshold {threshold:g})",
                 metadata={
-                    "classifier": name,
+                    **figures,
                     "categories": hits,
                     "scores": {label: round(top[label], 4) for label in hits},
                 },

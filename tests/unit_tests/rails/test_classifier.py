@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from langchain_guardrails import ConfigError, Guardrails, RailsConfig
+from langchain_guardrails.actions import action
 from langchain_guardrails.rails.classifier import split_pieces
 from langchain_guardrails.rails.hf_models import _WORKERS, BatchWorker
 from langchain_guardrails.testing import FakeStreamingChatModel
@@ -69,6 +70,8 @@ async def test_input_classifier_allows_and_blocks(
             "reason": "classifier 'toxicity': toxic scored 1.000 (threshold 0.5)",
             "type": "guardrails_violation",
             "classifier": "toxicity",
+            "score": 1.0,
+            "threshold": 0.5,
             "categories": ["toxic"],
             "scores": {"toxic": 1.0},
         }
@@ -92,6 +95,28 @@ async def test_output_classifier_checks_windows_in_both_modes(
     assert chunks[-1].content == REFUSAL
     assert "fool!" not in "".join(c.content for c in chunks[:-1]) or stream_first
     assert bad.invoke("hi").content == REFUSAL
+
+
+@pytest.mark.parametrize(("text", "status"), [("You are great.", "passed"), ("Idiot!", "blocked")])
+async def test_a_classifier_cascade_decides_alone_on_confident_scores(
+    tiny_classifier: Path, text: str, status: str
+) -> None:
+    # The tiny model scores 0 or 1: never in the band, so the judge is never asked.
+    asked: list[str] = []
+
+    @action(name="judge")
+    def judge(text: str) -> bool:
+        asked.append(text)
+        return True
+
+    flow = "hf classifier check input $classifier=toxicity $escalate=judge $low=0.2 $high=0.8"
+    config = classifier_config(tiny_classifier, flows_in=[flow])
+    guarded = Guardrails(llm=RecordingChatModel(chunks=["ok"]), config=config, actions=[judge])
+    result = await guarded.acheck(text)
+    assert result.status == status
+    assert asked == []
+    if status == "blocked":
+        assert (result.metadata["decided_by"], result.metadata["score"]) == ("cheap", 1.0)
 
 
 async def test_long_texts_are_checked_in_pieces_so_truncation_hides_nothing(
