@@ -132,9 +132,7 @@ async function send() {
   const last = messages.filter((m) => m.role === "user").pop();
   share(config_id, last ? last.content : "", mode, messages.length === 1);
   try {
-    const response = await api("/ui/api/run", {
-      method: "POST", body: JSON.stringify({ config_id, messages, mode }) });
-    await readEvents(response, onEvent);
+    await stream("/ui/api/run", { config_id, messages, mode }, onEvent);
   } catch (error) {
     showError(error.message);
     $("status").textContent = "failed";
@@ -152,26 +150,46 @@ function share(config, prompt, mode, simple) {
   link.hidden = false;
 }
 
-async function readEvents(response, handle) {
-  const reader = response.body.getReader();
-  const decoder = new TextDecoder();
-  let buffer = "";
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    buffer += decoder.decode(value, { stream: true });
-    let cut;
-    while ((cut = buffer.indexOf("\n\n")) >= 0) {
-      const block = buffer.slice(0, cut);
-      buffer = buffer.slice(cut + 2);
-      let name = "message", data = null;
-      for (const line of block.split("\n")) {
-        if (line.startsWith("event: ")) name = line.slice(7);
-        else if (line.startsWith("data: ")) data = line.slice(6);
+// XMLHttpRequest rather than fetch: its progress events stream the body as it arrives, and a
+// browser counts the request as pending until the stream ends (so headless dumps wait for it).
+function stream(path, body, handle) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    let seen = 0, buffer = "";
+    xhr.open("POST", path);
+    xhr.setRequestHeader("Content-Type", "application/json");
+    if (state.key) xhr.setRequestHeader("Authorization", "Bearer " + state.key);
+    const take = () => {
+      if (xhr.status !== 200) return;
+      buffer += xhr.responseText.slice(seen);
+      seen = xhr.responseText.length;
+      let cut;
+      while ((cut = buffer.indexOf("\n\n")) >= 0) {
+        const block = buffer.slice(0, cut);
+        buffer = buffer.slice(cut + 2);
+        let name = "message", data = null;
+        for (const line of block.split("\n")) {
+          if (line.startsWith("event: ")) name = line.slice(7);
+          else if (line.startsWith("data: ")) data = line.slice(6);
+        }
+        if (data !== null && data !== "[DONE]") handle(name, JSON.parse(data));
       }
-      if (data !== null && data !== "[DONE]") handle(name, JSON.parse(data));
-    }
-  }
+    };
+    xhr.onprogress = take;
+    xhr.onerror = () => reject(new Error("the server could not be reached"));
+    xhr.onload = () => {
+      if (xhr.status === 200) { take(); resolve(); return; }
+      if (xhr.status === 401) {
+        askKey(state.key ? "That key was refused." : "This server needs an API key.");
+        reject(new Error("API key needed"));
+        return;
+      }
+      let message = xhr.status + " " + xhr.statusText;
+      try { message = JSON.parse(xhr.responseText).error.message || message; } catch (e) { /* not JSON */ }
+      reject(new Error(message));
+    };
+    xhr.send(JSON.stringify(body));
+  });
 }
 
 function onEvent(name, data) {
@@ -289,7 +307,10 @@ function renderTimeline() {
   const released = lane("units released");
   for (const r of run.releases) {
     const times = r.times || [r.t];
-    for (const at of times) released.appendChild(tick(x(at), "release"));
+    for (const at of times) {
+      const mark = released.appendChild(tick(x(at), "release"));
+      mark.title = "units " + r.first_unit + "–" + (r.end_unit - 1) + " released at " + ms(r.t);
+    }
   }
   const s = run.summary;
   if (s && s.blocked && s.block_at !== null && s.block_at !== undefined) {
