@@ -61,5 +61,9 @@ bench: $(CORE)
 	$(BIN)/python -m langchain_guardrails eval --shipped --markdown --concurrency 1
 	$(BIN)/python -m langchain_guardrails eval --spans langchain_guardrails/eval/data/pii_spans.jsonl --reference presidio --markdown
 
+# The console's screenshots in the docs, taken from the real pages in headless chromium.
+screenshots: $(FULL) chromium
+	$(BIN)/python scripts/screenshots.py
+
 clean:
 	rm -rf $(VENV) build dist site *.egg-info

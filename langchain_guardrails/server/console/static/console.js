@@ -298,9 +298,11 @@ function renderTimeline() {
   for (const at of run.units) units.appendChild(tick(x(at), "unit"));
   const windows = lane("windows checked");
   for (const w of run.windows.values()) {
+    // From its first new unit's arrival to its verdict: the units it covers, then its check.
+    const from = (w.arrivals && w.arrivals.length) ? w.arrivals[0] : w.t;
     const end = w.checked ? w.checked.ended_at : run.end;
-    const node = bar(windows, w.t, end, { className: "window " + w.verdict, "data-testid": "window",
-      "data-verdict": w.verdict, "data-window": String(w.window) }, "w" + w.window);
+    const node = bar(windows, from, end, { className: "window " + w.verdict, "data-testid": "window",
+      "data-verdict": w.verdict, "data-window": String(w.window) }, "w" + w.window + " " + w.verdict);
     node.title = windowText(w);
     node.addEventListener("mouseenter", () => { $("detail").textContent = windowText(w); });
   }
@@ -317,7 +319,7 @@ function renderTimeline() {
     const marker = el("div", { className: "block-marker", "data-testid": "block",
       title: "blocked by " + s.rail + (s.reason ? ": " + s.reason : "") });
     marker.style.left = "calc(var(--label) + (100% - var(--label)) * " + (s.block_at / span).toFixed(4) + ")";
-    marker.appendChild(el("span", {}, "block: " + s.rail));
+    marker.appendChild(el("span", { className: s.block_at / span > 0.6 ? "left" : "" }, "block: " + s.rail));
     box.appendChild(marker);
   } else if (s && s.blocked) {
     box.appendChild(el("div", { className: "block-note", "data-testid": "block" },
@@ -328,7 +330,8 @@ function renderTimeline() {
       title: run.model.stopped ? "model stream closed by the rails" : "model finished" });
     stop.style.left = "calc(var(--label) + (100% - var(--label)) * " + (run.model.t / span).toFixed(4) + ")";
     const after = s && s.blocked && s.stage === "output" ? " (" + s.units_after_block + " units after block)" : "";
-    stop.appendChild(el("span", {}, (run.model.stopped ? "model stopped" : "model done") + after));
+    stop.appendChild(el("span", { className: run.model.t / span > 0.6 ? "left" : "" },
+      (run.model.stopped ? "model stopped" : "model done") + after));
     box.appendChild(stop);
   }
   const axis = el("div", { className: "axis small muted" }, "0 ms … " + ms(span));
