@@ -49,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
         sock.bind(("127.0.0.1", args.port))
     except OSError as exc:
         raise CLIError(f"--port {args.port}: cannot listen ({exc.strerror})") from exc
+    sock.listen(128)  # connections wait in the queue from now on, before uvicorn starts
     port = sock.getsockname()[1]
     url = f"http://127.0.0.1:{port}/ui" + (f"?config={ids[0]}" if len(ids) == 1 else "")
     print(f"Console of {', '.join(ids)} at {url}", file=sys.stderr, flush=True)
