@@ -11,6 +11,7 @@ import threading
 from collections import OrderedDict
 from typing import Literal
 
+from langchain_guardrails.errors import ConfigError
 from langchain_guardrails.guard.chat_model import Guardrails
 from langchain_guardrails.server.protocol.request_error import RequestError
 
@@ -78,7 +79,7 @@ def _variant(guarded: Guardrails, mode: Mode | None, *, debug: bool) -> Guardrai
     copied = config.model_copy(update={"rails": rails.model_copy(update={"output": output})})
     try:
         return Guardrails(config=copied, llm=guarded.llm, actions=list(guarded.actions))
-    except ValueError as exc:  # e.g. a masking rail cannot run stream-first
+    except ConfigError as exc:  # e.g. a masking rail cannot run stream-first
         raise RequestError(f"mode {mode}: {exc}", param="mode") from exc
 
 

@@ -201,3 +201,33 @@ async def test_the_console_can_be_turned_off() -> None:
     async with client_of(app) as http:
         assert (await http.get("/ui")).status_code == 404
         assert (await http.post("/ui/api/run", json=RUN)).status_code == 404
+
+
+async def test_stream_first_is_refused_for_a_masking_config(tmp_path: Any) -> None:
+    folder = tmp_path / "masking"
+    folder.mkdir()
+    (folder / "config.yml").write_text(
+        "models: [{type: main, engine: scripted, parameters: {default_reply: 'Mail a@b.co'}}]\n"
+        "rails:\n"
+        "  output:\n"
+        "    flows: [mask sensitive data on output]\n"
+        "    streaming: {enabled: true, chunk_size: 4, context_size: 1, stream_first: false}\n"
+        "  config:\n"
+        "    sensitive_data_detection: {output: {entities: [EMAIL_ADDRESS]}}\n"
+    )
+    app = create_app(folder)
+    async with client_of(app) as http:
+        body = {"messages": [{"role": "user", "content": "Hi"}], "mode": "stream_first"}
+        response = await http.post("/ui/api/run", json=body)
+        assert (response.status_code, response.json()) == (
+            400,
+            error(
+                "mode stream_first: output rail 'mask sensitive data on output' rewrites text, "
+                "which needs hold-back mode: set rails.output.streaming.stream_first: false "
+                "(text already released cannot be rewritten)",
+                "invalid_value",
+                "mode",
+            ),
+        )
+        held = Run((await http.post("/ui/api/run", json={**body, "mode": "hold_back"})).text)
+        assert held.answer == "Mail <EMAIL_ADDRESS>"
