@@ -290,8 +290,13 @@ function renderTimeline() {
   if (inputs.length) {
     const track = lane("input / tool rails");
     for (const r of inputs) {
+      const title = r.stage + " rail " + r.rail + ": " + r.decision + " in " + ms(r.duration);
       bar(track, r.started_at, r.ended_at, { className: "rail " + r.decision, "data-testid": "input-rail",
-        "data-verdict": r.decision, title: r.stage + " rail " + r.rail + ": " + r.decision + " in " + ms(r.duration) }, r.rail);
+        "data-verdict": r.decision, title });
+      // The name beside the bar: a fast rail's bar is too narrow to hold it.
+      const name = el("span", { className: "bar-label", title }, r.rail + " " + r.decision);
+      name.style.left = "calc(" + x(r.ended_at) + " + 6px)";
+      track.appendChild(name);
     }
   }
   const units = lane("units from model");
