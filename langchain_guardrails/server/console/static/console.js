@@ -65,6 +65,7 @@ async function loadConfigs() {
 function describeConfig() {
   const config = state.configs.find((c) => c.id === $("config").value);
   if (!config) return;
+  if (config.error) { $("config-info").textContent = "not served: " + config.error; return; }
   const rails = config.rails.map(([stage, rail]) => stage + ": " + rail).join(", ") || "no rails";
   $("config-info").textContent =
     config.mode.replace("_", "-") + ", chunk_size " + config.chunk_size +
