@@ -6,7 +6,7 @@ CORE   := $(VENV)/.core-installed
 FULL   := $(VENV)/.full-installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test docs lint format bench clean redis-server
+.PHONY: demo test docs lint format bench clean redis-server chromium screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,9 +31,17 @@ redis-server:
 		|| (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q redis-server >/dev/null 2>&1) \
 		|| echo "redis-server could not be installed: the Redis tests will be skipped"
 
+# The console's browser tests drive Debian's chromium with chromedriver: installed here when
+# apt-get can (elsewhere they are skipped, saying why).
+chromium:
+	@(command -v chromium >/dev/null && command -v chromedriver >/dev/null) \
+		|| apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 \
+		|| (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium chromium-driver >/dev/null 2>&1) \
+		|| echo "chromium could not be installed: the console's browser tests will be skipped"
+
 # The suite also builds the documentation site with `mkdocs build --strict`
 # (tests/unit_tests/docs): a broken link or a missing API reference fails it.
-test: $(FULL) redis-server
+test: $(FULL) redis-server chromium
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 docs: $(FULL)
@@ -52,6 +60,10 @@ bench: $(CORE)
 	$(BIN)/python benchmarks/stream_overhead.py
 	$(BIN)/python -m langchain_guardrails eval --shipped --markdown --concurrency 1
 	$(BIN)/python -m langchain_guardrails eval --spans langchain_guardrails/eval/data/pii_spans.jsonl --reference presidio --markdown
+
+# The console's screenshots in the docs, taken from the real pages in headless chromium.
+screenshots: $(FULL) chromium
+	$(BIN)/python scripts/screenshots.py
 
 clean:
 	rm -rf $(VENV) build dist site *.egg-info

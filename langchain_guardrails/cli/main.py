@@ -9,6 +9,7 @@ Example:
 
         langchain-guardrails chat --config examples/configs/streaming --streaming --verbose
         langchain-guardrails server --config examples/configs --port 8000
+        langchain-guardrails console --config examples/configs   # the console in a browser
         langchain-guardrails check --config examples/configs/streaming --output "The password is x"
         langchain-guardrails check --nemo ./my_nemo_configs        # migration report
 """
@@ -181,6 +182,12 @@ def _parser() -> argparse.ArgumentParser:
         help="on SIGTERM, seconds open streams may take to finish; streams still open then end"
         " with a server_shutting_down error (default 30)",
     )
+    server.add_argument(
+        "--console-debug",
+        action="store_true",
+        help="the console at /ui also shows unreleased model text (marked on every page; "
+        "private servers only)",
+    )
     server.set_defaults(run=_server)
 
     check = commands.add_parser(
@@ -201,6 +208,9 @@ def _parser() -> argparse.ArgumentParser:
     from langchain_guardrails.eval.cli import add_eval_parser
 
     add_eval_parser(commands)
+    from langchain_guardrails.cli.console import add_console_parser
+
+    add_console_parser(commands)
     return parser
 
 
@@ -297,6 +307,7 @@ def _server(args: argparse.Namespace) -> int:
         redis_url=args.redis_url,
         key_lease_seconds=args.redis_lease_seconds,
         drain_timeout=args.drain_timeout,
+        console_debug=args.console_debug,
     )
     if args.rail_threads is not None:
         from langchain_guardrails.rails.executor import configure_rail_executor

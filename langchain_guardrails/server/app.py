@@ -65,6 +65,8 @@ _LIMITED = (
     "/v1/messages",
     "/v1/guardrail/checks",
     "/configs/",
+    "/ui/api/run",
+    "/ui/api/eval",
 )
 
 
@@ -95,6 +97,8 @@ def create_app(
     tracer_provider: Any | None = None,
     drain_timeout: float | None = None,
     state_dir: str | Path | None = None,
+    console: bool = True,
+    console_debug: bool = False,
 ) -> FastAPI:
     """The guardrails server as a FastAPI app (run it with uvicorn).
 
@@ -147,6 +151,9 @@ def create_app(
             its end stop with a ``server_shutting_down`` error event and ``[DONE]``.
         state_dir: the shared folder of a server's workers (the CLI sets it with
             ``--workers``): reloads reach every worker through it.
+        console: serve the console at ``/ui`` (its API behind the same key and checks).
+        console_debug: the console also shows unreleased model text (marked on every page);
+            for debugging rails on a private server only.
 
     Example:
         .. code-block:: python
@@ -308,6 +315,10 @@ def create_app(
     add_responses_route(app, deps)
     add_messages_route(app, deps)
     add_checks_route(app, deps)
+    if console:
+        from langchain_guardrails.server.console import add_console_routes
+
+        add_console_routes(app, deps, served_ids=served_ids, debug=console_debug)
 
     app.add_middleware(RouteTemplateMiddleware)  # innermost: it sees the router's scope
     if langserve:

@@ -25,7 +25,7 @@ FLOORS: list[set[str]] = [
     {"guard"},
     {"server.upstream", "server.operations"},
     {"server.protocol", "server.langserve"},
-    {"agents", "nemo", "eval", "server"},
+    {"agents", "nemo", "eval", "server", "server.console"},
     {"cli", "actions", "middleware", "integrations"},
     {"ROOT", "__main__"},
 ]

@@ -1,5 +1,6 @@
 """Optional API key: ``Authorization: Bearer <key>`` (or ``x-api-key: <key>``, as Anthropic's
-clients send it) on every route but ``/health``."""
+clients send it) on every route but ``/health`` and the console's page and static files
+(``/ui``: they hold no data; the page asks for the key its API calls need)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 API_KEY_ENV = "LANGCHAIN_GUARDRAILS_API_KEY"
 """Environment variable the CLI reads the API key from."""
 
-OPEN_PATHS = frozenset({"/health"})
+OPEN_PATHS = frozenset({"/health", "/ui"})
+OPEN_PREFIX = "/ui/static/"
 ANTHROPIC_PATH = "/v1/messages"
 
 
@@ -34,7 +36,13 @@ class APIKeyMiddleware:
         self._keys = [key.encode() for key in keys]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in OPEN_PATHS or scope["method"] == "OPTIONS":
+        path = scope.get("path", "")
+        if (
+            scope["type"] != "http"
+            or path in OPEN_PATHS
+            or path.startswith(OPEN_PREFIX)
+            or scope["method"] == "OPTIONS"
+        ):
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
