@@ -262,7 +262,9 @@ class RailsConfig(Strict):
     rails: Rails = Field(default_factory=Rails)
     prompts: list[TaskPrompt] = Field(default_factory=list)
     colang_version: str | None = None
-    lowest_temperature: float | None = None
+    lowest_temperature: float | None = Field(default=None, ge=0)
+    """Temperature of the rails' LLM tasks (self check, content safety, topic safety,
+    llama guard), NeMo's key; unset, the models' own temperature is used."""
     config_path: str | None = None
     """Folder the config was loaded from, if any."""
 

@@ -16,10 +16,12 @@ import importlib
 import importlib.util
 import logging
 import os
+import warnings
 from typing import Any
 
 from langchain_core.runnables import Runnable
 
+from langchain_guardrails.config.nemo_keys import NemoKeyWarning
 from langchain_guardrails.config.rails_config import ModelConfig
 from langchain_guardrails.errors import ConfigError, require
 from langchain_guardrails.llm.lazy import Builder, LazyChatModel
@@ -105,6 +107,43 @@ def _openai_kwargs(config: ModelConfig) -> dict[str, Any]:
     return kwargs
 
 
+def _accepted(chat_class: type) -> frozenset[str]:
+    """The keyword arguments a pydantic chat class takes: field names and their aliases."""
+    names: set[str] = set()
+    for name, info in getattr(chat_class, "model_fields", {}).items():
+        names.add(name)
+        alias = info.validation_alias
+        choices = getattr(alias, "choices", (alias,)) if alias is not None else ()
+        names.update(a for a in (info.alias, *choices) if isinstance(a, str))
+    return frozenset(names)
+
+
+def _known_parameters(config: ModelConfig, chat_class: type, engine: str) -> ModelConfig:
+    """``config`` without the ``parameters`` ``chat_class`` does not take, one warning each.
+
+    ``ChatOpenAI`` moves an unknown keyword (NeMo's ``repo_id`` of a Hugging Face engine, say)
+    into ``model_kwargs``, and the OpenAI client then raises ``TypeError`` at every call: the
+    model would fail closed forever. NeMo builds the same class with the same keywords, so
+    this is dropped, not translated; server-specific sampling keys belong in ``extra_body``.
+    """
+    accepted = _accepted(chat_class)
+    if not accepted:
+        return config
+    unknown = [k for k in config.parameters if k not in accepted]
+    for key in unknown:
+        warnings.warn(
+            f"{_where(config)}: parameters.{key}: not a parameter of {chat_class.__name__} "
+            f"(engine {engine!r}): dropped, it would make every call fail; put keys a server "
+            "takes beyond OpenAI's API in parameters.extra_body",
+            NemoKeyWarning,
+            stacklevel=3,
+        )
+    if not unknown:
+        return config
+    kept = {k: v for k, v in config.parameters.items() if k not in unknown}
+    return config.model_copy(update={"parameters": kept})
+
+
 def _has_key(kwargs: dict[str, Any]) -> bool:
     return any(kwargs.get(k) for k in ("api_key", "openai_api_key"))
 
@@ -112,6 +151,7 @@ def _has_key(kwargs: dict[str, Any]) -> bool:
 def openai(config: ModelConfig) -> Runnable[Any, Any]:
     """``engine: openai``: ``ChatOpenAI`` (``OPENAI_API_KEY`` or ``api_key_env_var``)."""
     module = require("langchain_openai", "openai")
+    config = _known_parameters(config, module.ChatOpenAI, "openai")
 
     def build() -> Runnable[Any, Any]:
         kwargs = _openai_kwargs(config)
@@ -135,6 +175,7 @@ def _openai_compatible(
     module = require("langchain_openai", "openai")
     if not _name(config):
         raise ConfigError(f"{_where(config)}: engine {engine!r} needs `model`")
+    config = _known_parameters(config, module.ChatOpenAI, engine)
 
     def build() -> Runnable[Any, Any]:
         kwargs = _openai_kwargs(config)

@@ -86,7 +86,9 @@ def build_folder(folder: Path) -> FolderBuild:
             _rails(config, models, found)
     for warning in caught:
         if issubclass(warning.category, NemoKeyWarning):
-            note = str(warning.message).split(": ", 1)[1]
+            text = str(warning.message)
+            # A `file:line: ` prefix is dropped (the report names the folder); a model's is kept.
+            note = text.split(": ", 1)[1] if _is_validation(text.split("\n")[0]) else text
             if note not in found.notes:
                 found.notes.append(note)
     return found

@@ -331,13 +331,20 @@ async def ask(
     task: str,
     stop: Sequence[str] | None = None,
     max_tokens: int | None = None,
+    temperature: float | None = None,
 ) -> str:
-    """Send ``messages`` to ``llm`` as a child run named ``task``; the answer's text."""
+    """Send ``messages`` to ``llm`` as a child run named ``task``; the answer's text.
+
+    ``temperature`` (the config's ``lowest_temperature``) is sent as a call keyword, which
+    provider chat models put in the request, as NeMo does for its rails' LLM tasks.
+    """
     kwargs: dict[str, Any] = {}
     if stop:
         kwargs["stop"] = list(stop)
     if max_tokens:
         kwargs["max_tokens"] = max_tokens
+    if temperature is not None:
+        kwargs["temperature"] = temperature
     # The engine tags the rail's run (and so this call) with the rail name; the run name says
     # which task it was, as NeMo Guardrails' LLM call log does.
     tagged = llm.with_config(run_name=task, metadata={"guardrails_task": task})
