@@ -22,7 +22,7 @@ from langchain_core.runnables import Runnable
 from langchain_guardrails.config.actions import ActionSpec, RailResult
 from langchain_guardrails.config.rails_config import RailsConfig, TaskPrompt
 from langchain_guardrails.rails.llm_rail import ALLOW, build_task, llm_action
-from langchain_guardrails.rails.verdicts import safety
+from langchain_guardrails.rails.verdicts import Verdict, harm, safety
 
 Stage = Literal["input", "output"]
 Factory = Callable[[RailsConfig, Mapping[str, str]], ActionSpec]
@@ -34,6 +34,8 @@ _PARSERS = (
     "nemoguard_parse_response_safety",
     "nemotron_content_safety_parse_prompt_safety",
     "nemotron_content_safety_parse_response_safety",
+    "nemotron_reasoning_parse_prompt_safety",
+    "nemotron_reasoning_parse_response_safety",
 )
 _VARIABLES = {
     "input": ("user_input", "reasoning_enabled"),
@@ -119,7 +121,7 @@ def _safety_rail(
             values = {"user_input": user_message, "bot_response": text}
         values["reasoning_enabled"] = reasoning
         answer, prompt = await task.run(model, values, messages)
-        verdict = safety(answer, _field(prompt.output_parser, stage))
+        verdict = _verdict(answer, prompt.output_parser, stage)
         if verdict.safe:
             return ALLOW
         if verdict.safe is None:
@@ -136,6 +138,13 @@ def _safety_rail(
         )
 
     return llm_action(task, body, name=rail)
+
+
+def _verdict(answer: str, parser: str | None, stage: Stage) -> Verdict:
+    # Nemotron Content Safety Reasoning answers `Prompt harm: harmful|unharmful` lines.
+    if parser is not None and parser.startswith("nemotron_reasoning_parse_"):
+        return harm(answer, "Prompt harm" if "prompt_safety" in parser else "Response harm")
+    return safety(answer, _field(parser, stage))
 
 
 def _field(parser: str | None, stage: Stage) -> str:

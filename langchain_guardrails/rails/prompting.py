@@ -12,6 +12,8 @@ the first request.
 
 Variables every task knows (besides its own, e.g. ``user_input``, ``bot_response``):
 
+* ``config``: the config's ``rails.config`` settings as a mapping, as NeMo passes them
+  (``{% if config.content_safety.reasoning.enabled %}/think{% endif %}``);
 * ``general_instructions``: the first ``instructions`` entry of ``type: general`` (as NeMo);
 * ``sample_conversation`` / ``sample_conversation_two_turns``: ``sample_conversation``;
 * ``history``: the conversation as NeMo events (``UserMessage`` / ``StartUtteranceBotAction``
@@ -44,6 +46,7 @@ from langchain_guardrails.rails.bounded_render import (
 )
 
 COMMON_VARIABLES = (
+    "config",
     "general_instructions",
     "history",
     "sample_conversation",
@@ -217,10 +220,13 @@ def prompt_context(config: RailsConfig | None) -> dict[str, Any]:
     """The config's values of :data:`COMMON_VARIABLES` (``history`` comes per call)."""
     general = ""
     sample = ""
+    settings: dict[str, Any] = {}
     if config is not None:
         general = next((i.content for i in config.instructions if i.type == "general"), "")
         sample = config.sample_conversation or ""
+        settings = config.rails.config.model_dump()
     return {
+        "config": settings,
         "general_instructions": general,
         "sample_conversation": sample,
         "sample_conversation_two_turns": sample,

@@ -13,6 +13,8 @@ import pytest
 from langchain_guardrails import ConfigError, Guardrails, RailsConfig
 from langchain_guardrails.cli.main import main
 from langchain_guardrails.config.nemo_keys import NemoKeyWarning
+from langchain_guardrails.config.rails_config import ModelConfig
+from langchain_guardrails.llm import build_model
 from langchain_guardrails.testing import FakeOpenAIServer
 
 from .conftest import REFUSAL
@@ -86,41 +88,50 @@ def test_a_negative_lowest_temperature_is_an_error() -> None:
     )
 
 
-async def test_a_parameter_chat_openai_does_not_take_is_dropped_with_a_warning(
-    server: FakeOpenAIServer,
-) -> None:
+def test_a_parameter_openai_does_not_take_is_dropped_with_a_warning() -> None:
     # Before: ChatOpenAI moved repo_id into model_kwargs and every call raised
     # TypeError: Completions.create() got an unexpected keyword argument 'repo_id'.
-    server.replies = {"main-model": ["Hello!"]}
-    yaml_content = model_entry(server, repo_id="gpt2", temperature=0.5)
+    entry = ModelConfig(
+        type="main",
+        engine="openai",
+        model="gpt-4o-mini",
+        parameters={"api_key": "sk-test", "repo_id": "gpt2", "temperature": 0.5},
+    )
     with pytest.warns(NemoKeyWarning) as caught:
-        guarded = Guardrails(config=RailsConfig.from_content(yaml_content=yaml_content))
+        llm = build_model(entry)
     assert [str(w.message) for w in caught] == [
         "models[type=main]: parameters.repo_id: not a parameter of ChatOpenAI (engine "
-        "'openai'): dropped, it would make every call fail; put keys a server takes beyond "
-        "OpenAI's API in parameters.extra_body"
+        "'openai'): dropped, it would make every call fail; a server's own keys reach it with "
+        "parameters.base_url (in the request body)"
     ]
-    assert (await guarded.ainvoke("Hi")).content == "Hello!"
-    (request,) = server.chat_requests()
-    assert "repo_id" not in request
-    assert request["temperature"] == 0.5
+    client = llm.client  # type: ignore[attr-defined]
+    assert (client.model_kwargs, client.extra_body, client.temperature) == ({}, None, 0.5)
 
 
-def test_extra_body_reaches_the_server(server: FakeOpenAIServer) -> None:
+async def test_a_servers_own_parameters_reach_it_in_the_request_body(
+    server: FakeOpenAIServer,
+) -> None:
     server.replies = {"main-model": ["Hello!"]}
-    yaml_content = model_entry(server, extra_body={"top_k": 5})
+    yaml_content = model_entry(
+        server, repo_id="gpt2", extra_body={"top_k": 5}, chat_template_kwargs={"x": True}
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error", NemoKeyWarning)
         guarded = Guardrails(config=RailsConfig.from_content(yaml_content=yaml_content))
-    assert guarded.invoke("Hi").content == "Hello!"
-    assert server.chat_requests()[0]["top_k"] == 5
+    assert (await guarded.ainvoke("Hi")).content == "Hello!"
+    (request,) = server.chat_requests()
+    assert (request["repo_id"], request["top_k"], request["chat_template_kwargs"]) == (
+        "gpt2",
+        5,
+        {"x": True},
+    )
 
 
-def test_check_nemo_shows_the_dropped_parameter(
-    tmp_path: Path, server: FakeOpenAIServer, capsys: Any
-) -> None:
+def test_check_nemo_shows_the_dropped_parameter(tmp_path: Path, capsys: Any) -> None:
     (tmp_path / "config.yml").write_text(
-        model_entry(server, repo_id="gpt2") + "knowledge_base: {folder: kb}\n", encoding="utf-8"
+        "models:\n  - {type: main, engine: openai, model: gpt-4o-mini, parameters: "
+        "{api_key: sk-test, repo_id: gpt2}}\nknowledge_base: {folder: kb}\n",
+        encoding="utf-8",
     )
     assert main(["check", "--nemo", str(tmp_path)]) == 0
     assert capsys.readouterr().out.rstrip("\n").split("\n") == [
@@ -130,8 +141,8 @@ def test_check_nemo_shows_the_dropped_parameter(
         "knowledge base feeds retrieval and $relevant_chunks, which are not built here; pass "
         "evidence as system or tool messages) (warning)",
         "  maps: models[type=main]: parameters.repo_id: not a parameter of ChatOpenAI (engine "
-        "'openai'): dropped, it would make every call fail; put keys a server takes beyond "
-        "OpenAI's API in parameters.extra_body (warning)",
+        "'openai'): dropped, it would make every call fail; a server's own keys reach it with "
+        "parameters.base_url (in the request body) (warning)",
     ]
 
 
