@@ -242,6 +242,51 @@ class ClassifierSettings(Strict):
     """Most pieces per model call; concurrent streams share calls up to this size."""
 
 
+class GlinerEntities(Strict):
+    """What one stage of ``rails.config.gliner`` looks for."""
+
+    entities: list[str] = Field(default_factory=list)
+    """GLiNER labels (``email``, ``phone_number``, ``ssn``, ...); empty: the server's own."""
+
+
+class GlinerDetection(Strict):
+    """``rails.config.gliner`` (NeMo's keys): the GLiNER PII server of ``gliner detect|mask
+    pii on input|output``. A server that fails blocks (fail-closed)."""
+
+    server_endpoint: str = "http://localhost:8000/v1/chat/completions"
+    """The server's URL: a GLiNER NIM's ``.../v1/chat/completions`` (NeMo's default), or a
+    GLiNER server's ``.../v1/extract``."""
+    model: str = "nvidia/gliner-pii"
+    """The model named in requests to a NIM (``/v1/chat/completions`` endpoints only)."""
+    api_key_env_var: str | None = None
+    """Environment variable holding the bearer token (read at each call)."""
+    threshold: float = Field(default=0.5, ge=0, le=1)
+    """Lowest confidence of an entity the server reports."""
+    chunk_length: int = 384
+    """Characters per chunk the server reads."""
+    overlap: int = 128
+    """Characters shared by consecutive chunks."""
+    flat_ner: bool = False
+    """Flat NER (no nested entities)."""
+    input: GlinerEntities = Field(default_factory=GlinerEntities)
+    output: GlinerEntities = Field(default_factory=GlinerEntities)
+    retrieval: GlinerEntities = Field(default_factory=GlinerEntities)
+    """Accepted for NeMo compatibility: retrieval rails are not supported here."""
+    timeout: float = Field(default=30.0, gt=0)
+    """Seconds a request may take (then the rail fails closed)."""
+
+    @model_validator(mode="after")
+    def _chunking(self) -> GlinerDetection:
+        if self.chunk_length <= 0:
+            raise ValueError(f"chunk_length must be positive (got {self.chunk_length})")
+        if not 0 <= self.overlap < self.chunk_length:
+            raise ValueError(
+                f"overlap must be between 0 and chunk_length - 1 ({self.chunk_length - 1}) "
+                f"(got {self.overlap})"
+            )
+        return self
+
+
 class RailSettings(Strict):
     """``rails.config``: per-rail settings."""
 
@@ -255,3 +300,5 @@ class RailSettings(Strict):
     """Text classifiers by name, for ``hf classifier check input|output $classifier=<name>``."""
     content_safety: ContentSafety = Field(default_factory=ContentSafety)
     """Settings of the content-safety rails (NeMo's keys)."""
+    gliner: GlinerDetection = Field(default_factory=GlinerDetection)
+    """The GLiNER PII server of ``gliner detect|mask pii on input|output`` (NeMo's keys)."""

@@ -91,12 +91,16 @@ SURVEY: tuple[NemoRail, ...] = (
             "gliner detect pii on output",
             "gliner mask pii on input",
             "gliner mask pii on output",
-            "gliner detect pii on retrieval",
-            "gliner mask pii on retrieval",
         ),
+        "runs",
+        "rails.config.gliner: a GLiNER NIM or server, NeMo's request format and [LABEL] masks; "
+        "fails closed when the server fails",
+    ),
+    NemoRail(
+        "gliner (retrieval)",
+        ("gliner detect pii on retrieval", "gliner mask pii on retrieval"),
         "refused",
-        "the GLiNER server rail is not supported; use `detect|mask sensitive data on "
-        "input|output` (Presidio entities for names and places)",
+        "retrieval rails are not supported (only input, output and tool rails are)",
     ),
     NemoRail(
         "injection_detection",

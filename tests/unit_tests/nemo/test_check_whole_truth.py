@@ -30,17 +30,16 @@ models:
     parameters: {api_key: sk-test}
 rails:
   input:
+    foo: 1
     flows:
       - self check input
-      - gliner detect pii on input
+      - injection detection
       - my unknown flow
   output:
     flows:
       - content safety check output $model=content_safety
     streaming:
       chunk_size: 0
-  config:
-    foo: 1
 """
 
 
@@ -65,14 +64,13 @@ def test_every_problem_of_a_folder_in_one_run(tmp_path: Path, capsys: Any) -> No
         "  maps: model content_safety: engine cohere -> init_chat_model provider "
         "(langchain-cohere)",
         "  unsupported: model hf: engine huggingface_hub: unknown engine",
-        "  unsupported: 'gliner detect pii on input' is NeMo Guardrails' gliner rail, not "
-        "supported here: the GLiNER server rail is not supported; use `detect|mask sensitive "
-        "data on input|output` (Presidio entities for names and places)",
+        "  unsupported: 'injection detection' is NeMo Guardrails' injection_detection rail, "
+        "not supported here: needs YARA rules and the yara-python engine; use `regex check "
+        "input|output` patterns",
         "  unsupported: input rail 'my unknown flow': unknown flow",
-        f"  error: {config}:25: rails.output.streaming.chunk_size: chunk_size must be >= 1 (got 0)",
-        f"  error: {config}:27: rails.config.foo: unknown key 'foo' (known keys: "
-        "regex_detection, sensitive_data_detection, jailbreak_detection, classifiers, "
-        "content_safety)",
+        f"  error: {config}:17: rails.input.foo: unknown key 'foo' (known keys: flows, "
+        "parallel, speculative_generation)",
+        f"  error: {config}:26: rails.output.streaming.chunk_size: chunk_size must be >= 1 (got 0)",
         "  error: models[type=content_safety]: engine 'cohere' needs the package "
         "langchain-cohere; install it with `pip install langchain-cohere`",
         "  error: 'self check input' needs a prompt for task 'self_check_input': add `- task: "

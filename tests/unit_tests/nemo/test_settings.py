@@ -204,12 +204,6 @@ def test_dialog_settings_that_enable_something_are_still_refused() -> None:
     ("flow", "message"),
     [
         (
-            "gliner detect pii on input",
-            "rails.input.flows: 'gliner detect pii on input' is NeMo Guardrails' gliner rail, "
-            "not supported here: the GLiNER server rail is not supported; use `detect|mask "
-            "sensitive data on input|output` (Presidio entities for names and places)",
-        ),
-        (
             "injection detection",
             "rails.input.flows: 'injection detection' is NeMo Guardrails' injection_detection "
             "rail, not supported here: needs YARA rules and the yara-python engine; use `regex "

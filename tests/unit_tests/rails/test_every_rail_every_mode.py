@@ -88,7 +88,11 @@ def guarded(
 
 ELSEWHERE = {"jailbreak detection model", "topic safety check input"}
 """NeMo's remote jailbreak detection and topic control: tested in tests/unit_tests/nemo."""
-RAILS = sorted(n for n in BUILTIN_RAILS if not n.startswith("regex") and n not in ELSEWHERE)
+RAILS = sorted(
+    n
+    for n in BUILTIN_RAILS
+    if not n.startswith(("regex", "gliner")) and n not in ELSEWHERE  # GLiNER: a server (nemo/)
+)
 
 
 @pytest.mark.parametrize("stream_first", [True, False])
