@@ -287,6 +287,30 @@ class GlinerDetection(Strict):
         return self
 
 
+class HuggingfaceModel(Strict):
+    """One entry of ``rails.config.huggingface_detector.models`` (NeMo's keys)."""
+
+    model_repo: str
+    """The model's Hugging Face id, as flows name it (``$hf_model=<model_repo>``)."""
+    descriptor: str | None = None
+    """What the model detects; shown in the block reason."""
+    blocked_classes: list[str | int] = Field(default_factory=list)
+    """Labels (as in the model's ``id2label``) or class indices that block when the model
+    predicts them (its top class); empty: the rail allows everything, as in NeMo."""
+    device: str | None = None
+    """Torch device (default: ``cpu``)."""
+    model_path: str | None = None
+    """A local model folder (relative paths start at the config folder); without it the
+    model is taken from the local Hugging Face cache. Nothing is downloaded. Not a NeMo key."""
+
+
+class HuggingfaceDetector(Strict):
+    """``rails.config.huggingface_detector``: local text classifiers of ``huggingface
+    detector check input|output $hf_model=<model_repo>`` (NeMo's keys)."""
+
+    models: list[HuggingfaceModel] = Field(default_factory=list)
+
+
 class RailSettings(Strict):
     """``rails.config``: per-rail settings."""
 
@@ -300,5 +324,7 @@ class RailSettings(Strict):
     """Text classifiers by name, for ``hf classifier check input|output $classifier=<name>``."""
     content_safety: ContentSafety = Field(default_factory=ContentSafety)
     """Settings of the content-safety rails (NeMo's keys)."""
+    huggingface_detector: HuggingfaceDetector = Field(default_factory=HuggingfaceDetector)
+    """Local classifiers of ``huggingface detector check ...`` (NeMo's keys)."""
     gliner: GlinerDetection = Field(default_factory=GlinerDetection)
     """The GLiNER PII server of ``gliner detect|mask pii on input|output`` (NeMo's keys)."""

@@ -97,6 +97,19 @@ SURVEY: tuple[NemoRail, ...] = (
         "fails closed when the server fails",
     ),
     NemoRail(
+        "huggingface_detector",
+        (
+            "huggingface detector check input",
+            "huggingface detector check output",
+            "huggingface detector check tool input",
+            "huggingface detector check tool output",
+        ),
+        "runs",
+        "rails.config.huggingface_detector ($hf_model=<model_repo>): the local classifier's "
+        "top class against blocked_classes (hf extra; model_path or the local Hugging Face "
+        "cache, nothing is downloaded)",
+    ),
+    NemoRail(
         "gliner (retrieval)",
         ("gliner detect pii on retrieval", "gliner mask pii on retrieval"),
         "refused",
