@@ -188,23 +188,20 @@ class JailbreakDetection(Strict):
 
 
 class MultilingualRefusals(Strict):
-    """``rails.config.content_safety.multilingual`` (NeMo)."""
+    """``rails.config.content_safety.multilingual`` (NeMo's keys)."""
 
     enabled: bool = False
-    """Refusals in the user's language. Not supported: it needs language detection."""
+    """Refuse in the user's language when a content-safety rail blocks (language detected on
+    the user message; ``multilingual`` extra)."""
     refusal_messages: dict[str, str] | None = None
-    """Refusal text per language code (used only with ``enabled``)."""
-
-    @field_validator("enabled")
-    @classmethod
-    def _not_supported(cls, enabled: bool) -> bool:
-        if enabled:
-            raise ValueError(
-                "multilingual refusals are not supported by langchain_guardrails (they need "
-                "language detection); set the refusal text with rails.refusal or a flow's "
-                "`refusal`"
-            )
-        return enabled
+    """Refusal text per language code; others use the built-in text of that language, else
+    the ``en`` entry, else the English default (as in NeMo)."""
+    max_text_length: int | None = Field(default=None, ge=1)
+    """Characters of the user message read to detect its language (default: all)."""
+    normalize_text: bool = True
+    """Accepted for NeMo compatibility (its detector's option); detection here normalises."""
+    cache_dir: str | None = None
+    """Accepted for NeMo compatibility (its detector's model cache); nothing is cached here."""
 
 
 class ContentSafetyReasoning(Strict):

@@ -44,8 +44,8 @@ SURVEY: tuple[NemoRail, ...] = (
         "content_safety",
         ("content safety check input", "content safety check output"),
         "runs",
-        "$model=<type>, NeMo's output parsers, rails.config.content_safety.reasoning "
-        "(multilingual refusals are refused: they need language detection)",
+        "$model=<type>, NeMo's output parsers, rails.config.content_safety.reasoning and "
+        "multilingual refusals (multilingual extra)",
     ),
     NemoRail(
         "llama_guard",

@@ -353,7 +353,7 @@ class RailEngine:
                 allowed=False,
                 rail=rail.flow,
                 reason=result.reason,
-                refusal=rail.refusal,
+                refusal=rail.refusal or result.refusal,
                 metadata=result.metadata,
             )
         return self._failed(rail, f"returned {type(result).__name__}; expected bool or RailResult")

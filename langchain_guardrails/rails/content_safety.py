@@ -21,6 +21,7 @@ from langchain_core.runnables import Runnable
 
 from langchain_guardrails.config.actions import ActionSpec, RailResult
 from langchain_guardrails.config.rails_config import RailsConfig, TaskPrompt
+from langchain_guardrails.rails.languages import multilingual_refusal, require_language_id
 from langchain_guardrails.rails.llm_rail import ALLOW, build_task, llm_action
 from langchain_guardrails.rails.verdicts import Verdict, harm, safety
 
@@ -103,6 +104,9 @@ def _safety_rail(
     )
     # rails.config.content_safety.reasoning (NeMo): Nemotron safety prompts branch on it.
     reasoning = config.rails.config.content_safety.reasoning.enabled
+    multilingual = config.rails.config.content_safety.multilingual
+    if multilingual.enabled:
+        require_language_id()
 
     async def body(
         text: str,
@@ -124,17 +128,21 @@ def _safety_rail(
         verdict = _verdict(answer, prompt.output_parser, stage)
         if verdict.safe:
             return ALLOW
+        # NeMo answers a content-safety block in the user's language when asked to.
+        refusal = multilingual_refusal(multilingual, user_message or text)
         if verdict.safe is None:
             return RailResult(
                 False,
                 reason=f"{task_name}: {verdict.problem}; blocked to be safe",
                 metadata={"task": task_name},
+                refusal=refusal,
             )
         listed = f": {', '.join(verdict.categories)}" if verdict.categories else ""
         return RailResult(
             False,
             reason=f"{task_name}: unsafe{listed}",
             metadata={"task": task_name, "categories": list(verdict.categories)},
+            refusal=refusal,
         )
 
     return llm_action(task, body, name=rail)

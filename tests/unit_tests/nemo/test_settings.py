@@ -37,19 +37,6 @@ async def test_content_safety_reasoning_setting_reaches_the_prompt(
     assert prompt == "Classify the user message: Hi there\n/think"
 
 
-def test_multilingual_refusals_are_refused_with_the_reason() -> None:
-    with pytest.raises(ConfigError) as error:
-        RailsConfig.from_content(
-            yaml_content="rails:\n  config:\n    content_safety:\n"
-            "      multilingual: {enabled: true}\n"
-        )
-    assert str(error.value) == (
-        "<yaml_content>:4: rails.config.content_safety.multilingual.enabled: multilingual "
-        "refusals are not supported by langchain_guardrails (they need language detection); "
-        "set the refusal text with rails.refusal or a flow's `refusal`"
-    )
-
-
 def heuristics_server(server: FakeOpenAIServer, verdict: Any) -> None:
     server.replies = {"main-model": ["Hello!"]}
     server.routes["/heuristics"] = verdict
