@@ -158,6 +158,9 @@ class ToolRails(Strict):
     flows: list[Flow] = Field(default_factory=list)
     """Rails run concurrently on each tool call (``tool_output``) or tool result
     (``tool_input``); they get ``text`` and ``tool_call`` (``{"name", "args", "id"}``)."""
+    per_tool: dict[str, list[Flow]] = Field(default_factory=dict)
+    """Tool name -> rails run only on that tool's calls (or results), beside ``flows``
+    (NeMo's ``per_tool``)."""
     parallel: bool | None = None
     """Accepted for NeMo compatibility: rails of a stage always run concurrently here."""
 

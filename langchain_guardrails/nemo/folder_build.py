@@ -234,7 +234,10 @@ def _only(config: RailsConfig, stage: str, entry: Any) -> Any:
     update: dict[str, Any] = {}
     for name in STAGES:
         section = getattr(rails, name)
-        update[name] = section.model_copy(update={"flows": [entry] if name == stage else []})
+        changes: dict[str, Any] = {"flows": [entry] if name == stage else []}
+        if name.startswith("tool_"):
+            changes["per_tool"] = {}  # checked with the whole guard, after the flows
+        update[name] = section.model_copy(update=changes)
     return rails.model_copy(update=update)
 
 
