@@ -16,6 +16,8 @@ Variables every task knows (besides its own, e.g. ``user_input``, ``bot_response
   (``{% if config.content_safety.reasoning.enabled %}/think{% endif %}``);
 * ``general_instructions``: the first ``instructions`` entry of ``type: general`` (as NeMo);
 * ``sample_conversation`` / ``sample_conversation_two_turns``: ``sample_conversation``;
+* ``categories`` (never set), ``excluded_category_keys`` (empty) and ``bot_thinking`` (empty):
+  see :data:`NEMO_OPTIONAL_VARIABLES`;
 * ``history``: the conversation as NeMo events (``UserMessage`` / ``StartUtteranceBotAction``
   / ``SystemMessage``), for the filters ``user_assistant_sequence`` and ``to_chat_messages``.
 
@@ -53,6 +55,13 @@ COMMON_VARIABLES = (
     "sample_conversation_two_turns",
 )
 """Variables every task prompt may use (see the module docstring)."""
+
+NEMO_OPTIONAL_VARIABLES = ("bot_thinking", "categories", "excluded_category_keys")
+"""Variables NeMo's shipped prompts test or read without every task setting them:
+``categories`` is never set (prompts define a default under ``{% if categories is not
+defined %}``), ``excluded_category_keys`` is an empty list, and ``bot_thinking`` is empty: the
+model's reasoning is checked by the output rails in its own windows (``rails.output.reasoning:
+check``), not quoted into the answer's check."""
 
 COLANG_FILTERS = frozenset(
     {
@@ -226,6 +235,8 @@ def prompt_context(config: RailsConfig | None) -> dict[str, Any]:
         sample = config.sample_conversation or ""
         settings = config.rails.config.model_dump()
     return {
+        "bot_thinking": "",
+        "excluded_category_keys": [],
         "config": settings,
         "general_instructions": general,
         "sample_conversation": sample,
@@ -243,7 +254,7 @@ def prepare(
     """Parse ``prompt`` and check that it only uses ``allowed`` variables (and the
     :data:`COMMON_VARIABLES`, whose config values come in ``context``)."""
     own = set(allowed)
-    known = sorted(own | set(COMMON_VARIABLES))
+    known = sorted(own | set(COMMON_VARIABLES) | set(NEMO_OPTIONAL_VARIABLES))
     sources: list[tuple[str, str]]
     if prompt.content is not None:
         sources = [("user", prompt.content)]
@@ -364,6 +375,7 @@ async def ask(
 __all__ = [
     "COLANG_FILTERS",
     "COMMON_VARIABLES",
+    "NEMO_OPTIONAL_VARIABLES",
     "PreparedPrompt",
     "Template",
     "ask",
