@@ -65,7 +65,12 @@ class FolderReport:
 
     def text(self) -> str:
         """Human-readable form."""
-        lines = [f"{self.folder}: {'will run' if self.will_run else 'will not run'}"]
+        verdict = "will run" if self.will_run else "will not run"
+        if self.warnings:
+            # "will run" is about building; the warnings say which calls will still fail.
+            count = len(self.warnings)
+            verdict += f" ({count} warning{'s' if count > 1 else ''})"
+        lines = [f"{self.folder}: {verdict}"]
         lines += [f"  runs: {item}" for item in self.runs]
         lines += [f"  maps: {item}" for item in self.maps]
         lines += [f"  unsupported: {item}" for item in self.unsupported]
@@ -175,8 +180,12 @@ def _add_build(report: FolderReport, folder: Path) -> None:
         f"{stage} rail {flow!r}": error for (stage, flow), error in found.failed_flows.items()
     }
     failed |= {f"model {kind}: ": error for kind, error in found.failed_models.items()}
+    # A model whose every call will fail does not run either (its warning says why).
+    failing = {f"model {kind}: " for kind in found.failing_models}
     # "input rail 'x'" and "input rail 'x' (an action ...)": a failed rail is neither.
-    report.runs = [item for item in report.runs if not any(item.startswith(f) for f in failed)]
+    report.runs = [
+        item for item in report.runs if not any(item.startswith(f) for f in (*failed, *failing))
+    ]
     said = {
         error
         for label, error in failed.items()

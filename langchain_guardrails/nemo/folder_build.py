@@ -59,6 +59,8 @@ class FolderBuild:
     """``(stage, flow)`` of each rail that did not build -> its error."""
     failed_models: dict[str, str] = field(default_factory=dict)
     """``type`` of each model that did not build -> its error."""
+    failing_models: set[str] = field(default_factory=set)
+    """``type`` of each model that builds but whose calls will fail (see ``warnings``)."""
 
     def add_error(self, message: str) -> None:
         """Record ``message`` (each of its lines once: a validation error lists one a line)."""
@@ -174,9 +176,11 @@ def _models(config: RailsConfig, found: FolderBuild) -> dict[str, Any]:
                 llm.client  # noqa: B018 - building the client is the check
             except Exception as exc:  # any provider error: reported, never raised
                 found.warnings.append(f"{_first_call(exc)} (every call to it will fail closed)")
+                found.failing_models.add(model.type)
         warning = completions_only(model)
         if warning is not None:
             found.warnings.append(warning)
+            found.failing_models.add(model.type)
     return built
 
 

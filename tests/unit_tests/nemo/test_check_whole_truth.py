@@ -56,8 +56,7 @@ def test_every_problem_of_a_folder_in_one_run(tmp_path: Path, capsys: Any) -> No
     config = tmp_path / "config.yml"
     assert code == 2
     assert out.split("\n") == [
-        f"{tmp_path}: will not run",
-        "  runs: model old: engine openai",
+        f"{tmp_path}: will not run (2 warnings)",
         "  runs: output rail 'content safety check output'",
         "  maps: model main: engine nim -> ChatOpenAI against the NIM's OpenAI-compatible API "
         "(parameters.base_url)",
@@ -182,8 +181,7 @@ def test_a_missing_key_is_a_warning_not_an_error(
     assert (code, out.split("\n")) == (
         0,
         [
-            f"{tmp_path}: will run",
-            "  runs: model main: engine openai",
+            f"{tmp_path}: will run (1 warning)",
             "  warning: models[type=main]: environment variable MY_MISSING_KEY is not set "
             "(every call to it will fail closed)",
         ],
