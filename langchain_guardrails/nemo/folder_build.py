@@ -98,20 +98,23 @@ def build_folder(folder: Path) -> FolderBuild:
 
 def _config(folder: Path, found: FolderBuild) -> RailsConfig | None:
     """The folder's config as it loads; else the best config its valid parts make."""
+    actions = folder / "actions.py"
     try:
         return RailsConfig.from_path(folder)
     except (ConfigError, MissingExtraError) as exc:
         found.add_error(str(exc))
+        # actions.py already ran and failed: it is not run a second time.
+        actions_failed = str(exc).startswith(str(actions))
     try:
         located = _yaml(folder)
     except ConfigError:
         return None  # unreadable YAML: the error above says where
     config = _lenient(located, found)
-    if config is not None and (folder / "actions.py").is_file():
+    if config is not None and actions.is_file() and not actions_failed:
         from langchain_guardrails.config.actions_file import load_actions_file
 
         try:
-            config._actions = tuple(load_actions_file(folder / "actions.py"))
+            config._actions = tuple(load_actions_file(actions))
         except ConfigError as exc:
             found.add_error(str(exc))
     return config

@@ -186,3 +186,27 @@ def test_a_missing_key_is_a_warning_not_an_error(
             "(every call to it will fail closed)",
         ],
     )
+
+
+def test_a_failing_actions_file_is_run_once_and_the_rest_still_checked(
+    tmp_path: Path, capsys: Any
+) -> None:
+    runs = tmp_path / "runs.txt"
+    (tmp_path / "actions.py").write_text(
+        f"open({str(runs)!r}, 'a').write('ran\\n')\nraise RuntimeError('boom')\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "config.yml").write_text(
+        "rails:\n  input:\n    flows: [self check input]\n", encoding="utf-8"
+    )
+    code, out = report(tmp_path, capsys)
+    assert (code, out.split("\n")) == (
+        2,
+        [
+            f"{tmp_path}: will not run",
+            f"  error: {tmp_path / 'actions.py'}: importing it failed: RuntimeError('boom')",
+            "  error: 'self check input' needs a prompt for task 'self_check_input': add `- "
+            "task: self_check_input` with a `content` using {{ user_input }} to `prompts`",
+        ],
+    )
+    assert runs.read_text(encoding="utf-8") == "ran\n"
