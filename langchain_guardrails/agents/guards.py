@@ -85,7 +85,7 @@ def model_side(config: RailsConfig) -> RailsConfig:
             "rails": rails.model_copy(
                 update={
                     "input": rails.input.model_copy(update={"flows": []}),
-                    "tool_input": rails.tool_input.model_copy(update={"flows": []}),
+                    "tool_input": rails.tool_input.model_copy(update={"flows": [], "per_tool": {}}),
                 }
             )
         }

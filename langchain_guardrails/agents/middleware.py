@@ -151,8 +151,8 @@ class GuardrailsMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
         rails = config.rails
         self._input = bool(rails.input.flows)
         self._output = bool(rails.output.flows)
-        self._tool_output = bool(rails.tool_output.flows)
-        self._tool_input = bool(rails.tool_input.flows)
+        self._tool_output = bool(rails.tool_output.flows or rails.tool_output.per_tool)
+        self._tool_input = bool(rails.tool_input.flows or rails.tool_input.per_tool)
         # Built now, so config errors (unknown flows...) reach the caller at construction.
         self._checker = build_checker(config, self.actions, rail_model)
         side = model_side(config)

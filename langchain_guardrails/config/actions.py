@@ -47,6 +47,8 @@ class RailResult:
         spans: with ``text``, the ``(start, end, replacement)`` changes it made to its input
             (sorted, disjoint): a streamed answer is then released up to the last change
             instead of the first one. Ignored unless applying them gives ``text`` exactly.
+        refusal: on a block, the text the user gets instead of the stage's refusal (a flow's
+            own ``refusal`` still wins), e.g. a refusal in the user's language.
 
     Example:
         .. code-block:: python
@@ -59,6 +61,7 @@ class RailResult:
     reason: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     spans: Sequence[Span] | None = None
+    refusal: str | None = None
 
 
 def apply_spans(text: str, spans: Sequence[Span]) -> str:

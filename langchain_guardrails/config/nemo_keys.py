@@ -22,6 +22,11 @@ TOP_LEVEL: dict[str, str] = {
     "enable_multi_step_generation": "a dialog-rails setting",
     "custom_data": "custom actions read their settings from their own code here",
     "import_paths": "NeMo flow libraries are Colang, which is not supported",
+    "knowledge_base": (
+        "NeMo's knowledge base feeds retrieval and $relevant_chunks, which are not built "
+        "here; pass evidence as system or tool messages"
+    ),
+    "messages": "not a NeMo Guardrails config key either: NeMo ignores it too",
 }
 """Top-level keys dropped with a warning, and why they are harmless."""
 

@@ -188,23 +188,20 @@ class JailbreakDetection(Strict):
 
 
 class MultilingualRefusals(Strict):
-    """``rails.config.content_safety.multilingual`` (NeMo)."""
+    """``rails.config.content_safety.multilingual`` (NeMo's keys)."""
 
     enabled: bool = False
-    """Refusals in the user's language. Not supported: it needs language detection."""
+    """Refuse in the user's language when a content-safety rail blocks (language detected on
+    the user message; ``multilingual`` extra)."""
     refusal_messages: dict[str, str] | None = None
-    """Refusal text per language code (used only with ``enabled``)."""
-
-    @field_validator("enabled")
-    @classmethod
-    def _not_supported(cls, enabled: bool) -> bool:
-        if enabled:
-            raise ValueError(
-                "multilingual refusals are not supported by langchain_guardrails (they need "
-                "language detection); set the refusal text with rails.refusal or a flow's "
-                "`refusal`"
-            )
-        return enabled
+    """Refusal text per language code; others use the built-in text of that language, else
+    the ``en`` entry, else the English default (as in NeMo)."""
+    max_text_length: int | None = Field(default=None, ge=1)
+    """Characters of the user message read to detect its language (default: all)."""
+    normalize_text: bool = True
+    """Accepted for NeMo compatibility (its detector's option); detection here normalises."""
+    cache_dir: str | None = None
+    """Accepted for NeMo compatibility (its detector's model cache); nothing is cached here."""
 
 
 class ContentSafetyReasoning(Strict):
@@ -242,6 +239,75 @@ class ClassifierSettings(Strict):
     """Most pieces per model call; concurrent streams share calls up to this size."""
 
 
+class GlinerEntities(Strict):
+    """What one stage of ``rails.config.gliner`` looks for."""
+
+    entities: list[str] = Field(default_factory=list)
+    """GLiNER labels (``email``, ``phone_number``, ``ssn``, ...); empty: the server's own."""
+
+
+class GlinerDetection(Strict):
+    """``rails.config.gliner`` (NeMo's keys): the GLiNER PII server of ``gliner detect|mask
+    pii on input|output``. A server that fails blocks (fail-closed)."""
+
+    server_endpoint: str = "http://localhost:8000/v1/chat/completions"
+    """The server's URL: a GLiNER NIM's ``.../v1/chat/completions`` (NeMo's default), or a
+    GLiNER server's ``.../v1/extract``."""
+    model: str = "nvidia/gliner-pii"
+    """The model named in requests to a NIM (``/v1/chat/completions`` endpoints only)."""
+    api_key_env_var: str | None = None
+    """Environment variable holding the bearer token (read at each call)."""
+    threshold: float = Field(default=0.5, ge=0, le=1)
+    """Lowest confidence of an entity the server reports."""
+    chunk_length: int = 384
+    """Characters per chunk the server reads."""
+    overlap: int = 128
+    """Characters shared by consecutive chunks."""
+    flat_ner: bool = False
+    """Flat NER (no nested entities)."""
+    input: GlinerEntities = Field(default_factory=GlinerEntities)
+    output: GlinerEntities = Field(default_factory=GlinerEntities)
+    retrieval: GlinerEntities = Field(default_factory=GlinerEntities)
+    """Accepted for NeMo compatibility: retrieval rails are not supported here."""
+    timeout: float = Field(default=30.0, gt=0)
+    """Seconds a request may take (then the rail fails closed)."""
+
+    @model_validator(mode="after")
+    def _chunking(self) -> GlinerDetection:
+        if self.chunk_length <= 0:
+            raise ValueError(f"chunk_length must be positive (got {self.chunk_length})")
+        if not 0 <= self.overlap < self.chunk_length:
+            raise ValueError(
+                f"overlap must be between 0 and chunk_length - 1 ({self.chunk_length - 1}) "
+                f"(got {self.overlap})"
+            )
+        return self
+
+
+class HuggingfaceModel(Strict):
+    """One entry of ``rails.config.huggingface_detector.models`` (NeMo's keys)."""
+
+    model_repo: str
+    """The model's Hugging Face id, as flows name it (``$hf_model=<model_repo>``)."""
+    descriptor: str | None = None
+    """What the model detects; shown in the block reason."""
+    blocked_classes: list[str | int] = Field(default_factory=list)
+    """Labels (as in the model's ``id2label``) or class indices that block when the model
+    predicts them (its top class); empty: the rail allows everything, as in NeMo."""
+    device: str | None = None
+    """Torch device (default: ``cpu``)."""
+    model_path: str | None = None
+    """A local model folder (relative paths start at the config folder); without it the
+    model is taken from the local Hugging Face cache. Nothing is downloaded. Not a NeMo key."""
+
+
+class HuggingfaceDetector(Strict):
+    """``rails.config.huggingface_detector``: local text classifiers of ``huggingface
+    detector check input|output $hf_model=<model_repo>`` (NeMo's keys)."""
+
+    models: list[HuggingfaceModel] = Field(default_factory=list)
+
+
 class RailSettings(Strict):
     """``rails.config``: per-rail settings."""
 
@@ -255,3 +321,7 @@ class RailSettings(Strict):
     """Text classifiers by name, for ``hf classifier check input|output $classifier=<name>``."""
     content_safety: ContentSafety = Field(default_factory=ContentSafety)
     """Settings of the content-safety rails (NeMo's keys)."""
+    huggingface_detector: HuggingfaceDetector = Field(default_factory=HuggingfaceDetector)
+    """Local classifiers of ``huggingface detector check ...`` (NeMo's keys)."""
+    gliner: GlinerDetection = Field(default_factory=GlinerDetection)
+    """The GLiNER PII server of ``gliner detect|mask pii on input|output`` (NeMo's keys)."""

@@ -173,6 +173,9 @@ class ToolRails(Strict):
     flows: list[Flow] = Field(default_factory=list)
     """Rails run concurrently on each tool call (``tool_output``) or tool result
     (``tool_input``); they get ``text`` and ``tool_call`` (``{"name", "args", "id"}``)."""
+    per_tool: dict[str, list[Flow]] = Field(default_factory=dict)
+    """Tool name -> rails run only on that tool's calls (or results), beside ``flows``
+    (NeMo's ``per_tool``)."""
     parallel: bool | None = None
     """Accepted for NeMo compatibility: rails of a stage always run concurrently here."""
 
@@ -277,7 +280,9 @@ class RailsConfig(Strict):
     rails: Rails = Field(default_factory=Rails)
     prompts: list[TaskPrompt] = Field(default_factory=list)
     colang_version: str | None = None
-    lowest_temperature: float | None = None
+    lowest_temperature: float | None = Field(default=None, ge=0)
+    """Temperature of the rails' LLM tasks (self check, content safety, topic safety,
+    llama guard), NeMo's key; unset, the models' own temperature is used."""
     config_path: str | None = None
     """Folder the config was loaded from, if any."""
 

@@ -44,8 +44,8 @@ SURVEY: tuple[NemoRail, ...] = (
         "content_safety",
         ("content safety check input", "content safety check output"),
         "runs",
-        "$model=<type>, NeMo's output parsers, rails.config.content_safety.reasoning "
-        "(multilingual refusals are refused: they need language detection)",
+        "$model=<type>, NeMo's output parsers, rails.config.content_safety.reasoning and "
+        "multilingual refusals (multilingual extra)",
     ),
     NemoRail(
         "llama_guard",
@@ -91,12 +91,29 @@ SURVEY: tuple[NemoRail, ...] = (
             "gliner detect pii on output",
             "gliner mask pii on input",
             "gliner mask pii on output",
-            "gliner detect pii on retrieval",
-            "gliner mask pii on retrieval",
         ),
+        "runs",
+        "rails.config.gliner: a GLiNER NIM or server, NeMo's request format and [LABEL] masks; "
+        "fails closed when the server fails",
+    ),
+    NemoRail(
+        "huggingface_detector",
+        (
+            "huggingface detector check input",
+            "huggingface detector check output",
+            "huggingface detector check tool input",
+            "huggingface detector check tool output",
+        ),
+        "runs",
+        "rails.config.huggingface_detector ($hf_model=<model_repo>): the local classifier's "
+        "top class against blocked_classes (hf extra; model_path or the local Hugging Face "
+        "cache, nothing is downloaded)",
+    ),
+    NemoRail(
+        "gliner (retrieval)",
+        ("gliner detect pii on retrieval", "gliner mask pii on retrieval"),
         "refused",
-        "the GLiNER server rail is not supported; use `detect|mask sensitive data on "
-        "input|output` (Presidio entities for names and places)",
+        "retrieval rails are not supported (only input, output and tool rails are)",
     ),
     NemoRail(
         "injection_detection",

@@ -69,6 +69,8 @@ class Rail:
     """When set, this rail is the cheap step of a cascade that escalates to ``escalate``."""
     escalate: Rail | None = None
     """The expensive rail of the cascade, resolved like any rail of the stage."""
+    tools: frozenset[str] | None = None
+    """The tools it checks (``per_tool`` rails); None: every tool call or result."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,10 +142,10 @@ class RailEngine:
         self.output_rails = output
         self.tool_input_rails = tuple(
             self._resolve(e, "tool_input", registered) for e in config.rails.tool_input.flows
-        )
+        ) + self._per_tool("tool_input", registered)
         self.tool_output_rails = tuple(
             self._resolve(e, "tool_output", registered) for e in config.rails.tool_output.flows
-        )
+        ) + self._per_tool("tool_output", registered)
         masking_tools = [r.flow for r in self.tool_output_rails if r.spec.rewrites]
         if masking_tools:
             raise ConfigError(
@@ -158,6 +160,20 @@ class RailEngine:
                 "rails.output.streaming.stream_first: false (text already released cannot be "
                 "rewritten)"
             )
+
+    def _per_tool(self, stage: Stage, registered: Mapping[str, ActionSpec]) -> tuple[Rail, ...]:
+        """``rails.<stage>.per_tool``: each tool's rails, which run on that tool only."""
+        rails = []
+        for tool, entries in getattr(self.config.rails, stage).per_tool.items():
+            for entry in entries:
+                try:
+                    rail = self._resolve(entry, stage, registered)
+                except ConfigError as exc:
+                    # The error names where the entry is: this tool's list, not `flows`.
+                    where = f"rails.{stage}.per_tool.{tool}"
+                    raise ConfigError(str(exc).replace(f"rails.{stage}.flows", where)) from exc
+                rails.append(replace(rail, tools=frozenset({tool})))
+        return tuple(rails)
 
     def _resolve(
         self, entry: str | FlowSpec, stage: Stage, registered: Mapping[str, ActionSpec]
@@ -224,6 +240,9 @@ class RailEngine:
         """
         if tool_call is not None:
             scope = replace(scope, tool_call=tool_call)
+        # per_tool rails check their own tool's calls and results only.
+        name = tool_call.get("name") if tool_call is not None else None
+        rails = [r for r in rails if r.tools is None or name in r.tools]
         # Rails check what the consumer will see (see canonical): a rewrite of a normalised
         # text has no positions in the caller's text, so it comes back without spans.
         checked = check_text(text)
@@ -411,7 +430,7 @@ class RailEngine:
                 allowed=False,
                 rail=rail.flow,
                 reason=result.reason,
-                refusal=rail.refusal,
+                refusal=rail.refusal or result.refusal,
                 metadata=result.metadata,
             )
         return self._failed(rail, f"returned {type(result).__name__}; expected bool or RailResult")

@@ -16,10 +16,12 @@ import importlib
 import importlib.util
 import logging
 import os
+import warnings
 from typing import Any
 
 from langchain_core.runnables import Runnable
 
+from langchain_guardrails.config.nemo_keys import NemoKeyWarning
 from langchain_guardrails.config.rails_config import ModelConfig
 from langchain_guardrails.errors import ConfigError, require
 from langchain_guardrails.llm.lazy import Builder, LazyChatModel
@@ -105,6 +107,49 @@ def _openai_kwargs(config: ModelConfig) -> dict[str, Any]:
     return kwargs
 
 
+def _accepted(chat_class: type) -> frozenset[str]:
+    """The keyword arguments a pydantic chat class takes: field names and their aliases."""
+    names: set[str] = set()
+    for name, info in getattr(chat_class, "model_fields", {}).items():
+        names.add(name)
+        alias = info.validation_alias
+        choices = getattr(alias, "choices", (alias,)) if alias is not None else ()
+        names.update(a for a in (info.alias, *choices) if isinstance(a, str))
+    return frozenset(names)
+
+
+def _known_parameters(
+    config: ModelConfig, chat_class: type, engine: str, *, server: bool
+) -> ModelConfig:
+    """``config`` with the ``parameters`` ``chat_class`` does not take moved or dropped.
+
+    ``ChatOpenAI`` moves an unknown keyword into ``model_kwargs``, and the OpenAI client then
+    raises ``TypeError`` at every call (NeMo's ``repo_id`` of a Hugging Face engine; the
+    ``chat_template_kwargs`` and ``request_categories`` of a Nemotron content-safety NIM):
+    the model would fail closed forever. A ``server`` (NIM, vLLM, any ``base_url``) takes
+    such keys in the request body, as NeMo's NVIDIA client sends them: they go into
+    ``extra_body``. OpenAI's own API refuses them: they are dropped with a warning each.
+    """
+    accepted = _accepted(chat_class)
+    unknown = [k for k in config.parameters if accepted and k not in accepted]
+    if not unknown:
+        return config
+    kept = {k: v for k, v in config.parameters.items() if k not in unknown}
+    if server:
+        extra = dict(kept.get("extra_body") or {})
+        kept["extra_body"] = {**{k: config.parameters[k] for k in unknown}, **extra}
+        return config.model_copy(update={"parameters": kept})
+    for key in unknown:
+        warnings.warn(
+            f"{_where(config)}: parameters.{key}: not a parameter of {chat_class.__name__} "
+            f"(engine {engine!r}): dropped, it would make every call fail; a server's own "
+            "keys reach it with parameters.base_url (in the request body)",
+            NemoKeyWarning,
+            stacklevel=3,
+        )
+    return config.model_copy(update={"parameters": kept})
+
+
 def _has_key(kwargs: dict[str, Any]) -> bool:
     return any(kwargs.get(k) for k in ("api_key", "openai_api_key"))
 
@@ -112,6 +157,9 @@ def _has_key(kwargs: dict[str, Any]) -> bool:
 def openai(config: ModelConfig) -> Runnable[Any, Any]:
     """``engine: openai``: ``ChatOpenAI`` (``OPENAI_API_KEY`` or ``api_key_env_var``)."""
     module = require("langchain_openai", "openai")
+    config = _known_parameters(
+        config, module.ChatOpenAI, "openai", server=_base_url(config) is not None
+    )
 
     def build() -> Runnable[Any, Any]:
         kwargs = _openai_kwargs(config)
@@ -135,6 +183,7 @@ def _openai_compatible(
     module = require("langchain_openai", "openai")
     if not _name(config):
         raise ConfigError(f"{_where(config)}: engine {engine!r} needs `model`")
+    config = _known_parameters(config, module.ChatOpenAI, engine, server=True)
 
     def build() -> Runnable[Any, Any]:
         kwargs = _openai_kwargs(config)

@@ -3,13 +3,14 @@
 For each config folder (``FOLDER`` itself, or each sub-folder holding a ``config.yml``), the
 report lists what **runs** unchanged, what **maps** to something else here (engines, keys
 loaded with a warning, instructions), and what is **unsupported** and why; then it builds the
-config as ``Guardrails`` would (without calling any model, so no credentials are needed) and
-gives the verdict: ``will run`` or the error that stops it.
+config piece by piece as ``Guardrails`` would (:mod:`.folder_build`, without calling any
+model) and lists **every** error that stops it, and a warning for each model that builds but
+will fail closed at its first call. The verdict ``will run`` means no error and nothing
+unsupported; a rail is listed under ``runs`` only when it built.
 """
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,6 @@ import yaml
 
 from langchain_guardrails.config.rails_config import CONFIG_FILE_NAMES
 from langchain_guardrails.engine.nemo_library import BY_FLOW, refusal_message
-from langchain_guardrails.errors import ConfigError, MissingExtraError
 
 _MAPPED_ENGINES = {
     "nim": "ChatOpenAI against the NIM's OpenAI-compatible API (parameters.base_url)",
@@ -35,12 +35,20 @@ class FolderReport:
     runs: list[str] = field(default_factory=list)
     maps: list[str] = field(default_factory=list)
     unsupported: list[str] = field(default_factory=list)
-    error: str | None = None
+    errors: list[str] = field(default_factory=list)
+    """Every error that stops the folder from building (not only the first)."""
+    warnings: list[str] = field(default_factory=list)
+    """Models that build but whose first call will fail closed, and why."""
+
+    @property
+    def error(self) -> str | None:
+        """The errors, one a line (None when there is none)."""
+        return "\n".join(self.errors) or None
 
     @property
     def will_run(self) -> bool:
-        """Whether the folder builds as it is."""
-        return self.error is None
+        """Whether the folder builds as it is: no error and nothing unsupported."""
+        return not self.errors and not self.unsupported
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -51,16 +59,23 @@ class FolderReport:
             "maps": self.maps,
             "unsupported": self.unsupported,
             "error": self.error,
+            "errors": self.errors,
+            "warnings": self.warnings,
         }
 
     def text(self) -> str:
         """Human-readable form."""
-        lines = [f"{self.folder}: {'will run' if self.will_run else 'will not run'}"]
+        verdict = "will run" if self.will_run else "will not run"
+        if self.warnings:
+            # "will run" is about building; the warnings say which calls will still fail.
+            count = len(self.warnings)
+            verdict += f" ({count} warning{'s' if count > 1 else ''})"
+        lines = [f"{self.folder}: {verdict}"]
         lines += [f"  runs: {item}" for item in self.runs]
         lines += [f"  maps: {item}" for item in self.maps]
         lines += [f"  unsupported: {item}" for item in self.unsupported]
-        if self.error is not None:
-            lines += ["  error: " + self.error.replace("\n", "\n         ")]
+        lines += ["  error: " + e.replace("\n", "\n         ") for e in self.errors]
+        lines += [f"  warning: {item}" for item in self.warnings]
         return "\n".join(lines)
 
 
@@ -151,33 +166,34 @@ def check_folder(folder: Path) -> FolderReport:
         report.maps.append("instructions (type general) -> system message of main-model calls")
     if data.get("prompts"):
         report.runs.append(f"task prompts ({len(data['prompts'])}), rendered by sandboxed Jinja2")
-    report.error = _build_error(folder, report)
+    _add_build(report, folder)
     return report
 
 
-def _build_error(folder: Path, report: FolderReport) -> str | None:
-    from langchain_guardrails.config.nemo_keys import NemoKeyWarning
-    from langchain_guardrails.config.rails_config import RailsConfig
-    from langchain_guardrails.guard.chat_model import Guardrails
-    from langchain_guardrails.testing import FakeStreamingChatModel
+def _add_build(report: FolderReport, folder: Path) -> None:
+    """The piece-by-piece build's findings, without repeating what ``unsupported`` says and
+    without listing under ``runs`` a rail that did not build."""
+    from langchain_guardrails.nemo.folder_build import build_folder
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", NemoKeyWarning)
-        try:
-            config = RailsConfig.from_path(folder)
-            # A stand-in model when the folder names none: the rails are what is checked.
-            llm = None if config.main_model else FakeStreamingChatModel(text="")
-            Guardrails(llm=llm, config=config)
-        except (ConfigError, MissingExtraError) as exc:
-            error: str | None = str(exc)
-        else:
-            error = None
-    for warning in caught:
-        if issubclass(warning.category, NemoKeyWarning):
-            text = str(warning.message)
-            if "cache" not in text:
-                report.maps.append(text.split(": ", 1)[1] + " (warning)")
-    return error
+    found = build_folder(folder)
+    failed = {
+        f"{stage} rail {flow!r}": error for (stage, flow), error in found.failed_flows.items()
+    }
+    failed |= {f"model {kind}: ": error for kind, error in found.failed_models.items()}
+    # A model whose every call will fail does not run either (its warning says why).
+    failing = {f"model {kind}: " for kind in found.failing_models}
+    # "input rail 'x'" and "input rail 'x' (an action ...)": a failed rail is neither.
+    report.runs = [
+        item for item in report.runs if not any(item.startswith(f) for f in (*failed, *failing))
+    ]
+    said = {
+        error
+        for label, error in failed.items()
+        if any(u.startswith(label) or error.endswith(u) for u in report.unsupported)
+    }
+    report.errors = [e for e in found.errors if e not in said]
+    report.warnings = found.warnings
+    report.maps += [f"{note} (warning)" for note in found.notes if "cache" not in note]
 
 
 __all__ = ["FolderReport", "check_folder", "config_folders"]

@@ -4,7 +4,8 @@ A built-in rail is a factory: given the config and the flow's ``$`` parameters i
 :class:`~langchain_guardrails.config.actions.ActionSpec` to run, so per-config work (compiling
 patterns, checking settings) happens once when the ``Guardrails`` object is built, not per window.
 One module per family (``regex``, ``sensitive_data`` with ``recognizers``/``presidio``,
-``self_check``, ``content_safety``, ``topic_safety``, ``jailbreak``, ``classifier``); sync rails run
+``self_check``, ``content_safety``, ``topic_safety``, ``jailbreak``, ``classifier``,
+``gliner``, ``huggingface_detector``); sync rails run
 on ``executor``, the package's bounded thread pool.
 
 To add a rail: a module here, and its factory in ``BUILTIN_RAILS``.
@@ -21,6 +22,8 @@ from langchain_guardrails.config.actions import ActionSpec
 from langchain_guardrails.config.rails_config import RailsConfig
 from langchain_guardrails.rails.classifier import hf_classifier_check
 from langchain_guardrails.rails.content_safety import content_safety_check, llama_guard_check
+from langchain_guardrails.rails.gliner import gliner_detect_pii, gliner_mask_pii
+from langchain_guardrails.rails.huggingface_detector import huggingface_detector_check
 from langchain_guardrails.rails.jailbreak import jailbreak_heuristics
 from langchain_guardrails.rails.jailbreak_remote import jailbreak_model
 from langchain_guardrails.rails.regex import regex_check
@@ -56,6 +59,19 @@ BUILTIN_RAILS: Mapping[str, RailFactory] = MappingProxyType(
         "topic safety check input": topic_safety_check_input,
         "hf classifier check input": hf_classifier_check("input"),
         "hf classifier check output": hf_classifier_check("output"),
+        **{
+            name: huggingface_detector_check(name)
+            for name in (
+                "huggingface detector check input",
+                "huggingface detector check output",
+                "huggingface detector check tool input",
+                "huggingface detector check tool output",
+            )
+        },
+        "gliner detect pii on input": gliner_detect_pii("input"),
+        "gliner detect pii on output": gliner_detect_pii("output"),
+        "gliner mask pii on input": gliner_mask_pii("input"),
+        "gliner mask pii on output": gliner_mask_pii("output"),
     }
 )
 """Flow name -> factory; read-only, so one config's code cannot change another's rails."""

@@ -21,8 +21,9 @@ from langchain_core.runnables import Runnable
 
 from langchain_guardrails.config.actions import ActionSpec, RailResult
 from langchain_guardrails.config.rails_config import RailsConfig, TaskPrompt
+from langchain_guardrails.rails.languages import multilingual_refusal, require_language_id
 from langchain_guardrails.rails.llm_rail import ALLOW, build_task, llm_action
-from langchain_guardrails.rails.verdicts import safety
+from langchain_guardrails.rails.verdicts import Verdict, harm, safety
 
 Stage = Literal["input", "output"]
 Factory = Callable[[RailsConfig, Mapping[str, str]], ActionSpec]
@@ -34,6 +35,8 @@ _PARSERS = (
     "nemoguard_parse_response_safety",
     "nemotron_content_safety_parse_prompt_safety",
     "nemotron_content_safety_parse_response_safety",
+    "nemotron_reasoning_parse_prompt_safety",
+    "nemotron_reasoning_parse_response_safety",
 )
 _VARIABLES = {
     "input": ("user_input", "reasoning_enabled"),
@@ -101,6 +104,9 @@ def _safety_rail(
     )
     # rails.config.content_safety.reasoning (NeMo): Nemotron safety prompts branch on it.
     reasoning = config.rails.config.content_safety.reasoning.enabled
+    multilingual = config.rails.config.content_safety.multilingual
+    if multilingual.enabled:
+        require_language_id()
 
     async def body(
         text: str,
@@ -119,23 +125,34 @@ def _safety_rail(
             values = {"user_input": user_message, "bot_response": text}
         values["reasoning_enabled"] = reasoning
         answer, prompt = await task.run(model, values, messages)
-        verdict = safety(answer, _field(prompt.output_parser, stage))
+        verdict = _verdict(answer, prompt.output_parser, stage)
         if verdict.safe:
             return ALLOW
+        # NeMo answers a content-safety block in the user's language when asked to.
+        refusal = multilingual_refusal(multilingual, user_message or text)
         if verdict.safe is None:
             return RailResult(
                 False,
                 reason=f"{task_name}: {verdict.problem}; blocked to be safe",
                 metadata={"task": task_name},
+                refusal=refusal,
             )
         listed = f": {', '.join(verdict.categories)}" if verdict.categories else ""
         return RailResult(
             False,
             reason=f"{task_name}: unsafe{listed}",
             metadata={"task": task_name, "categories": list(verdict.categories)},
+            refusal=refusal,
         )
 
     return llm_action(task, body, name=rail)
+
+
+def _verdict(answer: str, parser: str | None, stage: Stage) -> Verdict:
+    # Nemotron Content Safety Reasoning answers `Prompt harm: harmful|unharmful` lines.
+    if parser is not None and parser.startswith("nemotron_reasoning_parse_"):
+        return harm(answer, "Prompt harm" if "prompt_safety" in parser else "Response harm")
+    return safety(answer, _field(parser, stage))
 
 
 def _field(parser: str | None, stage: Stage) -> str:

@@ -40,6 +40,21 @@ async def post_verdict(
     url: str, payload: dict[str, Any], *, seconds: float, token: str | None = None
 ) -> dict[str, Any]:
     """POST ``payload``; the JSON answer, which must hold a boolean ``jailbreak``."""
+    body = await post_json(url, payload, seconds=seconds, token=token)
+    if not isinstance(body.get("jailbreak"), bool):
+        raise RemoteCheckError("the answer has no boolean 'jailbreak' field")
+    return body
+
+
+async def post_json(
+    url: str, payload: dict[str, Any], *, seconds: float, token: str | None = None
+) -> dict[str, Any]:
+    """POST ``payload`` to a detection server; its answer, which must be a JSON object.
+
+    Raises:
+        RemoteCheckError: no answer in time, a failed request, a status other than 200 or an
+            answer that is not a JSON object (the message never quotes the server's text).
+    """
     import httpx
 
     headers = {"Accept": "application/json"}
@@ -58,8 +73,8 @@ async def post_verdict(
         body = response.json()
     except ValueError as exc:
         raise RemoteCheckError("the answer is not JSON") from exc
-    if not isinstance(body, dict) or not isinstance(body.get("jailbreak"), bool):
-        raise RemoteCheckError("the answer has no boolean 'jailbreak' field")
+    if not isinstance(body, dict):
+        raise RemoteCheckError("the answer is not a JSON object")
     return body
 
 
@@ -145,6 +160,7 @@ __all__ = [
     "RemoteCheckError",
     "jailbreak_model",
     "join_url",
+    "post_json",
     "post_verdict",
     "remote_heuristics",
 ]

@@ -49,6 +49,9 @@ class LlmTask:
     """``models`` type named by ``$model``; None for the main model."""
     model_id: str | None
     """``engine/model`` when the config names the model; else read from the model object."""
+    temperature: float | None = None
+    """The config's ``lowest_temperature`` (NeMo's key), sent with every call of the task;
+    None sends none (the model's own temperature)."""
 
     def prompt_for(self, llm: Runnable[Any, Any]) -> PreparedPrompt:
         """The prompt that applies to ``llm`` (the ``models:`` restriction of each prompt)."""
@@ -75,6 +78,7 @@ class LlmTask:
             task=self.task,
             stop=prompt.stop,
             max_tokens=prompt.max_tokens,
+            temperature=self.temperature,
         )
         return answer, prompt
 
@@ -134,7 +138,7 @@ def build_task(
             )
     if model_id is not None and choose(prepared, model_id) is None:
         raise ConfigError(f"{where}: {_no_prompt_for_model(task, model_id, prepared)}")
-    return LlmTask(task, prepared, resolved_type, model_id)
+    return LlmTask(task, prepared, resolved_type, model_id, config.lowest_temperature)
 
 
 def llm_action(task: LlmTask, body: Body, *, name: str) -> ActionSpec:

@@ -12,8 +12,12 @@ the first request.
 
 Variables every task knows (besides its own, e.g. ``user_input``, ``bot_response``):
 
+* ``config``: the config's ``rails.config`` settings as a mapping, as NeMo passes them
+  (``{% if config.content_safety.reasoning.enabled %}/think{% endif %}``);
 * ``general_instructions``: the first ``instructions`` entry of ``type: general`` (as NeMo);
 * ``sample_conversation`` / ``sample_conversation_two_turns``: ``sample_conversation``;
+* ``categories`` (never set), ``excluded_category_keys`` (empty) and ``bot_thinking`` (empty):
+  see :data:`NEMO_OPTIONAL_VARIABLES`;
 * ``history``: the conversation as NeMo events (``UserMessage`` / ``StartUtteranceBotAction``
   / ``SystemMessage``), for the filters ``user_assistant_sequence`` and ``to_chat_messages``.
 
@@ -44,12 +48,20 @@ from langchain_guardrails.rails.bounded_render import (
 )
 
 COMMON_VARIABLES = (
+    "config",
     "general_instructions",
     "history",
     "sample_conversation",
     "sample_conversation_two_turns",
 )
 """Variables every task prompt may use (see the module docstring)."""
+
+NEMO_OPTIONAL_VARIABLES = ("bot_thinking", "categories", "excluded_category_keys")
+"""Variables NeMo's shipped prompts test or read without every task setting them:
+``categories`` is never set (prompts define a default under ``{% if categories is not
+defined %}``), ``excluded_category_keys`` is an empty list, and ``bot_thinking`` is empty: the
+model's reasoning is checked by the output rails in its own windows (``rails.output.reasoning:
+check``), not quoted into the answer's check."""
 
 COLANG_FILTERS = frozenset(
     {
@@ -217,10 +229,15 @@ def prompt_context(config: RailsConfig | None) -> dict[str, Any]:
     """The config's values of :data:`COMMON_VARIABLES` (``history`` comes per call)."""
     general = ""
     sample = ""
+    settings: dict[str, Any] = {}
     if config is not None:
         general = next((i.content for i in config.instructions if i.type == "general"), "")
         sample = config.sample_conversation or ""
+        settings = config.rails.config.model_dump()
     return {
+        "bot_thinking": "",
+        "excluded_category_keys": [],
+        "config": settings,
         "general_instructions": general,
         "sample_conversation": sample,
         "sample_conversation_two_turns": sample,
@@ -237,7 +254,7 @@ def prepare(
     """Parse ``prompt`` and check that it only uses ``allowed`` variables (and the
     :data:`COMMON_VARIABLES`, whose config values come in ``context``)."""
     own = set(allowed)
-    known = sorted(own | set(COMMON_VARIABLES))
+    known = sorted(own | set(COMMON_VARIABLES) | set(NEMO_OPTIONAL_VARIABLES))
     sources: list[tuple[str, str]]
     if prompt.content is not None:
         sources = [("user", prompt.content)]
@@ -331,13 +348,20 @@ async def ask(
     task: str,
     stop: Sequence[str] | None = None,
     max_tokens: int | None = None,
+    temperature: float | None = None,
 ) -> str:
-    """Send ``messages`` to ``llm`` as a child run named ``task``; the answer's text."""
+    """Send ``messages`` to ``llm`` as a child run named ``task``; the answer's text.
+
+    ``temperature`` (the config's ``lowest_temperature``) is sent as a call keyword, which
+    provider chat models put in the request, as NeMo does for its rails' LLM tasks.
+    """
     kwargs: dict[str, Any] = {}
     if stop:
         kwargs["stop"] = list(stop)
     if max_tokens:
         kwargs["max_tokens"] = max_tokens
+    if temperature is not None:
+        kwargs["temperature"] = temperature
     # The engine tags the rail's run (and so this call) with the rail name; the run name says
     # which task it was, as NeMo Guardrails' LLM call log does.
     tagged = llm.with_config(run_name=task, metadata={"guardrails_task": task})
@@ -351,6 +375,7 @@ async def ask(
 __all__ = [
     "COLANG_FILTERS",
     "COMMON_VARIABLES",
+    "NEMO_OPTIONAL_VARIABLES",
     "PreparedPrompt",
     "Template",
     "ask",

@@ -161,7 +161,8 @@ def judge(
 ) -> RailResult:
     """Turn a Yes/No answer into a rail result; an unreadable answer blocks and says why.
 
-    A prompt with ``output_parser: is_content_safe`` (NeMo) also accepts safe/unsafe answers.
+    When Yes blocks (self check input / output), a ``safe`` / ``unsafe`` answer is a verdict
+    too, as in NeMo; a prompt with ``output_parser: is_content_safe`` reads safety first.
     """
     if prompt.output_parser == "is_content_safe" and block_on == "yes":
         verdict = safety(answer, field)
@@ -173,6 +174,16 @@ def judge(
             False, reason=f"{task}: the model judged it unsafe", metadata={"task": task}
         )
     decision, why = yes_no(answer)
+    if decision is None and block_on == "yes":
+        # NeMo reads every self-check answer with is_content_safe, so `safe` / `unsafe`
+        # (what many guard-tuned models answer) are verdicts there: here too.
+        verdict = safety(answer, field)
+        if verdict.safe is not None:
+            if verdict.safe:
+                return ALLOW
+            return RailResult(
+                False, reason=f"{task}: the model answered Unsafe", metadata={"task": task}
+            )
     if decision is None:
         return _unreadable(task, why or "")
     if decision != block_on:

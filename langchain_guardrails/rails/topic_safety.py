@@ -74,6 +74,7 @@ def topic_safety_check_input(config: RailsConfig, params: Mapping[str, str]) -> 
             task=TASK,
             stop=prompt.stop,
             max_tokens=prompt.max_tokens or MAX_TOKENS,
+            temperature=task.temperature,
         )
         if answer.strip().lower() != "off-topic":
             return ALLOW

@@ -124,6 +124,33 @@ def safety(answer: str, field: str) -> Verdict:
     return Verdict(None, problem=why)
 
 
+def harm(answer: str, field: str) -> Verdict:
+    """A ``Prompt harm: harmful|unharmful`` verdict (Nemotron Content Safety Reasoning).
+
+    ``field`` is ``"Prompt harm"`` (input checks) or ``"Response harm"`` (output checks),
+    read case-insensitively after any ``<think>`` block, as NeMo's
+    ``nemotron_reasoning_parse_*_safety`` parsers read them. An answer without the line, or
+    stating it twice with different values, has no verdict (the rail then blocks).
+
+    Example:
+        .. code-block:: python
+
+            harm("<think>...</think>\nPrompt harm: unharmful\nResponse harm: None", "Prompt harm")
+            # Verdict(True)
+    """
+    text, problem = strip_reasoning(answer)
+    if problem:
+        return Verdict(None, problem=problem)
+    pattern = rf"^[\s*\"'`_]*{re.escape(field)}[\s*\"'`_]*:\s*[\s*\"'`_]*([a-z]+)\b"
+    values = {v.lower() for v in re.findall(pattern, text, re.IGNORECASE | re.MULTILINE)}
+    if len(values) > 1:
+        return Verdict(None, problem=f"the answer states {field!r} twice, differently")
+    value = values.pop() if values else None
+    if value not in ("harmful", "unharmful"):
+        return Verdict(None, problem=f"the answer has no {field!r}: harmful|unharmful")
+    return Verdict(value == "unharmful")
+
+
 def _json_verdict(text: str, field: str) -> Verdict:
     start, end = text.find("{"), text.rfind("}")
     try:
@@ -157,4 +184,4 @@ def _split_codes(name: str) -> list[str]:
     return [name]
 
 
-__all__ = ["NO_VERDICT", "Verdict", "safety", "strip_reasoning", "yes_no"]
+__all__ = ["NO_VERDICT", "Verdict", "harm", "safety", "strip_reasoning", "yes_no"]

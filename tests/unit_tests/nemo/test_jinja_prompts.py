@@ -85,13 +85,15 @@ def config_with(content: str) -> str:
         (
             "Is {{ user_name }} ok?",
             "'self check input': prompt for task 'self_check_input' uses unknown variable "
-            "{{ user_name }}; this task knows: user_input (and general_instructions, history, "
+            "{{ user_name }}; this task knows: user_input (and config, "
+            "general_instructions, history, "
             "sample_conversation, sample_conversation_two_turns)",
         ),
         (
             "{% if flagged %}x{% endif %}{{ user_input }}",
             "'self check input': prompt for task 'self_check_input' uses unknown variable "
-            "{{ flagged }}; this task knows: user_input (and general_instructions, history, "
+            "{{ flagged }}; this task knows: user_input (and config, "
+            "general_instructions, history, "
             "sample_conversation, sample_conversation_two_turns)",
         ),
         (

@@ -110,7 +110,7 @@ def test_check_nemo_reports_what_runs_maps_and_is_unsupported(
     (gliner / "config.yml").write_text(
         "models: [{type: main, engine: cohere, model: command-r}]\n"
         "passthrough: true\n"
-        "rails:\n  input:\n    flows: [gliner detect pii on input]\n",
+        "rails:\n  input:\n    flows: [gliner mask pii on retrieval]\n",
         encoding="utf-8",
     )
     code, out = nemo_report(root, capsys)
@@ -133,9 +133,9 @@ def test_check_nemo_reports_what_runs_maps_and_is_unsupported(
         "  maps: model main: engine cohere -> init_chat_model provider (langchain-cohere)",
         "  maps: passthrough: NeMo Guardrails key ignored by langchain_guardrails (every call "
         "here goes straight to the model: there are no dialog rails) (warning)",
-        "  unsupported: 'gliner detect pii on input' is NeMo Guardrails' gliner rail, not "
-        "supported here: the GLiNER server rail is not supported; use `detect|mask sensitive "
-        "data on input|output` (Presidio entities for names and places)",
+        "  unsupported: 'gliner mask pii on retrieval' is NeMo Guardrails' gliner (retrieval) "
+        "rail, not supported here: retrieval rails are not supported (only input, output and "
+        "tool rails are)",
         "  error: models[type=main]: engine 'cohere' needs the package langchain-cohere; "
         "install it with `pip install langchain-cohere`",
     ]

@@ -37,19 +37,6 @@ async def test_content_safety_reasoning_setting_reaches_the_prompt(
     assert prompt == "Classify the user message: Hi there\n/think"
 
 
-def test_multilingual_refusals_are_refused_with_the_reason() -> None:
-    with pytest.raises(ConfigError) as error:
-        RailsConfig.from_content(
-            yaml_content="rails:\n  config:\n    content_safety:\n"
-            "      multilingual: {enabled: true}\n"
-        )
-    assert str(error.value) == (
-        "<yaml_content>:4: rails.config.content_safety.multilingual.enabled: multilingual "
-        "refusals are not supported by langchain_guardrails (they need language detection); "
-        "set the refusal text with rails.refusal or a flow's `refusal`"
-    )
-
-
 def heuristics_server(server: FakeOpenAIServer, verdict: Any) -> None:
     server.replies = {"main-model": ["Hello!"]}
     server.routes["/heuristics"] = verdict
@@ -203,12 +190,6 @@ def test_dialog_settings_that_enable_something_are_still_refused() -> None:
 @pytest.mark.parametrize(
     ("flow", "message"),
     [
-        (
-            "gliner detect pii on input",
-            "rails.input.flows: 'gliner detect pii on input' is NeMo Guardrails' gliner rail, "
-            "not supported here: the GLiNER server rail is not supported; use `detect|mask "
-            "sensitive data on input|output` (Presidio entities for names and places)",
-        ),
         (
             "injection detection",
             "rails.input.flows: 'injection detection' is NeMo Guardrails' injection_detection "

@@ -37,6 +37,8 @@ def flow_for(name: str) -> str:
         return f"{name} $model=content_safety"
     if name.startswith("hf classifier"):
         return f"{name} $classifier=toxicity"
+    if name.startswith("huggingface detector"):
+        return f"{name} $hf_model=acme/toxicity"
     return name
 
 
@@ -46,6 +48,15 @@ def hf_settings(tiny_causal_lm: Path, tiny_classifier: Path) -> dict[str, Any]:
         "jailbreak_detection": {"model_path": str(tiny_causal_lm)},
         "classifiers": {
             "toxicity": {"model_path": str(tiny_classifier), "block_labels": ["toxic"]}
+        },
+        "huggingface_detector": {
+            "models": [
+                {
+                    "model_repo": "acme/toxicity",
+                    "model_path": str(tiny_classifier),
+                    "blocked_classes": ["toxic"],
+                }
+            ]
         },
         "sensitive_data_detection": {
             "input": {"entities": ["EMAIL_ADDRESS"]},
@@ -59,6 +70,8 @@ def guarded(
     name: str, stream_first: bool, settings: dict[str, Any], models: dict[str, RecordingChatModel]
 ) -> tuple[Guardrails, RecordingChatModel]:
     stage = "input" if name.endswith("input") or name in INPUT_ONLY else "output"
+    if " tool " in name:  # NeMo's tool flows of the detector check tool calls or results
+        stage = "tool_input" if name.endswith("input") else "tool_output"
     models["guard"] = RecordingChatModel(rules=RULES)
     main = RecordingChatModel(chunks=REPLY, rules=RULES, model_name="main-model")
     config = RailsConfig.from_content(
@@ -88,7 +101,11 @@ def guarded(
 
 ELSEWHERE = {"jailbreak detection model", "topic safety check input"}
 """NeMo's remote jailbreak detection and topic control: tested in tests/unit_tests/nemo."""
-RAILS = sorted(n for n in BUILTIN_RAILS if not n.startswith("regex") and n not in ELSEWHERE)
+RAILS = sorted(
+    n
+    for n in BUILTIN_RAILS
+    if not n.startswith(("regex", "gliner")) and n not in ELSEWHERE  # GLiNER: a server (nemo/)
+)
 
 
 @pytest.mark.parametrize("stream_first", [True, False])

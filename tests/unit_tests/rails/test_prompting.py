@@ -170,14 +170,16 @@ def build(yaml_content: str) -> Guardrails:
             "rails: {input: {flows: [self check input]}}\n"
             "prompts: [{task: self_check_input, content: 'Is {{ bot_response }} ok?'}]",
             "'self check input': prompt for task 'self_check_input' uses unknown variable "
-            "{{ bot_response }}; this task knows: user_input (and general_instructions, history, "
+            "{{ bot_response }}; this task knows: user_input (and config, "
+            "general_instructions, history, "
             "sample_conversation, sample_conversation_two_turns)",
         ),
         (
             "rails: {input: {flows: [self check input]}}\n"
             "prompts: [{task: self_check_input, content: '{% for m in x %}{% endfor %}'}]",
             "'self check input': prompt for task 'self_check_input' uses unknown variable "
-            "{{ x }}; this task knows: user_input (and general_instructions, history, "
+            "{{ x }}; this task knows: user_input (and config, "
+            "general_instructions, history, "
             "sample_conversation, sample_conversation_two_turns)",
         ),
         (
