@@ -47,8 +47,9 @@ class RailResult:
         spans: with ``text``, the ``(start, end, replacement)`` changes it made to its input
             (sorted, disjoint): a streamed answer is then released up to the last change
             instead of the first one. Ignored unless applying them gives ``text`` exactly.
-        refusal: on a block, the text the user gets instead of the stage's refusal (a flow's
-            own ``refusal`` still wins), e.g. a refusal in the user's language.
+        refusal: when blocking, the refusal text this rail asks for instead of the stage's
+            (a Colang flow's last ``bot`` message, a refusal in the user's language); a
+            ``refusal:`` set on the flow in config.yml wins over it.
 
     Example:
         .. code-block:: python

@@ -14,10 +14,11 @@ A NeMo action becomes a rail whose flow name is its ``name`` (default: the funct
 ``rails.input.flows: [check_blocked_terms]`` runs it. Its parameters are filled as NeMo fills
 them: ``context`` (``user_message``, ``bot_message``, ``last_user_message``,
 ``last_bot_message``), ``llm``, ``config``, ``events`` (the conversation as NeMo events), and
-``text`` (the text under check). Its result decides as follows: with NeMo's
-``output_mapping`` (which returns True when the text must be blocked) the mapping decides;
-without it ``True`` allows and ``False`` blocks, as for every rail here (a NeMo action used by
-a Colang flow may mean the opposite: check, or add ``output_mapping``).
+``text`` (the text under check). Used directly as a flow name, its result decides as follows:
+with NeMo's ``output_mapping`` (which returns True when the text must be blocked) the mapping
+decides; without it ``True`` allows and ``False`` blocks, as for every rail here. Called from a
+Colang flow (``$blocked = execute check_blocked_terms``), its raw result means only what the
+flow tests (see :func:`nemo_function`).
 """
 
 from __future__ import annotations
@@ -93,16 +94,14 @@ def adapt(fn: Callable[..., Any]) -> ActionSpec:
     mapping = meta.get("output_mapping")
     signature = inspect.signature(fn)
     wants = set()
+    unfilled: list[str] = []
     for param in signature.parameters.values():
         if param.kind in (param.VAR_KEYWORD, param.VAR_POSITIONAL):
             continue
         if param.name in _FILLED:
             wants.add(param.name)
         elif param.default is param.empty:
-            raise ConfigError(
-                f"NeMo action {name!r}: parameter {param.name!r} cannot be filled without a "
-                f"Colang flow; parameters filled here: {', '.join(sorted(_FILLED))}"
-            )
+            unfilled.append(param.name)
     is_async = inspect.iscoroutinefunction(fn)
 
     async def run(
@@ -128,7 +127,31 @@ def adapt(fn: Callable[..., Any]) -> ActionSpec:
             result = await result
         return _judge(name, result, mapping)
 
+    # A Colang flow calls the function itself and tests its raw result (see nemo_function);
+    # it may pass the parameters a direct rail cannot fill (see refuse_unfilled).
+    run.nemo_function = fn  # type: ignore[attr-defined]
+    run.nemo_unfilled = tuple(unfilled)  # type: ignore[attr-defined]
     return build_spec(run, name=name)
+
+
+def refuse_unfilled(spec: ActionSpec) -> None:
+    """A NeMo action used directly as a rail (no Colang) must have every parameter filled.
+
+    Raises:
+        ConfigError: it has a required parameter only a Colang ``execute`` could pass.
+    """
+    unfilled = getattr(spec.fn, "nemo_unfilled", ())
+    if unfilled:
+        raise ConfigError(
+            f"NeMo action {spec.name!r}: parameter {unfilled[0]!r} cannot be filled without a "
+            f"Colang flow; parameters filled here: {', '.join(sorted(_FILLED))}"
+        )
+
+
+def nemo_function(spec: ActionSpec) -> Callable[..., Any] | None:
+    """The NeMo ``@action`` function behind an adapted rail, if ``spec`` is one."""
+    fn = getattr(spec.fn, "nemo_function", None)
+    return fn if callable(fn) else None
 
 
 def _judge(name: str, result: Any, mapping: Callable[[Any], bool] | None) -> RailResult:
@@ -233,5 +256,7 @@ __all__ = [
     "adapt",
     "adapted_actions",
     "history_events",
+    "nemo_function",
     "nemo_imports",
+    "refuse_unfilled",
 ]

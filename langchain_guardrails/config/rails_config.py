@@ -20,6 +20,8 @@ from pydantic import (
     model_validator,
 )
 
+from langchain_guardrails.colang.loading import load_colang_content, load_colang_folder
+from langchain_guardrails.colang.nodes import EMPTY_PROGRAM, ColangProgram
 from langchain_guardrails.config.rail_settings import RailSettings
 from langchain_guardrails.config.strict import Strict
 from langchain_guardrails.config.yaml_source import Located, load_yaml, merge
@@ -287,6 +289,12 @@ class RailsConfig(Strict):
     """Folder the config was loaded from, if any."""
 
     _actions: tuple[Callable[..., Any], ...] = PrivateAttr(default=())
+    _colang: ColangProgram = PrivateAttr(default=EMPTY_PROGRAM)
+
+    @property
+    def colang(self) -> ColangProgram:
+        """The Colang 1.0 rail flows and bot messages of the config's ``.co`` files."""
+        return self._colang
 
     @property
     def actions(self) -> tuple[Callable[..., Any], ...]:
@@ -317,13 +325,6 @@ class RailsConfig(Strict):
         if root.is_file():
             located = load_yaml(_read(root), str(root))
             return _build(located, config_path=str(root.parent), actions_file=None)
-        colang = sorted(root.rglob("*.co"))
-        if colang:
-            raise ConfigError(
-                f"{colang[0]}: Colang files (dialog rails) are not supported by "
-                "langchain_guardrails; only input and output rails are. Remove the .co files "
-                "or use NeMo Guardrails for dialog rails."
-            )
         main = next((root / n for n in CONFIG_FILE_NAMES if (root / n).is_file()), None)
         if main is None:
             raise ConfigError(f"{root}: no config.yml or config.yaml in this folder")
@@ -332,11 +333,12 @@ class RailsConfig(Strict):
         for other in others:
             merge(located, load_yaml(_read(other), str(other)))
         actions_file = root / "actions.py"
-        return _build(
+        config = _build(
             located,
             config_path=str(root),
             actions_file=actions_file if actions_file.is_file() else None,
         )
+        return _with_colang(config, load_colang_folder(root))
 
     @classmethod
     def from_content(
@@ -352,17 +354,13 @@ class RailsConfig(Strict):
 
                 config = RailsConfig.from_content(config={"rails": {"input": {"flows": []}}})
         """
-        if colang_content and colang_content.strip():
-            raise ConfigError(
-                "<colang_content>: Colang (dialog rails) is not supported by "
-                "langchain_guardrails; only input and output rails are"
-            )
+        program = load_colang_content(colang_content)  # before the YAML: its errors come first
         located = load_yaml(yaml_content or "", "<yaml_content>")
         if config is not None:
             import yaml
 
             merge(located, load_yaml(yaml.safe_dump(dict(config)), "<config dict>"))
-        return _build(located, config_path=None, actions_file=None)
+        return _with_colang(_build(located, config_path=None, actions_file=None), program)
 
 
 ConfigLike = RailsConfig | Mapping[str, Any] | str | os.PathLike[str]
@@ -425,6 +423,11 @@ def _build(located: Located, *, config_path: str | None, actions_file: Path | No
         from langchain_guardrails.config.actions_file import load_actions_file
 
         config._actions = tuple(load_actions_file(actions_file))
+    return config
+
+
+def _with_colang(config: RailsConfig, program: ColangProgram) -> RailsConfig:
+    config._colang = program
     return config
 
 

@@ -20,9 +20,11 @@ from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable, RunnableConfig
 
 from langchain_guardrails.config.actions import ActionSpec, RailResult, spec_of
+from langchain_guardrails.config.nemo_actions import refuse_unfilled
 from langchain_guardrails.config.rails_config import FlowSpec, RailsConfig
 from langchain_guardrails.engine.canonical import check_text
 from langchain_guardrails.engine.cascade import Cascade, split_cascade
+from langchain_guardrails.engine.colang_rails import colang_rail
 from langchain_guardrails.engine.nemo_library import refuse_unknown_nemo_flow
 from langchain_guardrails.errors import ConfigError
 from langchain_guardrails.observability.events import RailEvents, rail_manager
@@ -180,14 +182,18 @@ class RailEngine:
     ) -> Rail:
         name, params, spec = parse_flow(entry)
         params, cascade = split_cascade(spec, params)
-        if name in registered:
+        if name in self.config.colang.flows:
+            # A Colang definition wins over a built-in of the same name, as in NeMo.
+            action = colang_rail(self.config, name, stage, registered)
+        elif name in registered:
             action = registered[name]
+            refuse_unfilled(action)
         elif name in BUILTIN_RAILS:
             _check_builtin_stage(name, stage)
             action = BUILTIN_RAILS[name](self.config, params)
         else:
             refuse_unknown_nemo_flow(name, stage)  # NeMo's rails get a reason, not a list
-            known = sorted({*BUILTIN_RAILS, *registered})
+            known = sorted({*BUILTIN_RAILS, *registered, *self.config.colang.flows})
             raise ConfigError(
                 f"rails.{stage}.flows: unknown flow {name!r}; known flows: {', '.join(known)}"
             )

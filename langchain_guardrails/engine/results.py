@@ -71,7 +71,8 @@ def refusal_chunks(
     metadata = violation_metadata(decision, stage)
     if config.enable_rails_exceptions:
         raise GuardrailsViolation(
-            f"Blocked by {stage} rail {decision.rail!r}"
+            _exception_message(decision)
+            or f"Blocked by {stage} rail {decision.rail!r}"
             + (f": {decision.reason}" if decision.reason else ""),
             metadata=metadata,
             usage_metadata=usage,
@@ -84,6 +85,15 @@ def refusal_chunks(
     )
     separator = config.rails.refusal.separator
     return [AIMessageChunk(content=separator), last] if after_text and separator else [last]
+
+
+def _exception_message(decision: Decision) -> str | None:
+    """The message of a Colang ``create event XxxRailException(message=...)``, NeMo's
+    exception text, when the blocking flow created one."""
+    exception = decision.metadata.get("exception")
+    if isinstance(exception, dict) and exception.get("message"):
+        return str(exception["message"])
+    return None
 
 
 def aggregate(chunks: Sequence[AIMessageChunk], *, as_streamed: bool = False) -> AIMessage:

@@ -19,6 +19,13 @@ import yaml
 
 from langchain_guardrails.config.rails_config import CONFIG_FILE_NAMES
 from langchain_guardrails.engine.nemo_library import BY_FLOW, refusal_message
+from langchain_guardrails.nemo.polarity import (
+    Findings,
+    colang_flows,
+    flow_name,
+    polarity,
+    suggests_blocking,
+)
 
 _MAPPED_ENGINES = {
     "nim": "ChatOpenAI against the NIM's OpenAI-compatible API (parameters.base_url)",
@@ -102,11 +109,6 @@ def _raw(folder: Path) -> dict[str, Any]:
     return data
 
 
-def _flow_name(entry: Any) -> str:
-    flow = entry.get("flow", "") if isinstance(entry, dict) else str(entry)
-    return " ".join(flow.partition("$")[0].split())
-
-
 def _models(report: FolderReport, data: dict[str, Any]) -> None:
     from langchain_guardrails.llm.engines import ALIASES, pip_name, providers
     from langchain_guardrails.llm.registry import _ENGINES
@@ -130,7 +132,7 @@ def _models(report: FolderReport, data: dict[str, Any]) -> None:
             report.maps.append(f"model {model.get('type', '?')}: cache -> ignored (warning)")
 
 
-def _flows(report: FolderReport, data: dict[str, Any], folder: Path) -> None:
+def _flows(report: FolderReport, data: dict[str, Any], folder: Path, colang: set[str]) -> None:
     from langchain_guardrails.rails import BUILTIN_RAILS
 
     rails = data.get("rails") or {}
@@ -139,9 +141,11 @@ def _flows(report: FolderReport, data: dict[str, Any], folder: Path) -> None:
         section = rails.get(stage) or {}
         flows = section.get("flows") if isinstance(section, dict) else None
         for entry in flows or ():
-            name = _flow_name(entry)
+            name = flow_name(entry)
             if stage in ("retrieval", "dialog"):
                 report.unsupported.append(f"{stage} rail {name!r}: {stage} rails are not supported")
+            elif name in colang:
+                report.runs.append(f"{stage} rail {name!r} (Colang flow)")
             elif name in BUILTIN_RAILS:
                 report.runs.append(f"{stage} rail {name!r}")
             elif name in BY_FLOW:
@@ -155,12 +159,14 @@ def _flows(report: FolderReport, data: dict[str, Any], folder: Path) -> None:
 def check_folder(folder: Path) -> FolderReport:
     """The report of one config folder (see the module docstring)."""
     report = FolderReport(str(folder))
-    colang = sorted(p.relative_to(folder) for p in folder.rglob("*.co"))
-    if colang:
-        report.unsupported.append(f"Colang files (dialog rails): {', '.join(map(str, colang))}")
+    found = Findings()
+    colang = colang_flows(folder, found)
     data = _raw(folder)
     _models(report, data)
-    _flows(report, data, folder)
+    _flows(report, data, folder, colang)
+    polarity(data, folder, colang, found)
+    report.runs += found.runs
+    report.warnings += found.warnings
     instructions = data.get("instructions") or ()
     if any(isinstance(i, dict) and i.get("type") == "general" for i in instructions):
         report.maps.append("instructions (type general) -> system message of main-model calls")
@@ -196,4 +202,4 @@ def _add_build(report: FolderReport, folder: Path) -> None:
     report.maps += [f"{note} (warning)" for note in found.notes if "cache" not in note]
 
 
-__all__ = ["FolderReport", "check_folder", "config_folders"]
+__all__ = ["FolderReport", "check_folder", "config_folders", "suggests_blocking"]

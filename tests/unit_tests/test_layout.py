@@ -16,7 +16,7 @@ NAME = "langchain_guardrails"
 # Floors from the bottom: a room may import its own floor and the floors below it.
 FLOORS: list[set[str]] = [
     {"errors"},
-    {"config", "testing"},
+    {"colang", "config", "testing"},
     {"observability"},
     {"rails"},
     {"engine"},

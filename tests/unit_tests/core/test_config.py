@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from langchain_guardrails import ConfigError, RailsConfig
+from langchain_guardrails.colang.parser import DIALOG
 
 FOLDER_CONFIG = """\
 models:
@@ -193,21 +194,24 @@ def test_error_in_second_file_names_that_file(tmp_path: Path) -> None:
     )
 
 
-def test_colang_file_is_rejected(tmp_path: Path) -> None:
+def test_a_colang_dialog_file_is_rejected(tmp_path: Path) -> None:
     (tmp_path / "config.yml").write_text("streaming: true\n")
     (tmp_path / "rails").mkdir()
     (tmp_path / "rails" / "flows.co").write_text("define user ask\n")
-    with pytest.raises(
-        ConfigError, match=r"flows\.co: Colang files \(dialog rails\) are not supported"
-    ):
+    with pytest.raises(ConfigError) as info:
         RailsConfig.from_path(tmp_path)
+    assert str(info.value) == (
+        f"{tmp_path / 'rails' / 'flows.co'}:1: 'define user ask': user intents (define user) "
+        f"are dialog rails; {DIALOG}"
+    )
 
 
-def test_colang_content_is_rejected() -> None:
-    with pytest.raises(
-        ConfigError, match=re.escape("<colang_content>: Colang (dialog rails) is not supported")
-    ):
-        RailsConfig.from_content(colang_content="define flow x\n")
+def test_colang_content_with_a_dialog_flow_is_rejected() -> None:
+    with pytest.raises(ConfigError) as info:
+        RailsConfig.from_content(colang_content="define flow x\n  user ask\n")
+    assert str(info.value) == (
+        f"<colang_content>:2: 'user': a flow with 'user' lines is a dialog flow; {DIALOG}"
+    )
 
 
 def test_dialog_rails_are_rejected() -> None:

@@ -1,5 +1,5 @@
 """An ``actions.py`` written for NeMo (``from nemoguardrails.actions import action``) loads;
-Colang folders are still refused; ``langchain-guardrails check --nemo`` reports per folder."""
+Colang dialog rails are refused; ``langchain-guardrails check --nemo`` reports per folder."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ import pytest
 
 from langchain_guardrails import ConfigError, Guardrails, RailsConfig
 from langchain_guardrails.cli.main import main
-from langchain_guardrails.testing import FakeOpenAIServer
+from langchain_guardrails.colang.parser import DIALOG
+from langchain_guardrails.testing import FakeOpenAIServer, FakeStreamingChatModel
 
 from .conftest import CORPUS, REFUSAL
 
@@ -64,30 +65,36 @@ def test_other_nemoguardrails_imports_fail_with_a_clear_message(tmp_path: Path) 
     assert "nemoguardrails" not in sys.modules
 
 
-def test_a_nemo_action_with_a_parameter_only_colang_fills_is_refused(tmp_path: Path) -> None:
-    (tmp_path / "config.yml").write_text("models: []\n", encoding="utf-8")
+def test_a_nemo_action_with_a_parameter_only_colang_fills_is_refused_as_a_rail(
+    tmp_path: Path,
+) -> None:
+    # It loads (a Colang `execute check_terms(bot_text=...)` may call it); as a flow name it
+    # cannot run.
+    (tmp_path / "config.yml").write_text(
+        "models: []\nrails: {output: {flows: [check_terms]}}\n", encoding="utf-8"
+    )
     (tmp_path / "actions.py").write_text(
         "from nemoguardrails.actions import action\n\n"
         "@action()\nasync def check_terms(bot_text):\n    return True\n",
         encoding="utf-8",
     )
+    config = RailsConfig.from_path(tmp_path)
     with pytest.raises(ConfigError) as error:
-        RailsConfig.from_path(tmp_path)
+        Guardrails(llm=FakeStreamingChatModel(text=""), config=config)
     assert str(error.value) == (
         "NeMo action 'check_terms': parameter 'bot_text' cannot be filled without a Colang "
         "flow; parameters filled here: config, context, events, llm, llm_task_manager, text"
     )
 
 
-def test_colang_folders_are_still_refused_with_todays_message(tmp_path: Path) -> None:
+def test_colang_dialog_folders_are_refused_naming_the_line(tmp_path: Path) -> None:
     folder = tmp_path / "colang"
     shutil.copytree(CORPUS / "colang", folder)
     with pytest.raises(ConfigError) as error:
         RailsConfig.from_path(folder)
     assert str(error.value) == (
-        f"{folder / 'rails.co'}: Colang files (dialog rails) are not supported by "
-        "langchain_guardrails; only input and output rails are. Remove the .co files or use "
-        "NeMo Guardrails for dialog rails."
+        f"{folder / 'rails.co'}:1: 'define user express greeting': user intents (define user) "
+        f"are dialog rails; {DIALOG}"
     )
 
 

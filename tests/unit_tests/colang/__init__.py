@@ -1,0 +1,1 @@
+"""Colang 1.0 rail flows: parser, interpreter, property against a reference, NeMo folders."""
