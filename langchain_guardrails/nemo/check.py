@@ -19,6 +19,7 @@ import yaml
 
 from langchain_guardrails.config.rails_config import CONFIG_FILE_NAMES
 from langchain_guardrails.engine.nemo_library import BY_FLOW, refusal_message
+from langchain_guardrails.nemo.folder_build import FolderBuild, build_folder
 from langchain_guardrails.nemo.polarity import (
     Findings,
     colang_flows,
@@ -164,24 +165,22 @@ def check_folder(folder: Path) -> FolderReport:
     data = _raw(folder)
     _models(report, data)
     _flows(report, data, folder, colang)
-    polarity(data, folder, colang, found)
+    built = build_folder(folder)
+    polarity(data, built.actions, colang, found)
     report.runs += found.runs
-    report.warnings += found.warnings
     instructions = data.get("instructions") or ()
     if any(isinstance(i, dict) and i.get("type") == "general" for i in instructions):
         report.maps.append("instructions (type general) -> system message of main-model calls")
     if data.get("prompts"):
         report.runs.append(f"task prompts ({len(data['prompts'])}), rendered by sandboxed Jinja2")
-    _add_build(report, folder)
+    _add_build(report, built)
+    report.warnings += found.warnings
     return report
 
 
-def _add_build(report: FolderReport, folder: Path) -> None:
+def _add_build(report: FolderReport, found: FolderBuild) -> None:
     """The piece-by-piece build's findings, without repeating what ``unsupported`` says and
     without listing under ``runs`` a rail that did not build."""
-    from langchain_guardrails.nemo.folder_build import build_folder
-
-    found = build_folder(folder)
     failed = {
         f"{stage} rail {flow!r}": error for (stage, flow), error in found.failed_flows.items()
     }

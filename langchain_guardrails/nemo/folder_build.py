@@ -61,6 +61,8 @@ class FolderBuild:
     """``type`` of each model that did not build -> its error."""
     failing_models: set[str] = field(default_factory=set)
     """``type`` of each model that builds but whose calls will fail (see ``warnings``)."""
+    actions: tuple[Any, ...] = ()
+    """The functions ``actions.py`` defined (loaded once: importing it runs its code)."""
 
     def add_error(self, message: str) -> None:
         """Record ``message`` (each of its lines once: a validation error lists one a line)."""
@@ -84,6 +86,7 @@ def build_folder(folder: Path) -> FolderBuild:
         warnings.simplefilter("always", NemoKeyWarning)
         config = _config(folder, found)
         if config is not None:
+            found.actions = tuple(config._actions)
             models = _models(config, found)
             _rails(config, models, found)
     for warning in caught:

@@ -5,6 +5,7 @@ flows test ``if $is_blocked``), with a warning when the name reads the other way
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,19 +76,16 @@ def suggests_blocking(name: str) -> bool:
     return bool(_BLOCK_WORDS.intersection(words)) or words[0] in _BLOCK_FIRST
 
 
-def polarity(data: dict[str, Any], folder: Path, colang: set[str], found: Findings) -> None:
-    """How the result of each NeMo action used directly as a flow name is read, and a warning
-    when its name suggests the opposite (NeMo flows test ``if $is_blocked``: True = block)."""
-    if not (folder / "actions.py").is_file():
-        return
+def polarity(
+    data: dict[str, Any], actions: Sequence[Any], colang: set[str], found: Findings
+) -> None:
+    """How the result of each NeMo action (of ``actions``, what ``actions.py`` defined) used
+    directly as a flow name is read, and a warning when its name suggests the opposite (NeMo
+    flows test ``if $is_blocked``: True = block)."""
     from langchain_guardrails.config.actions import spec_of
-    from langchain_guardrails.config.actions_file import load_actions_file
     from langchain_guardrails.config.nemo_actions import nemo_function
 
-    try:
-        specs = {s.name: s for s in map(spec_of, load_actions_file(folder / "actions.py"))}
-    except ConfigError:
-        return  # the build reports it
+    specs = {s.name: s for s in map(spec_of, actions)}
     rails = data.get("rails") or {}
     for stage in ("input", "output", "tool_input", "tool_output"):
         section = rails.get(stage) or {}
