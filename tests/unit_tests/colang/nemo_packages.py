@@ -23,6 +23,30 @@ SKIP_REASON = "run make nemo-packages (downloads NeMo Guardrails' published pack
 SDIST_0_17 = "nemoguardrails-0.17.0.tar.gz"
 WHEEL_0_24 = "nemoguardrails-0.24.1-py3-none-any.whl"
 WHEEL_0_8 = "nemoguardrails-0.8.3-py3-none-any.whl"
+BLOCKED_TERMS = "docs/getting-started/5-output-rails/config"
+"""NeMo's getting-started output rail: ``check blocked terms`` in ``rails/blocked_terms.co``."""
+
+# The sdist leaves out the getting-started folder's actions.py (NeMo's guide shows it inline):
+# written here as the guide gives it, True = blocked, which the folder's `if $is_blocked` reads.
+BLOCKED_TERMS_ACTIONS = """\
+from typing import Optional
+
+from nemoguardrails.actions import action
+
+
+@action(is_system_action=True)
+async def check_blocked_terms(context: Optional[dict] = None):
+    bot_response = context.get("bot_message")
+
+    # A quick hard-coded list of proprietary terms. You can also read this from a file.
+    proprietary_terms = ["proprietary", "proprietary technology"]
+
+    for term in proprietary_terms:
+        if term in bot_response.lower():
+            return True
+
+    return False
+"""
 
 
 def _archive(name: str) -> Path:
@@ -69,3 +93,11 @@ def nemo_folder(package: str, folder: str, target: Path) -> Path:
         destination.parent.mkdir(parents=True, exist_ok=True)
         destination.write_bytes(data)
     return target
+
+
+def blocked_terms_folder(target: Path) -> Path:
+    """The getting-started blocked-terms folder of the 0.17.0 sdist with its guide's
+    ``actions.py``."""
+    path = nemo_folder(SDIST_0_17, BLOCKED_TERMS, target)
+    (path / "actions.py").write_text(BLOCKED_TERMS_ACTIONS)
+    return path

@@ -15,38 +15,23 @@ from langchain_guardrails import ConfigError, Guardrails, GuardrailsViolation, R
 from langchain_guardrails.colang.parser import DIALOG
 from langchain_guardrails.testing import FakeOpenAIServer
 
-from .nemo_packages import SDIST_0_17, WHEEL_0_8, WHEEL_0_24, nemo_file, nemo_folder
+from .nemo_packages import (
+    BLOCKED_TERMS,
+    SDIST_0_17,
+    WHEEL_0_8,
+    WHEEL_0_24,
+    blocked_terms_folder,
+    nemo_file,
+    nemo_folder,
+)
 
 pytestmark = pytest.mark.requires("langchain_openai")
 
 MODEL = "gpt-3.5-turbo-instruct"
 BENIGN = "What is the policy on paid time off?"
 BENIGN_ANSWER = "Employees get two weeks of paid time off."
-BLOCKED_TERMS = "docs/getting-started/5-output-rails/config"
 GUARDRAILS_ONLY = "examples/configs/guardrails_only"
 SELF_CHECK = "nemoguardrails/library/self_check"
-
-# The sdist leaves out the getting-started folder's actions.py (NeMo's guide shows it inline):
-# written here as the guide gives it, True = blocked, which the folder's `if $is_blocked` reads.
-BLOCKED_TERMS_ACTIONS = """\
-from typing import Optional
-
-from nemoguardrails.actions import action
-
-
-@action(is_system_action=True)
-async def check_blocked_terms(context: Optional[dict] = None):
-    bot_response = context.get("bot_message")
-
-    # A quick hard-coded list of proprietary terms. You can also read this from a file.
-    proprietary_terms = ["proprietary", "proprietary technology"]
-
-    for term in proprietary_terms:
-        if term in bot_response.lower():
-            return True
-
-    return False
-"""
 
 # Written for these tests (not from NeMo): a main model, NeMo's two self-check flows (the
 # .co files beside it, unchanged from the packages) and minimal self-check prompts.
@@ -88,12 +73,6 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAIServer]:
         yield fake
 
 
-def blocked_terms_folder(tmp_path: Path) -> Path:
-    path = nemo_folder(SDIST_0_17, BLOCKED_TERMS, tmp_path / "blocked_terms")
-    (path / "actions.py").write_text(BLOCKED_TERMS_ACTIONS)
-    return path
-
-
 def self_check_folder(package: str, names: dict[str, str], tmp_path: Path) -> Path:
     """NeMo's self-check flows (``names``: file here -> path in the package) + our config."""
     path = tmp_path / "self_check"
@@ -130,7 +109,9 @@ def test_output_rails_blocked_terms_getting_started_folder(
             ("secret formula", "Our proprietary formula is on page 3."),
         ]
     }
-    guarded = Guardrails(config=RailsConfig.from_path(blocked_terms_folder(tmp_path)))
+    guarded = Guardrails(
+        config=RailsConfig.from_path(blocked_terms_folder(tmp_path / "blocked_terms"))
+    )
     probe = guarded.invoke("Tell me the secret formula")
     assert probe.text == "I cannot talk about proprietary technology."
     assert probe.response_metadata["guardrails"]["rail"] == "check blocked terms"
@@ -143,7 +124,7 @@ def test_output_rails_blocked_terms_getting_started_folder(
 async def test_the_blocked_terms_rail_streams_per_window(
     server: FakeOpenAIServer, tmp_path: Path
 ) -> None:
-    path = blocked_terms_folder(tmp_path)
+    path = blocked_terms_folder(tmp_path / "blocked_terms")
     config = RailsConfig.from_content(
         yaml_content=(path / "config.yml").read_text() + (path / "prompts.yml").read_text(),
         config={
