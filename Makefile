@@ -6,7 +6,7 @@ CORE   := $(VENV)/.core-installed
 FULL   := $(VENV)/.full-installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test docs lint format bench clean redis-server chromium screenshots
+.PHONY: demo test docs lint format bench clean redis-server chromium nemo-packages screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,9 +39,24 @@ chromium:
 		|| (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium chromium-driver >/dev/null 2>&1) \
 		|| echo "chromium could not be installed: the console's browser tests will be skipped"
 
+# The Colang tests run NeMo Guardrails' own config folders, read from its packages published on
+# PyPI (never copied into this repository): downloaded once into $(NEMO_PKGS), kept there.
+NEMO_PKGS := $(VENV)/nemo-packages
+nemo-packages: | $(BIN)/python
+	@mkdir -p $(NEMO_PKGS)
+	@test -f $(NEMO_PKGS)/nemoguardrails-0.17.0.tar.gz || $(BIN)/pip download -q --no-deps \
+		--no-binary :all: -d $(NEMO_PKGS) nemoguardrails==0.17.0 \
+		|| echo "nemoguardrails 0.17.0 could not be downloaded: its folders' tests will be skipped"
+	@test -f $(NEMO_PKGS)/nemoguardrails-0.24.1-py3-none-any.whl || $(BIN)/pip download -q \
+		--no-deps --only-binary :all: -d $(NEMO_PKGS) nemoguardrails==0.24.1 \
+		|| echo "nemoguardrails 0.24.1 could not be downloaded: its folders' tests will be skipped"
+	@test -f $(NEMO_PKGS)/nemoguardrails-0.8.3-py3-none-any.whl || $(BIN)/pip download -q \
+		--no-deps --only-binary :all: -d $(NEMO_PKGS) nemoguardrails==0.8.3 \
+		|| echo "nemoguardrails 0.8.3 could not be downloaded: its folders' tests will be skipped"
+
 # The suite also builds the documentation site with `mkdocs build --strict`
 # (tests/unit_tests/docs): a broken link or a missing API reference fails it.
-test: $(FULL) redis-server chromium
+test: $(FULL) redis-server chromium nemo-packages
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 docs: $(FULL)

@@ -9,6 +9,7 @@
 * ``stop`` ends the flow **blocked**; the last ``bot`` message is the refusal;
 * ``create event XxxRailException(message=...)`` records the exception and ends the flow
   blocked (the engine raises it as ``GuardrailsViolation`` under ``enable_rails_exceptions``);
+* ``do mask blocked user input`` does nothing (see :class:`~.nodes.Do`);
 * a flow that reaches its end passes.
 """
 

@@ -77,7 +77,20 @@ class CreateEvent:
     where: str
 
 
-Statement = Execute | Assign | If | Bot | Stop | CreateEvent
+@dataclass(frozen=True, slots=True)
+class Do:
+    """``do mask blocked user input``: NeMo's core subflow that masks a blocked user message in
+    NeMo's own dialog history. A refused message never reaches the model here, and there is
+    no NeMo history to mask, so it does nothing (the caller's own history is not touched)."""
+
+    name: str
+    where: str
+
+
+MASK_BLOCKED_USER_INPUT = "mask blocked user input"
+"""The one ``do`` subflow of the rail subset (NeMo 0.24's ``self check input`` calls it)."""
+
+Statement = Execute | Assign | If | Bot | Stop | CreateEvent | Do
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,8 +3,8 @@
 The subset is what NeMo Guardrails users write input, output and tool rails in:
 ``define bot NAME`` with quoted messages; ``define flow`` / ``define subflow`` with ``#``
 comments, ``\"\"\"docstrings\"\"\"`` and the statements ``[$var =] execute action(arg=value)``,
-``$var = expression``, ``if`` / ``elif`` / ``else``, ``bot NAME``, ``bot $var``, ``stop`` and
-``create event XxxRailException(message=...)``.
+``$var = expression``, ``if`` / ``elif`` / ``else``, ``bot NAME``, ``bot $var``, ``stop``,
+``create event XxxRailException(message=...)`` and NeMo's ``do mask blocked user input``.
 
 Anything else is a :class:`ConfigError` naming the file, the line and the construct: dialog
 rails (``define user``, ``user ...`` lines, ``when`` / ``else when``) and Colang 2.x
@@ -27,11 +27,13 @@ from langchain_guardrails.colang.expressions import (
     to_python,
 )
 from langchain_guardrails.colang.nodes import (
+    MASK_BLOCKED_USER_INPUT,
     Assign,
     Bot,
     BotDefinition,
     ColangProgram,
     CreateEvent,
+    Do,
     Execute,
     FlowDefinition,
     If,
@@ -266,6 +268,8 @@ def _statement(line: _Line, where: str) -> Statement:
         return _execute(text[len("execute") :], None, where)
     if words[:2] == ["create", "event"]:
         return _event(text[len("create event") :].strip(), where)
+    if first == "do" and " ".join(words[1:]) == MASK_BLOCKED_USER_INPUT:
+        return Do(MASK_BLOCKED_USER_INPUT, where)
     if first.startswith("$") and "=" in text:
         target, _, value = text.partition("=")
         variable = _VARIABLE.match(target.strip())

@@ -10,7 +10,8 @@ What ``execute NAME`` calls, first match wins:
   ``RailResult`` gives its ``allowed`` (a bool, never an always-true object);
 * NeMo's built-in actions this package has: ``self_check_input``, ``self_check_output``,
   ``self_check_facts``, ``self_check_hallucination``; each returns a bool, **True = allowed**
-  (``if not $allowed``), as NeMo <= 0.23 did.
+  (``if not $allowed``), as NeMo <= 0.23 did, or, when the flow reads ``$var.is_blocked`` of
+  its result (NeMo 0.24's ``flows.v1.co``), a :class:`NemoVerdict` as NeMo 0.24 does.
 
 The flow's context variables are NeMo's: ``$user_message``, ``$last_user_message``,
 ``$bot_message``, ``$last_bot_message`` (the window text in output rails), ``$relevant_chunks``
@@ -21,13 +22,15 @@ The flow's context variables are NeMo's: ``$user_message``, ``$last_user_message
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage
 
 from langchain_guardrails.colang.interpreter import REFUSE_TO_RESPOND, run_flow
-from langchain_guardrails.colang.nodes import Bot, Execute, FlowDefinition
+from langchain_guardrails.colang.nodes import Assign, Bot, CreateEvent, Execute, FlowDefinition, If
 from langchain_guardrails.config.actions import ActionSpec, RailResult, build_spec
 from langchain_guardrails.config.nemo_actions import history_events, nemo_function
 from langchain_guardrails.config.rails_config import RailsConfig
@@ -43,6 +46,24 @@ NEMO_BUILTIN_ACTIONS: Mapping[str, tuple[str, str]] = {
 }
 """NeMo action name -> (the built-in rail that does its work, the side whose text it checks)."""
 
+
+@dataclass(frozen=True, slots=True)
+class NemoVerdict:
+    """A built-in NeMo action's verdict for a flow that reads ``$var.is_blocked`` (NeMo 0.24's
+    ``RailOutcome``): a bool has no ``is_blocked``, which Colang reads as None, so
+    ``if $response.is_blocked`` would silently never block. ``bool()`` of it is ``allowed``."""
+
+    allowed: bool
+
+    @property
+    def is_blocked(self) -> bool:
+        """True when the check blocks (NeMo 0.24's ``RailOutcome.is_blocked``)."""
+        return not self.allowed
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+
 _MESSAGES = frozenset({"user_message", "bot_message", "last_user_message", "last_bot_message"})
 _NEMO_FILLED = frozenset({"context", "llm", "config", "events", "text", "llm_task_manager"})
 
@@ -57,7 +78,7 @@ def colang_rail(
     missing action or bot message is a ``ConfigError`` when ``Guardrails`` is built."""
     program = config.colang
     flow = program.flows[name]
-    callers = {e.action: _bind(config, e, registered) for e in _executes(flow)}
+    callers = {e.action: _bind(config, e, registered, flow) for e in _executes(flow)}
     for statement in flow.walk():
         target = getattr(statement, "target", None)
         if target in _MESSAGES:
@@ -168,7 +189,12 @@ def _executes(flow: FlowDefinition) -> list[Execute]:
     return [s for s in flow.walk() if isinstance(s, Execute)]
 
 
-def _bind(config: RailsConfig, execute: Execute, registered: Mapping[str, ActionSpec]) -> Caller:
+def _bind(
+    config: RailsConfig,
+    execute: Execute,
+    registered: Mapping[str, ActionSpec],
+    flow: FlowDefinition,
+) -> Caller:
     spec = registered.get(execute.action) or registered.get(execute.action.replace("_", " "))
     if spec is not None:
         function = nemo_function(spec)
@@ -177,7 +203,8 @@ def _bind(config: RailsConfig, execute: Execute, registered: Mapping[str, Action
         return _spec_caller(spec, execute)
     if execute.action in NEMO_BUILTIN_ACTIONS:
         rail, side = NEMO_BUILTIN_ACTIONS[execute.action]
-        return _builtin_caller(BUILTIN_RAILS[rail](config, {}), side)
+        verdict = execute.target is not None and _reads_is_blocked(flow, execute.target)
+        return _builtin_caller(BUILTIN_RAILS[rail](config, {}), side, verdict)
     known = sorted({*registered, *NEMO_BUILTIN_ACTIONS})
     raise ConfigError(
         f"{execute.where}: execute {execute.action}: unknown action; known actions: "
@@ -230,13 +257,33 @@ def _spec_caller(spec: ActionSpec, execute: Execute) -> Caller:
     return call
 
 
-def _builtin_caller(spec: ActionSpec, side: str) -> Caller:
-    def call(available: dict[str, Any], args: dict[str, Any], current: Mapping[str, Any]) -> Any:
+def _reads_is_blocked(flow: FlowDefinition, target: str) -> bool:
+    """Whether an expression of ``flow`` reads ``$target.is_blocked``."""
+    sources: list[str] = []
+    for statement in flow.walk():
+        if isinstance(statement, If):
+            sources += [condition.source for condition, _ in statement.branches]
+        elif isinstance(statement, Assign):
+            sources.append(statement.value.source)
+        elif isinstance(statement, Execute | CreateEvent):
+            sources += [value.source for _, value in statement.args]
+    pattern = re.compile(rf"\${re.escape(target)}\.is_blocked\b")
+    return any(pattern.search(source) for source in sources)
+
+
+def _builtin_caller(spec: ActionSpec, side: str, verdict: bool) -> Caller:
+    async def call(
+        available: dict[str, Any], args: dict[str, Any], current: Mapping[str, Any]
+    ) -> bool | NemoVerdict:
         # The built-in checks the user message (input side) or the answer (output side),
         # whatever stage the flow runs in; an `execute ...(text=...)` argument names another.
         text = current.get("user_message") if side == "input" else current.get("bot_message")
         values = {**available, "stage": side, "text": args.get("text", text) or ""}
-        return spec.fn(**{name: values[name] for name in spec.wants})
+        result = spec.fn(**{name: values[name] for name in spec.wants})
+        if inspect.isawaitable(result):
+            result = await result
+        allowed = bool(_raw(result))
+        return NemoVerdict(allowed) if verdict else allowed
 
     return call
 
@@ -250,4 +297,4 @@ def _raw(result: Any) -> Any:
     return result
 
 
-__all__ = ["NEMO_BUILTIN_ACTIONS", "colang_rail", "context_variables"]
+__all__ = ["NEMO_BUILTIN_ACTIONS", "NemoVerdict", "colang_rail", "context_variables"]

@@ -289,6 +289,35 @@ async def test_execute_self_check_input_returns_a_bool_true_allowed(
     assert text == expected
 
 
+@pytest.mark.parametrize(
+    ("verdict", "expected"), [("No", "The answer."), ("Yes", "[True, False, False]")]
+)
+async def test_a_flow_reading_is_blocked_gets_nemo_0_24s_outcome(
+    verdict: str, expected: str
+) -> None:
+    # NeMo 0.24's flows.v1.co: `$response.is_blocked`; on a bare bool it would read None and
+    # never block. `do mask blocked user input` does nothing here.
+    colang = (
+        "define flow self check input\n"
+        "  $response = execute self_check_input\n"
+        "  if $response.is_blocked\n"
+        "    do mask blocked user input\n"
+        "    $why = [$response.is_blocked, $response.allowed, $response == False]\n"
+        "    bot $why\n"
+        "    stop\n"
+    )
+    llm = ScriptedChatModel(
+        replies=[ScriptedReply(match="Should the user message be blocked", reply=verdict)],
+        default_reply="The answer.",
+    )
+    yaml = (
+        "prompts:\n  - task: self_check_input\n    content: 'Should the user message be "
+        "blocked? {{ user_input }}'\n"
+    )
+    rails = guarded(colang, input_flows=["self check input"], yaml=yaml, llm=llm)
+    assert (await refusal_of(rails, "hello"))[0] == expected
+
+
 EXCEPTIONS = """
 define bot deny
   "DENY"

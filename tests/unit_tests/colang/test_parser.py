@@ -11,6 +11,7 @@ from langchain_guardrails.colang import (
     Bot,
     BotDefinition,
     CreateEvent,
+    Do,
     Execute,
     If,
     Stop,
@@ -97,6 +98,21 @@ def test_every_construct_parses_to_its_node() -> None:
     )
     assert program.flows["second"].kind == "flow"
     assert program.flows["second"].body == (Stop("rails.co:24"),)
+
+
+def test_do_mask_blocked_user_input_parses_and_no_other_do() -> None:
+    # NeMo 0.24's Colang 1.0 `self check input` calls NeMo's core subflow before refusing.
+    program = parse_colang(
+        "define flow f\n  if $x\n    do mask blocked user input\n    stop\n", "r.co"
+    )
+    _condition, branch = program.flows["f"].body[0].branches[0]  # type: ignore[union-attr]
+    assert branch == (Do("mask blocked user input", "r.co:3"), Stop("r.co:4"))
+    with pytest.raises(ConfigError) as info:
+        parse_colang("define flow f\n  do mask blocked bot output\n", "r.co")
+    assert str(info.value) == (
+        "r.co:2: 'do mask blocked bot output': 'do' is not part of the Colang 1.0 rail subset; "
+        f"{DIALOG}"
+    )
 
 
 def test_a_bot_defined_twice_keeps_both_messages_in_order() -> None:
