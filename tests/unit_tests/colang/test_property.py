@@ -103,7 +103,8 @@ def _bot(s: tuple[Any, ...], st_: dict[str, Any]) -> None:
 
 def _botvar(s: tuple[Any, ...], st_: dict[str, Any]) -> None:
     value = st_["env"].get(s[1])
-    st_["bot"] = None if value is None else str(value)
+    # An empty message says nothing: the stage's refusal stands (never a blank refusal).
+    st_["bot"] = None if value is None or str(value) == "" else str(value)
 
 
 def _stop(s: tuple[Any, ...], st_: dict[str, Any]) -> None:
