@@ -6,7 +6,8 @@ CORE   := $(VENV)/.core-installed
 FULL   := $(VENV)/.full-installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test docs lint format bench clean redis-server chromium nemo-packages screenshots
+.PHONY: demo test docs lint format bench clean redis-server chromium nemo-packages screenshots \
+	train-detector injection-figures
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -79,6 +80,15 @@ bench: $(CORE)
 # The console's screenshots in the docs, taken from the real pages in headless chromium.
 screenshots: $(FULL) chromium
 	$(BIN)/python scripts/screenshots.py
+
+# The offline prompt-injection model: weights from the vendored data (standard library only,
+# deterministic), and its cross-corpus figures (docs/rails/prompt-injection.md).
+train-detector: $(CORE)
+	$(BIN)/python -m langchain_guardrails.eval.injection_train
+
+injection-figures: $(CORE)
+	$(BIN)/python -m langchain_guardrails.eval.injection_figures
+	$(BIN)/python benchmarks/injection_rail.py
 
 clean:
 	rm -rf $(VENV) build dist site *.egg-info

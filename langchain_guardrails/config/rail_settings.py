@@ -308,6 +308,26 @@ class HuggingfaceDetector(Strict):
     models: list[HuggingfaceModel] = Field(default_factory=list)
 
 
+class PromptInjection(Strict):
+    """``rails.config.prompt_injection``: settings of ``prompt injection check input|output``.
+
+    Set at most one of ``threshold`` and ``target_fpr``; with neither, the shipped model's
+    default threshold applies (the one with a 2 % false-positive rate on its validation split).
+    """
+
+    threshold: float | None = Field(default=None, ge=0, le=1)
+    """Block when the injection score (0..1) is at least this."""
+    target_fpr: float | None = Field(default=None, ge=0, le=1)
+    """Block at the threshold whose false-positive rate on the shipped validation split's
+    benign texts is at most this (e.g. ``0.01``)."""
+
+    @model_validator(mode="after")
+    def _one_of(self) -> PromptInjection:
+        if self.threshold is not None and self.target_fpr is not None:
+            raise ValueError("set threshold or target_fpr, not both")
+        return self
+
+
 class RailSettings(Strict):
     """``rails.config``: per-rail settings."""
 
@@ -325,3 +345,5 @@ class RailSettings(Strict):
     """Local classifiers of ``huggingface detector check ...`` (NeMo's keys)."""
     gliner: GlinerDetection = Field(default_factory=GlinerDetection)
     """The GLiNER PII server of ``gliner detect|mask pii on input|output`` (NeMo's keys)."""
+    prompt_injection: PromptInjection = Field(default_factory=PromptInjection)
+    """Settings of ``prompt injection check input|output``."""

@@ -87,6 +87,8 @@ class Decision:
     kind: Literal["guardrails_violation", "internal_error"] = "guardrails_violation"
     refusal: str | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    """Facts the rail reported: on a block, merged into the violation metadata; on a pass (of
+    a stage with one checking rail), e.g. ``{"score": 0.03, "threshold": 0.88}``."""
     spans: tuple[tuple[int, int, str], ...] | None = None
     """``(start, end, replacement)`` of each change in ``text``, when the rail reported them."""
 
@@ -273,6 +275,8 @@ class RailEngine:
             decision = await self._run(checkers[0], text, stage, scope, window)
             if not decision.allowed:
                 return decision
+            if decision.metadata and not rewritten:
+                return decision  # a lone rail's pass keeps its facts (e.g. a score)
         elif checkers:
             tasks = [
                 asyncio.ensure_future(self._run(r, text, stage, scope, window)) for r in checkers

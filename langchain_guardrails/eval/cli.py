@@ -27,7 +27,7 @@ from langchain_guardrails.eval.runner import EvalResult, evaluate
 from langchain_guardrails.eval.sweep import sweep
 
 DATA = Path(__file__).resolve().parent / "data"
-SHIPPED = ("pii", "jailbreak", "outputs")
+SHIPPED = ("pii", "jailbreak", "outputs", "injection")
 """Shipped pairs: ``data/<name>.jsonl`` judged by the config ``data/configs/<name>``."""
 
 
@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
             raise CLIError(
                 "--shipped runs the shipped configs and datasets: drop --config/--dataset"
             )
-        pairs = [(DATA / "configs" / n, DATA / f"{n}.jsonl", n) for n in SHIPPED]
+        pairs = [(DATA / "configs" / n, shipped_dataset(n), n) for n in SHIPPED]
     elif args.config and args.dataset:
         pairs = [(Path(args.config), Path(args.dataset), Path(args.dataset).stem)]
     else:
@@ -130,6 +130,12 @@ def run(args: argparse.Namespace) -> int:
             raise CLIError(f"--html {args.html}: cannot write ({exc.strerror})") from exc
         print(f"wrote {args.html}", file=sys.stderr)
     return EXIT_OK
+
+
+def shipped_dataset(name: str) -> Path:
+    """The shipped dataset ``name``: a file, or a folder of one file per source."""
+    folder = DATA / name
+    return folder if folder.is_dir() else DATA / f"{name}.jsonl"
 
 
 def _require_writable(path: Path) -> None:
@@ -233,4 +239,4 @@ def _progress_bar() -> Any:
     return show
 
 
-__all__ = ["DATA", "SHIPPED", "add_eval_parser", "run"]
+__all__ = ["DATA", "SHIPPED", "add_eval_parser", "run", "shipped_dataset"]

@@ -8,7 +8,9 @@ Each line is ``{"input": ..., "output": ..., "label": "block" | "allow", "stage"
   checks ``tool_call``, a call the model emits: ``{"name", "args", "id"}``) or ``tool_input``
   (``rails.tool_input`` checks ``output`` as a tool result; ``tool_call`` optional);
 * ``label`` says what the rails should do: ``block`` (catch it) or ``allow``;
-* ``category`` (optional) groups examples for per-category recall, e.g. ``EMAIL_ADDRESS``.
+* ``category`` (optional) groups examples for per-category recall, e.g. ``EMAIL_ADDRESS``;
+* ``source`` (optional) names the corpus an example comes from (vendored data), and ``id`` names
+  the example in error listings.
 
 Example:
     .. code-block:: python
@@ -31,7 +33,7 @@ Stage = Literal["input", "output", "tool_output", "tool_input"]
 Label = Literal["block", "allow"]
 STAGES: tuple[str, ...] = get_args(Stage)
 LABELS: tuple[str, ...] = get_args(Label)
-KEYS = ("input", "output", "label", "stage", "category", "tool_call", "id")
+KEYS = ("input", "output", "label", "stage", "category", "tool_call", "id", "source")
 
 
 class DatasetError(ValueError):
@@ -58,6 +60,8 @@ class Example:
     """Line number in the dataset file (1-based; 0 when built in code)."""
     id: str | None = field(default=None)
     """Optional identifier shown in error listings."""
+    source: str | None = None
+    """Where the example comes from (a vendored corpus's name), for per-source figures."""
 
     @property
     def text(self) -> str:
@@ -77,7 +81,8 @@ class Example:
 
 
 def load_dataset(path: str | Path) -> list[Example]:
-    """Read a JSONL dataset; blank lines and lines starting with ``#`` are skipped.
+    """Read a JSONL dataset (or every ``*.jsonl`` of a folder, in name order); blank lines and
+    lines starting with ``#`` are skipped.
 
     Raises :class:`DatasetError` naming the file and line of the first bad line.
 
@@ -87,6 +92,12 @@ def load_dataset(path: str | Path) -> list[Example]:
             examples = load_dataset("langchain_guardrails/eval/data/pii.jsonl")
     """
     file = Path(path)
+    if file.is_dir():
+        # A folder of datasets (one file per source, e.g. data/injection/): all of them.
+        files = sorted(file.glob("*.jsonl"))
+        if not files:
+            raise DatasetError(f"{file}: the folder has no .jsonl datasets")
+        return [example for part in files for example in load_dataset(part)]
     if not file.is_file():
         raise DatasetError(f"{file}: no such dataset file")
     try:
@@ -154,7 +165,7 @@ def _example(record: Any, where: str, number: int) -> Example:
         )
     if stage == "input" and output is not None:
         raise DatasetError(f"{where}: an 'input' example has no \"output\"; use stage 'output'")
-    for key in ("category", "id"):
+    for key in ("category", "id", "source"):
         if record.get(key) is not None and not isinstance(record[key], str):
             raise DatasetError(f"{where}: {key!r} must be a string (got {_kind(record[key])})")
     return Example(
@@ -166,6 +177,7 @@ def _example(record: Any, where: str, number: int) -> Example:
         tool_call=tool_call,
         line=number,
         id=record.get("id"),
+        source=record.get("source"),
     )
 
 

