@@ -8,7 +8,7 @@ import asyncio
 from typing import Any
 
 from langchain_guardrails.config.rails_config import RailsConfig
-from langchain_guardrails.eval.cli import DATA, SHIPPED
+from langchain_guardrails.eval.cli import SHIPPED, shipped_dataset
 from langchain_guardrails.eval.dataset import DatasetError, load_dataset, parse_lines
 from langchain_guardrails.eval.runner import evaluate
 from langchain_guardrails.server.protocol.request_error import RequestError
@@ -22,7 +22,7 @@ SHOW_ERRORS = 20
 def shipped_datasets() -> list[dict[str, Any]]:
     """The shipped datasets: ``name`` and ``examples``."""
     return [
-        {"name": name, "examples": len(load_dataset(DATA / f"{name}.jsonl"))} for name in SHIPPED
+        {"name": name, "examples": len(load_dataset(shipped_dataset(name)))} for name in SHIPPED
     ]
 
 
@@ -39,7 +39,7 @@ def examples_of(body: dict[str, Any]) -> tuple[str, list[Any]]:
                     f"dataset {shipped!r} is not shipped; shipped: {', '.join(SHIPPED)}",
                     param="dataset",
                 )
-            return str(shipped), load_dataset(DATA / f"{shipped}.jsonl")
+            return str(shipped), load_dataset(shipped_dataset(str(shipped)))
         if not isinstance(text, str):
             raise RequestError("'jsonl' must be the dataset's text (a string)", param="jsonl")
         name = str(body.get("name") or "uploaded.jsonl")

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from langchain_guardrails.eval.cli import DATA
+from langchain_guardrails.eval.cli import shipped_dataset
 from langchain_guardrails.eval.dataset import load_dataset
 from langchain_guardrails.server.console.rail_stats import quantile
 
@@ -83,8 +83,8 @@ async def test_shipped_datasets_are_listed(client: httpx.AsyncClient) -> None:
     listed = (await client.get("/ui/api/datasets")).json()
     assert listed == {
         "datasets": [
-            {"name": name, "examples": len(load_dataset(DATA / f"{name}.jsonl"))}
-            for name in ("pii", "jailbreak", "outputs")
+            {"name": name, "examples": len(load_dataset(shipped_dataset(name)))}
+            for name in ("pii", "jailbreak", "outputs", "injection")
         ]
     }
 
@@ -100,7 +100,7 @@ async def test_shipped_datasets_are_listed(client: httpx.AsyncClient) -> None:
         ),
         (
             {"dataset": "nope"},
-            "dataset 'nope' is not shipped; shipped: pii, jailbreak, outputs",
+            "dataset 'nope' is not shipped; shipped: pii, jailbreak, outputs, injection",
             "dataset",
         ),
         ({"jsonl": 5}, "'jsonl' must be the dataset's text (a string)", "jsonl"),
