@@ -46,12 +46,9 @@ def gliner_detect_pii(stage: Stage) -> Factory:
         ask = _client(config.rails.config.gliner, stage, rail, params)
 
         async def detect(text: str) -> RailResult:
-            if not text.strip():
-                return _ALLOW
-            try:
-                entities = await ask(text)
-            except RemoteCheckError as error:
-                return _failed(rail, error)
+            entities = await _found(ask, rail, text)
+            if isinstance(entities, RailResult):
+                return entities
             if not entities:
                 return _ALLOW
             labels = list(dict.fromkeys(label for _, _, label in entities))
@@ -74,12 +71,9 @@ def gliner_mask_pii(stage: Stage) -> Factory:
         ask = _client(config.rails.config.gliner, stage, rail, params)
 
         async def mask(text: str) -> RailResult:
-            if not text.strip():
-                return _ALLOW
-            try:
-                entities = await ask(text)
-            except RemoteCheckError as error:
-                return _failed(rail, error)
+            entities = await _found(ask, rail, text)
+            if isinstance(entities, RailResult):
+                return entities
             spans = [(start, end, f"[{label.upper()}]") for start, end, label in entities]
             if not spans:
                 return _ALLOW
@@ -88,6 +82,18 @@ def gliner_mask_pii(stage: Stage) -> Factory:
         return build_spec(mask, name=rail, rewrites=True)
 
     return factory
+
+
+async def _found(ask: Callable[[str], Any], rail: str, text: str) -> list[Entity] | RailResult:
+    """The entities the server found in ``text`` (none in blank text, which is not sent), or
+    the failing result when the server could not answer (a failed check blocks)."""
+    if not text.strip():
+        return []
+    try:
+        found: list[Entity] = await ask(text)
+    except RemoteCheckError as error:
+        return _failed(rail, error)
+    return found
 
 
 def _client(
