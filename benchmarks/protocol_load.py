@@ -115,11 +115,11 @@ async def burst(url: str, route: str, n: int, expected: str) -> Phase:
 
 def measure_routes(
     configs: Path, routes: list[str], concurrency: int, rounds: int, expected: str
-) -> set[str]:
+) -> bool:
     """Interleaved bursts of ``concurrency`` streams on the chat route and each of ``routes``
     through one server process (fast path, no rails) in front of the ``upstream`` config of
-    ``configs``; prints the table and returns the problems seen (empty when every stream was
-    right). Also used by ``server_load.py --routes``."""
+    ``configs``; prints the table and the first problems seen, and returns whether any stream
+    was wrong. Also used by ``server_load.py --routes``."""
     port = free_port()
     server = start_server(configs, port, max(256, concurrency + 56))
     url = f"http://127.0.0.1:{port}"
@@ -151,7 +151,9 @@ def measure_routes(
     for route in routes:
         ratio = p50[route] / p50["chat"]
         print(f"  {route} / chat total p50: x{ratio:.2f} (target <= 1.15)")
-    return problems
+    for problem in sorted(problems)[:5]:
+        print("problem:", problem)
+    return bool(problems)
 
 
 def main() -> None:
@@ -177,15 +179,13 @@ def main() -> None:
             f"every {args.delay * 1000:g} ms, {args.rounds} interleaved rounds:"
         )
         try:
-            problems = measure_routes(
+            wrong = measure_routes(
                 configs, args.routes.split(","), args.concurrency, args.rounds, expected
             )
         finally:
             upstream.terminate()
             upstream.wait(timeout=30)
-    for problem in sorted(problems)[:5]:
-        print("problem:", problem)
-    if problems:
+    if wrong:
         sys.exit(1)
 
 
