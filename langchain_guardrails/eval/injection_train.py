@@ -68,10 +68,36 @@ class TrainSettings:
     """Words and pairs seen in fewer sources than this get no weight: a word only one corpus
     uses tells its style, not an injection, and would not carry over to new text."""
     seed: int = 26
+    function_words: bool = True
+    """Give no weight to function words ("about", "with", "the") and to pairs of them: their
+    rates tell a corpus's style (long second-person jailbreaks against third-person documents),
+    not an injection, and do not carry over to new text."""
+    planted: int = 0
+    """Extra training texts made by planting the training split's short attacks (and, as a
+    control, its short benign requests) into its benign documents: what an indirect injection
+    is, whichever corpus the document and the instruction come from (see :func:`planted`)."""
     cue_prior: float = 3.0
     """Starting weight of the written injection cues (``__override__``...): the data moves it,
     but a cue the training sources rarely need keeps it, so a new wording of an override
     still counts."""
+
+
+FUNCTION_WORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before being
+    below between both but by can could did do does doing down during each few for from further
+    had has have having he her here hers herself him himself his how i if in into is it its itself
+    just me more most my myself no nor not of off on once only or other our ours ourselves out over
+    own same she should so some such than that the their theirs them themselves then there these
+    they this those through to too under until up very was we were what when where which while who
+    whom why will with would you your yours yourself yourselves""".split()  # noqa: SIM905
+)
+"""English function words (see ``TrainSettings.function_words``)."""
+
+
+def _only_function_words(feature: str | Pair) -> bool:
+    if isinstance(feature, str):
+        return feature in FUNCTION_WORDS
+    return feature[0] in FUNCTION_WORDS and feature[1] in FUNCTION_WORDS
 
 
 def load_samples(folder: Path = DATA, names: Sequence[str] = SOURCES) -> list[Sample]:
@@ -105,16 +131,53 @@ def split(samples: Iterable[Sample]) -> tuple[list[Sample], list[Sample]]:
     return train, validation
 
 
+_SHORT = 400
+"""Characters of the longest text :func:`planted` plants (an instruction, not a jailbreak)."""
+
+
+def planted(samples: Sequence[Sample], settings: TrainSettings) -> list[Sample]:
+    """``settings.planted`` pairs of texts: a benign document of ``samples`` with one of their
+    short attacks planted at a line or sentence boundary (blocks), and the same kind of
+    document with one of their short benign requests planted (allowed). Only ``samples`` are
+    read, so a held-out corpus stays held out."""
+    documents = [s.text for s in samples if not s.block and s.stage == "tool_input"]
+    attacks = [s.text for s in samples if s.block and s.stage == "input" and len(s.text) <= _SHORT]
+    requests = [
+        s.text for s in samples if not s.block and s.stage == "input" and len(s.text) <= _SHORT
+    ]
+    if not settings.planted or not documents or not attacks or not requests:
+        return []
+    rnd = random.Random(settings.seed)
+    made = []
+    for _ in range(settings.planted):
+        for pool, block in ((attacks, True), (requests, False)):
+            document = rnd.choice(documents)
+            cut = _boundary(document, rnd.randrange(len(document) + 1))
+            text = f"{document[:cut]}\n{rnd.choice(pool)}\n{document[cut:]}"
+            category = "indirect injection" if block else "benign document"
+            made.append(Sample(text, block, "planted", category, "tool_input"))
+    return made
+
+
+def _boundary(text: str, at: int) -> int:
+    """The end of the sentence or line of ``text`` around ``at`` (or its end)."""
+    ends = [i + 1 for i in (text.find(". ", at), text.find("\n", at)) if i >= 0]
+    return min(ends, default=len(text))
+
+
 def train(
     samples: Sequence[Sample],
     validation: Sequence[Sample],
     settings: TrainSettings = TrainSettings(),
 ) -> InjectionModel:
     """A model fitted on ``samples``; ``validation``'s benign texts set its thresholds."""
+    originals = len(samples)
+    samples = [*samples, *planted(samples, settings)]
     parsed = [split_text(s.text) for s in samples]
     counts: Counter[str | Pair] = Counter()
     where: dict[str | Pair, set[str]] = {}
-    for sample, (_, words) in zip(samples, parsed, strict=True):
+    # Which features get a weight is decided on the real texts only.
+    for sample, (_, words) in zip(samples[:originals], parsed[:originals], strict=True):
         features: set[str | Pair] = {*words, *pairs(words)}
         counts.update(features)
         for feature in features:
@@ -122,7 +185,9 @@ def train(
     kept_features = [
         f
         for f, n in counts.items()
-        if n >= settings.min_count and len(where[f]) >= settings.min_sources
+        if n >= settings.min_count
+        and len(where[f]) >= settings.min_sources
+        and not (settings.function_words and _only_function_words(f))
     ]
     word_w: dict[str, float] = {f: 0.0 for f in kept_features if isinstance(f, str)}
     pair_w: dict[Pair, float] = {f: 0.0 for f in kept_features if isinstance(f, tuple)}

@@ -17,6 +17,8 @@ import base64
 import binascii
 import re
 import unicodedata
+from collections.abc import Collection
+from collections.abc import Set as AbstractSet
 from itertools import filterfalse
 
 # Invisible format characters (zero-width space/joiners, bidi controls, BOM, soft hyphen, word
@@ -31,7 +33,8 @@ _CONFUSABLES = str.maketrans(
     "аеорсуххіјѕԁһӏԛԝкмнтвАВЕКМНОРСТХУІЈЅαοντικρυχΑΒΕΖΗΙΚΜΝΟΡΤΥΧ",
     "aeopcyxxijsdhlqwkmhtbABEKMHOPCTXYIJSaovtikpuxABEZHIKMNOPTYX",
 )
-_LOOKALIKE_SCRIPTS = re.compile("[\u0370-\u03ff\u0400-\u052f]+")
+_CONFUSABLE_LETTERS = frozenset(chr(code) for code in _CONFUSABLES)
+_ASCII_BYTES = bytes(range(128))
 _LEET = str.maketrans("013457@$", "oieastas")
 # ASCII punctuation becomes a space and the apostrophe goes ("don't" is "dont"): with one
 # character per character, str.translate takes its ASCII fast path (about 1 us per kB).
@@ -41,7 +44,7 @@ _SEPARATE = str.maketrans(
     | {"'": None}
 )
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/]{24,}={0,2}")
-_HEX_RUN = re.compile(r"(?:[0-9a-fA-F]{2}){12,}")
+_HEX_RUN = re.compile(r"[0-9a-fA-F]{24,}")
 _ROT13 = str.maketrans(
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
     "NOPQRSTUVWXYZABCDEFGHIJKLMnopqrstuvwxyzabcdefghijklm",
@@ -55,6 +58,10 @@ _COMMON = frozenset(
         "any",
     }
 )
+_ENGLISH = 3
+"""A text of 6 words or more with fewer distinct common English words than this may be rot13."""
+_LEET_CHARS = "0123456789@$"
+"""Without any of these, a text has no leetspeak to undo."""
 _MIN_DECODED = 8
 """Decoded runs shorter than this are not worth scoring (and are often accidents)."""
 _LONG_WORD = 16
@@ -89,7 +96,7 @@ def decoded_runs(text: str) -> tuple[list[str], list[str]]:
     # text would cost more than everything else together.
     pieces = " ".join(p for p in text.split() if len(p) >= 24)
     for run in _HEX_RUN.findall(pieces):
-        decoded = _printable(bytes.fromhex(run))
+        decoded = _printable(bytes.fromhex(run[: len(run) // 2 * 2]))
         if decoded:
             found.append(decoded)
             markers.append("__hex__")
@@ -119,23 +126,38 @@ def normalised(text: str) -> tuple[str, list[str]]:
     """
     markers: list[str] = []
     if not text.isascii():
-        stripped = _INVISIBLE.sub("", text)
-        if len(stripped) != len(text):
-            markers.append("__invisible__")
-        if _LOOKALIKE_SCRIPTS.search(stripped):
-            # translate() is slow on non-ASCII text: only the Greek and Cyrillic runs go in.
-            swapped = _LOOKALIKE_SCRIPTS.sub(_swap, stripped)
-            if swapped != stripped:
-                markers.append("__confusable__")
-                stripped = swapped
         # NFKD maps fullwidth and mathematical letters to ASCII and splits accents off; the
-        # model knows ASCII words only, so what is left outside ASCII goes ("café" is "cafe").
-        text = unicodedata.normalize("NFKD", stripped).encode("ascii", "ignore").decode("ascii")
+        # model knows ASCII words only, so what is left outside ASCII goes ("café" is "cafe",
+        # and an invisible character inside a word is dropped with the rest).
+        text = unicodedata.normalize("NFKD", text)
+        plain = text.encode("ascii", "ignore").decode("ascii")
+        if len(plain) != len(text):
+            # Something was dropped: look at the dropped characters only (a regex over the
+            # whole text would cost more than everything else together). Deleting the ASCII
+            # bytes of UTF-8 leaves whole characters: multi-byte sequences have no ASCII byte.
+            odd = text.encode("utf-8").translate(None, _ASCII_BYTES).decode("utf-8")
+            if _INVISIBLE.search(odd):
+                markers.append("__invisible__")
+            found = _CONFUSABLE_LETTERS.intersection(odd)
+            if found:
+                markers.append("__confusable__")
+                plain = _swapped(text, found).encode("ascii", "ignore").decode("ascii")
+        text = plain
     return text.lower(), markers
 
 
-def _swap(match: re.Match[str]) -> str:
-    return match.group().translate(_CONFUSABLES)
+_FEW_LETTERS = 8
+"""Up to this many distinct look-alike letters are swapped by ``str.replace`` (a fast search
+each); more, as in a whole Russian document, by one ``str.translate``."""
+
+
+def _swapped(text: str, letters: AbstractSet[str]) -> str:
+    """``text`` with the Latin look-alikes of its Greek and Cyrillic ``letters`` swapped in."""
+    if len(letters) > _FEW_LETTERS:
+        return text.translate(_CONFUSABLES)
+    for letter in letters:
+        text = text.replace(letter, chr(_CONFUSABLES[ord(letter)]))
+    return text
 
 
 def words_of(text: str) -> list[str]:
@@ -143,13 +165,18 @@ def words_of(text: str) -> list[str]:
     return text.translate(_SEPARATE).split()
 
 
-def unleet(words: list[str]) -> list[str] | None:
+def unleet(words: list[str], distinct: AbstractSet[str] | None = None) -> list[str] | None:
     """``words`` with leetspeak undone ("1gn0r3" is "ignore"), or None when there was none.
+    ``distinct`` (the set of ``words``, when the caller has it) saves a pass.
 
     Only words of 3 to 16 characters that become all letters change: a number, a version
     ("utf8", "sha256") or a long run (a hash, a key) stays as it is.
     """
-    odd = [w for w in filterfalse(str.isalpha, words) if 3 <= len(w) <= _LONG_WORD]
+    odd = [
+        w
+        for w in filterfalse(str.isalpha, words if distinct is None else distinct)
+        if 3 <= len(w) <= _LONG_WORD
+    ]
     # Only a word that becomes all letters was leet: "sha256", "covid19", "utf8" stay.
     fixes = {w: f for w in odd if (f := w.translate(_LEET)).isalpha()}
     return list(map(fixes.get, words, words)) if fixes else None
@@ -211,9 +238,9 @@ CUES = frozenset(name for name, _ in _CUES)
 """The cue markers' names."""
 
 
-def cue_markers(words: list[str]) -> list[str]:
+def cue_markers(words: Collection[str]) -> list[str]:
     """A marker per injection cue whose word groups all occur in ``words``."""
-    present = set(words)
+    present = words if isinstance(words, AbstractSet) else set(words)
     return [name for name, groups in _CUES if all(not g.isdisjoint(present) for g in groups)]
 
 
@@ -231,24 +258,31 @@ def split_text(text: str) -> tuple[list[str], list[str]]:
     words = words_of(plain)
     if not words:
         return markers, words
+    # The distinct words, once: each test below reads them instead of every word.
+    distinct = set(words)
     runs: list[str] = []
-    if max(map(len, words)) >= _LONG_WORD:
+    if max(map(len, distinct)) >= _LONG_WORD:
         runs, found = decoded_runs(text)
         markers.extend(found)
-    fixed = unleet(words)
-    if fixed is not None:
-        markers.append("__leet__")
-        words = fixed
-    if len(words) >= 6:
-        common = sum(map(_COMMON.__contains__, words))
-        if common * 5 < len(words):  # fewer than 1 word in 5 is common English: try rot13
-            rotated = words_of(plain.translate(_ROT13))
-            if sum(map(_COMMON.__contains__, rotated)) >= max(2, common + 1):
-                markers.append("__rot13__")
-                words.extend(rotated)
+    if any(map(plain.__contains__, _LEET_CHARS)):
+        fixed = unleet(words, distinct)
+        if fixed is not None:
+            markers.append("__leet__")
+            words = fixed
+            distinct = set(words)
+    if len(words) >= 6 and len(distinct & _COMMON) < _ENGLISH:
+        # Hardly an English function word: maybe rot13 (whose decoding holds many).
+        common = len(distinct & _COMMON)
+        rotated = words_of(plain.translate(_ROT13))
+        if len(_COMMON.intersection(rotated)) >= max(2, common + 1):
+            markers.append("__rot13__")
+            words.extend(rotated)
+            distinct.update(rotated)
     for run in runs:
-        words.extend(words_of(normalised(run)[0]))
-    markers.extend(cue_markers(words))
+        decoded = words_of(normalised(run)[0])
+        words.extend(decoded)
+        distinct.update(decoded)
+    markers.extend(cue_markers(distinct))
     return markers, words
 
 
