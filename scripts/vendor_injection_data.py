@@ -20,6 +20,7 @@ from __future__ import annotations
 import ast
 import json
 import random
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -270,18 +271,47 @@ def python_doc_rows(stdlib: Path) -> list[dict[str, str]]:
     ]
 
 
+NEAR = 0.8
+"""Two texts whose word sets overlap this much (Jaccard) are one text filled in two ways."""
+
+
 def dedupe(rows: list[dict[str, str]], seen: set[str]) -> list[dict[str, str]]:
-    """``rows`` without texts another source already holds (same opening, case and spacing
-    aside): the same DAN prompt in two sources would leak test text into training."""
+    """``rows`` without texts another source (or an earlier row) already holds: the same
+    opening, case and spacing aside, or a near-duplicate (see :func:`near_duplicate`). The same
+    DAN prompt in two sources would leak test text into training, and one template filled in
+    a hundred ways would weigh as a hundred examples in the figures."""
     kept = []
     for r in rows:
-        key = " ".join((r.get("output") or r["input"]).lower().split())
+        text = r.get("output") or r["input"]
+        key = " ".join(text.lower().split())
         if r["stage"] == "input":  # documents share openings; prompts that do are copies
             key = key[:200]
-        if key not in seen:
+        if key not in seen and not near_duplicate(text, seen):
             seen.add(key)
+            _WORD_SETS.append(_word_set(text))
             kept.append(r)
     return kept
+
+
+_WORD_SETS: list[frozenset[str]] = []
+"""The word sets of every text kept so far (in the order kept), for :func:`near_duplicate`."""
+
+
+def _word_set(text: str) -> frozenset[str]:
+    return frozenset(re.findall(r"\w+", text.lower()))
+
+
+def near_duplicate(text: str, seen: set[str]) -> bool:
+    """Whether a kept text shares at least ``NEAR`` of its words with ``text`` (Jaccard)."""
+    words = _word_set(text)
+    size = len(words)
+    for other in _WORD_SETS:
+        # |A & B| / |A | B| >= NEAR needs the smaller set to be at least NEAR of the larger.
+        if not words or min(size, len(other)) < NEAR * max(size, len(other)):
+            continue
+        if len(words & other) >= NEAR * len(words | other):
+            return True
+    return False
 
 
 def write(name: str, header: str, rows: list[dict[str, str]]) -> None:

@@ -177,9 +177,20 @@ def unleet(words: list[str], distinct: AbstractSet[str] | None = None) -> list[s
         for w in filterfalse(str.isalpha, words if distinct is None else distinct)
         if 3 <= len(w) <= _LONG_WORD
     ]
-    # Only a word that becomes all letters was leet: "sha256", "covid19", "utf8" stay.
-    fixes = {w: f for w in odd if (f := w.translate(_LEET)).isalpha()}
+    # Only a word with a letter that becomes all letters was leet: "sha256", "covid19",
+    # "utf8", a number ("101") and an address ("ana@example") stay.
+    fixes = {
+        w: f
+        for w in odd
+        if not w.isdigit() and (f := w.translate(_LEET)).isalpha() and not _is_address(w)
+    }
     return list(map(fixes.get, words, words)) if fixes else None
+
+
+def _is_address(word: str) -> bool:
+    """Whether ``word`` reads as the two halves of an e-mail address or handle ("ana@example")."""
+    name, at, host = word.partition("@")
+    return bool(at) and len(name) >= 2 and name.isalpha() and host.isalpha()
 
 
 # Cues of an injection, each a few word groups that must all occur in the text: written from
@@ -196,6 +207,31 @@ _CUES: tuple[tuple[str, tuple[frozenset[str], ...]], ...] = tuple(
                 "previous prior above earlier preceding all any original initial",
                 "instructions instruction rules guidelines directions prompt prompts context "
                 "directives orders",
+            ),
+        ),
+        (
+            "__set_aside__",
+            (
+                "ignore disregard forget override bypass overrule abandon discard",
+                "everything task tasks criteria question request user users ticket email "
+                "document transcript text summary constraints programming policy policies "
+                "safety above instructions rules guidelines",
+            ),
+        ),
+        (
+            "__to_the_ai__",
+            (
+                "ai assistant assistants llm llms chatbot bot gpt chatgpt claude gemini copilot "
+                "agent agents summariser summarizer model",
+                "ignore disregard forget instead override must immediately secretly "
+                "silently urgent important",
+            ),
+        ),
+        (
+            "__new_task__",
+            (
+                "new real actual true updated different urgent important",
+                "task instructions instruction objective goal assignment directive orders",
             ),
         ),
         (
