@@ -278,22 +278,29 @@ NEAR = 0.8
 
 @dataclass
 class Seen:
-    """The texts kept so far, across sources: their keys and their word sets."""
+    """The texts kept so far, across sources: their keys, and their word sets by label."""
 
     keys: set[str] = field(default_factory=set)
-    word_sets: list[frozenset[str]] = field(default_factory=list)
+    word_sets: dict[str, list[frozenset[str]]] = field(default_factory=dict)
 
-    def near_duplicate(self, text: str) -> bool:
-        """Whether a kept text shares at least ``NEAR`` of its words with ``text`` (Jaccard)."""
+    def near_duplicate(self, text: str, label: str) -> bool:
+        """Whether a kept text of the same label shares at least ``NEAR`` of its words with
+        ``text`` (Jaccard). Only the same label: a document with an instruction planted in it
+        shares most words with the document alone, and that difference is the lesson."""
         words = word_set(text)
         size = len(words)
-        for other in self.word_sets:
+        for other in self.word_sets.get(label, ()):
             # |A & B| / |A | B| >= NEAR needs the smaller set to be NEAR of the larger at least.
             if not words or min(size, len(other)) < NEAR * max(size, len(other)):
                 continue
             if len(words & other) >= NEAR * len(words | other):
                 return True
         return False
+
+    def add(self, key: str, text: str, label: str) -> None:
+        """Remember a kept text."""
+        self.keys.add(key)
+        self.word_sets.setdefault(label, []).append(word_set(text))
 
 
 def word_set(text: str) -> frozenset[str]:
@@ -303,18 +310,17 @@ def word_set(text: str) -> frozenset[str]:
 
 def dedupe(rows: list[dict[str, str]], seen: Seen) -> list[dict[str, str]]:
     """``rows`` without texts another source (or an earlier row) already holds: the same
-    opening, case and spacing aside, or a near-duplicate (:meth:`Seen.near_duplicate`). The same
-    DAN prompt in two sources would leak test text into training, and one template filled in
-    a hundred ways would weigh as a hundred examples in the figures."""
+    opening, case and spacing aside, or a near-duplicate of the same label
+    (:meth:`Seen.near_duplicate`). The same DAN prompt in two sources would leak test text into
+    training, and one template filled in a hundred ways would weigh as a hundred examples."""
     kept = []
     for r in rows:
         text = r.get("output") or r["input"]
         key = " ".join(text.lower().split())
         if r["stage"] == "input":  # documents share openings; prompts that do are copies
             key = key[:200]
-        if key not in seen.keys and not seen.near_duplicate(text):
-            seen.keys.add(key)
-            seen.word_sets.append(word_set(text))
+        if key not in seen.keys and not seen.near_duplicate(text, r["label"]):
+            seen.add(key, text, r["label"])
             kept.append(r)
     return kept
 

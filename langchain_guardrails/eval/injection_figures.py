@@ -188,10 +188,16 @@ def report(folder: Path = DATA, settings: TrainSettings | None = None) -> str:
         (f"rail: {name}", [s for s in scored if s.sample.source == name])
         for name in sorted({s.sample.source for s in scored})
     ]
-    rows.append(("rail: all sources, pooled", scored))
+    rows.append(("rail: all corpora, pooled", scored))
+    rows.append(
+        (
+            "rail: all corpora, pooled, English text only",
+            [s for s in scored if s.sample.category != "non-English"],
+        )
+    )
     rows.append(("rail: jailbreak.jsonl (package's set)", outside))
     rows.append(("rail: validation split (seen sources, unseen texts)", same_sources))
-    rows.append(("regex set: all sources", regex[: len(samples)]))
+    rows.append(("regex set: all corpora", regex[: len(samples)]))
     rows.append(("regex set: jailbreak.jsonl", regex[len(samples) :]))
     return "\n\n".join(
         [

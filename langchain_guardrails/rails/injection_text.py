@@ -270,7 +270,30 @@ _CUES: tuple[tuple[str, tuple[frozenset[str], ...]], ...] = tuple(
 )
 
 
-CUES = frozenset(name for name, _ in _CUES)
+# Cues in the text's form rather than its words: a markdown image whose address carries a query
+# (the reply renders it and the browser sends the data away), and a fake role or system tag
+# ("###(system_message)", "[SYSTEM]:", "<|im_start|>assistant") that dresses text as the
+# prompt's own.
+_MARKDOWN_IMAGE = re.compile(r"!\[[^\]\n]*\]\(\s*(?:https?:)?//[^)\s]*[?=]")
+# One character class first: the regex engine skips ahead to an opener (about 2 us per kB).
+_ROLE_TAG = re.compile(
+    r"[#\[<({|][ \t]?/?(?:system|assistant|im_start|inst|developer|admin)"
+    r"(?:[ _]?(?:message|prompt|instructions?|note|override|mode|update))?[ \t]?[)\]}>:|]"
+)
+
+
+def form_markers(text: str, plain: str) -> list[str]:
+    """``__markdown_image__`` and ``__role_tag__`` where ``text`` (``plain``: its normalised,
+    lower-case form) holds one (see above)."""
+    found = []
+    if "![" in text and _MARKDOWN_IMAGE.search(text):
+        found.append("__markdown_image__")
+    if _ROLE_TAG.search(plain):
+        found.append("__role_tag__")
+    return found
+
+
+CUES = frozenset((*(name for name, _ in _CUES), "__markdown_image__", "__role_tag__"))
 """The cue markers' names."""
 
 
@@ -319,7 +342,17 @@ def split_text(text: str) -> tuple[list[str], list[str]]:
         words.extend(decoded)
         distinct.update(decoded)
     markers.extend(cue_markers(distinct))
+    markers.extend(form_markers(text, plain))
     return markers, words
 
 
-__all__ = ["CUES", "cue_markers", "decoded_runs", "normalised", "split_text", "unleet", "words_of"]
+__all__ = [
+    "CUES",
+    "cue_markers",
+    "decoded_runs",
+    "form_markers",
+    "normalised",
+    "split_text",
+    "unleet",
+    "words_of",
+]
