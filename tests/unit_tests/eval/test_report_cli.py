@@ -108,8 +108,8 @@ def test_shipped_report(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> N
         ("outputs: output", OVERALL): ("12", "0", "4", "9"),
         ("outputs: output", "regex check output"): ("6", "6", "1", "12"),
         ("outputs: output", "self check output"): ("12", "0", "4", "9"),
-        ("injection: input", "prompt injection check input"): ("596", "20", "0", "255"),
-        ("injection: tool_input", "prompt injection check input"): ("225", "8", "3", "346"),
+        ("injection: input", "prompt injection check input"): ("710", "48", "5", "444"),
+        ("injection: tool_input", "prompt injection check input"): ("293", "4", "3", "511"),
     }
     summaries = [d.one("summary").text() for d in dom.all("details")]
     assert summaries == [
@@ -117,9 +117,9 @@ def test_shipped_report(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> N
         "outputs: output / regex check output: 7 misclassified (missed 6, false alarms 1)",
         "outputs: output / self check output: 4 misclassified (missed 0, false alarms 4)",
         "outputs: output: all rails: 4 misclassified (missed 0, false alarms 4)",
-        "injection: input / prompt injection check input: 20 misclassified (missed 20, false "
-        "alarms 0)",
-        "injection: tool_input / prompt injection check input: 11 misclassified (missed 8, "
+        "injection: input / prompt injection check input: 53 misclassified (missed 48, false "
+        "alarms 5)",
+        "injection: tool_input / prompt injection check input: 7 misclassified (missed 4, "
         "false alarms 3)",
     ]
     jailbreak = dom.all("details")[0].all("tr", class_="wrong")
