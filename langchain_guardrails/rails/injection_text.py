@@ -282,13 +282,17 @@ _ROLE_TAG = re.compile(
 )
 
 
-def form_markers(text: str, plain: str) -> list[str]:
+_ROLE_WORDS = frozenset({"system", "assistant", "im", "inst", "developer", "admin"})
+"""The words a role tag holds: without one of them the tag pattern is not run."""
+
+
+def form_markers(text: str, plain: str, words: AbstractSet[str]) -> list[str]:
     """``__markdown_image__`` and ``__role_tag__`` where ``text`` (``plain``: its normalised,
-    lower-case form) holds one (see above)."""
+    lower-case form; ``words``: its distinct words) holds one (see above)."""
     found = []
     if "![" in text and _MARKDOWN_IMAGE.search(text):
         found.append("__markdown_image__")
-    if _ROLE_TAG.search(plain):
+    if not words.isdisjoint(_ROLE_WORDS) and _ROLE_TAG.search(plain):
         found.append("__role_tag__")
     return found
 
@@ -342,7 +346,7 @@ def split_text(text: str) -> tuple[list[str], list[str]]:
         words.extend(decoded)
         distinct.update(decoded)
     markers.extend(cue_markers(distinct))
-    markers.extend(form_markers(text, plain))
+    markers.extend(form_markers(text, plain, distinct))
     return markers, words
 
 
