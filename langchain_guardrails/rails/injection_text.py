@@ -81,8 +81,10 @@ def _printable(data: bytes) -> str | None:
     return text if sum(c.isalpha() or c == " " for c in head) >= 0.7 * len(head) else None
 
 
-def decoded_runs(text: str) -> tuple[list[str], list[str]]:
+def decoded_runs(text: str, long_words: Collection[str] = ()) -> tuple[list[str], list[str]]:
     """Base64 and hex runs of ``text`` decoded to readable text, and a marker per kind found.
+    ``long_words`` (lower-case words of ``text`` of 16 characters or more, when the caller has
+    them) say where to look.
 
     Example:
         .. code-block:: python
@@ -94,7 +96,9 @@ def decoded_runs(text: str) -> tuple[list[str], list[str]]:
     markers: list[str] = []
     # Runs are looked for in long whitespace-separated pieces only: a regex over the whole
     # text would cost more than everything else together.
-    pieces = " ".join(p for p in text.split() if len(p) >= 24)
+    pieces = _pieces_with(text, long_words) if long_words and text.isascii() else None
+    if pieces is None:
+        pieces = " ".join(p for p in text.split() if len(p) >= 24)
     for run in _HEX_RUN.findall(pieces):
         decoded = _printable(bytes.fromhex(run[: len(run) // 2 * 2]))
         if decoded:
@@ -111,6 +115,24 @@ def decoded_runs(text: str) -> tuple[list[str], list[str]]:
             found.append(decoded)
             markers.append("__base64__")
     return found, markers
+
+
+_SPACE = re.compile(r"\s")
+
+
+def _pieces_with(text: str, long_words: Collection[str]) -> str | None:
+    """The whitespace-separated pieces of ASCII ``text`` that hold one of ``long_words``,
+    joined by spaces (None if a word is not found as it is)."""
+    lower = text.lower()  # ASCII: the same length, so an index into it is one into the text
+    pieces = set()
+    for word in long_words:
+        at = lower.find(word)
+        if at < 0:
+            return None
+        start = max(lower.rfind(" ", 0, at), lower.rfind("\n", 0, at), lower.rfind("\t", 0, at))
+        end = _SPACE.search(text, at)
+        pieces.add(text[start + 1 : end.start() if end else len(text)])
+    return " ".join(sorted(pieces))
 
 
 def normalised(text: str) -> tuple[str, list[str]]:
@@ -325,7 +347,7 @@ def split_text(text: str) -> tuple[list[str], list[str]]:
     distinct = set(words)
     runs: list[str] = []
     if max(map(len, distinct)) >= _LONG_WORD:
-        runs, found = decoded_runs(text)
+        runs, found = decoded_runs(text, [w for w in distinct if len(w) >= _LONG_WORD])
         markers.extend(found)
     if any(map(plain.__contains__, _LEET_CHARS)):
         fixed = unleet(words, distinct)
