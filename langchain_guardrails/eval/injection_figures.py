@@ -68,9 +68,7 @@ def cross_corpus(samples: Sequence[Sample], settings: TrainSettings | None = Non
         model = train(train_set, validation, settings or TrainSettings())
         threshold = model.threshold_for(TARGET_FPR)
         scored.extend(
-            Scored(s, model.score(s.text), threshold)
-            for s in samples
-            if corpus(s.source) == held
+            Scored(s, model.score(s.text), threshold) for s in samples if corpus(s.source) == held
         )
     return scored
 
