@@ -343,6 +343,14 @@ def test_hidden_attacks_are_blocked(hidden: str) -> None:
     assert action()(hidden).allowed is False
 
 
+def test_function_words_carry_no_weight_in_the_shipped_model() -> None:
+    # Their rates tell a corpus's style ("about" weighed 1.74 before), not an injection.
+    model = shipped_model()
+    assert [w for w in ("about", "with", "you", "the", "my") if w in model.words] == []
+    assert ("with", "the") not in model.pairs
+    assert model.pairs.get(("act", "as")) is not None  # a pair with one content word stays
+
+
 def test_the_weights_file_is_small_and_needs_only_the_standard_library() -> None:
     assert WEIGHTS_FILE.stat().st_size <= 2_000_000
     assert WEIGHTS_FILE.read_text(encoding="utf-8").startswith('{"about":')
