@@ -108,7 +108,7 @@ def test_shipped_report(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> N
         ("outputs: output", OVERALL): ("12", "0", "4", "9"),
         ("outputs: output", "regex check output"): ("6", "6", "1", "12"),
         ("outputs: output", "self check output"): ("12", "0", "4", "9"),
-        ("injection: input", "prompt injection check input"): ("710", "48", "5", "444"),
+        ("injection: input", "prompt injection check input"): ("709", "49", "5", "444"),
         ("injection: tool_input", "prompt injection check input"): ("293", "4", "3", "511"),
     }
     summaries = [d.one("summary").text() for d in dom.all("details")]
@@ -117,7 +117,7 @@ def test_shipped_report(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> N
         "outputs: output / regex check output: 7 misclassified (missed 6, false alarms 1)",
         "outputs: output / self check output: 4 misclassified (missed 0, false alarms 4)",
         "outputs: output: all rails: 4 misclassified (missed 0, false alarms 4)",
-        "injection: input / prompt injection check input: 53 misclassified (missed 48, false "
+        "injection: input / prompt injection check input: 54 misclassified (missed 49, false "
         "alarms 5)",
         "injection: tool_input / prompt injection check input: 7 misclassified (missed 4, "
         "false alarms 3)",
