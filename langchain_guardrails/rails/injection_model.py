@@ -49,14 +49,14 @@ def best_window(
     an instruction of up to half a window always lies whole inside one candidate.
     """
     per_word = list(map(words_w.get, words, repeat(0.0)))
-    # zip over a shifted copy is faster than itertools.pairwise here; the last word has no pair.
+    # zip over a shifted copy is faster than itertools.pairwise here (measured), and two sums
+    # per block faster than one over a list of word-plus-pair sums.
     per_pair = list(map(pairs_w.get, zip(words, words[1:], strict=False), repeat(0.0)))  # noqa: RUF007
-    per_pair.append(0.0)
-    per = list(map(add, per_word, per_pair))
     if len(words) <= window:
-        return math.fsum(per), 0, len(words)
+        return math.fsum(per_word) + math.fsum(per_pair), 0, len(words)
     half = window // 2
-    blocks = [sum(per[i : i + half]) for i in range(0, len(words), half)]
+    starts = range(0, len(words), half)
+    blocks = [sum(per_word[i : i + half]) + sum(per_pair[i : i + half]) for i in starts]
     sums = list(map(add, blocks, [*blocks[1:], 0.0]))
     top = max(sums)
     start = sums.index(top) * half

@@ -78,7 +78,8 @@ def _printable(data: bytes) -> str | None:
     head = text[:64]
     if len(text) < _MIN_DECODED or not head.replace("\n", " ").isprintable():
         return None
-    return text if sum(c.isalpha() or c == " " for c in head) >= 0.7 * len(head) else None
+    readable = sum(map(str.isalpha, head)) + head.count(" ")  # C-level, no Python loop
+    return text if readable >= 0.7 * len(head) else None
 
 
 def decoded_runs(text: str, long_words: Collection[str] = ()) -> tuple[list[str], list[str]]:
@@ -152,19 +153,18 @@ def normalised(text: str) -> tuple[str, list[str]]:
         # model knows ASCII words only, so what is left outside ASCII goes ("café" is "cafe",
         # and an invisible character inside a word is dropped with the rest).
         text = unicodedata.normalize("NFKD", text)
-        plain = text.encode("ascii", "ignore").decode("ascii")
-        if len(plain) != len(text):
-            # Something was dropped: look at the dropped characters only (a regex over the
-            # whole text would cost more than everything else together). Deleting the ASCII
-            # bytes of UTF-8 leaves whole characters: multi-byte sequences have no ASCII byte.
-            odd = text.encode("utf-8").translate(None, _ASCII_BYTES).decode("utf-8")
+        # What NFKD left outside ASCII is looked at alone (a regex over the whole text would
+        # cost more than everything else together). Deleting the ASCII bytes of UTF-8 leaves
+        # whole characters: multi-byte sequences have no ASCII byte.
+        odd = text.encode("utf-8").translate(None, _ASCII_BYTES).decode("utf-8")
+        if odd:
             if _INVISIBLE.search(odd):
                 markers.append("__invisible__")
             found = _CONFUSABLE_LETTERS.intersection(odd)
             if found:
                 markers.append("__confusable__")
-                plain = _swapped(text, found).encode("ascii", "ignore").decode("ascii")
-        text = plain
+                text = _swapped(text, found)
+        text = text.encode("ascii", "ignore").decode("ascii")
     return text.lower(), markers
 
 
@@ -323,9 +323,13 @@ CUES = frozenset((*(name for name, _ in _CUES), "__markdown_image__", "__role_ta
 """The cue markers' names."""
 
 
+_CUE_WORDS = frozenset().union(*(group for _, groups in _CUES for group in groups))
+
+
 def cue_markers(words: Collection[str]) -> list[str]:
     """A marker per injection cue whose word groups all occur in ``words``."""
-    present = words if isinstance(words, AbstractSet) else set(words)
+    # The few cue words present first: each group test then reads a handful of words.
+    present = _CUE_WORDS.intersection(words)
     return [name for name, groups in _CUES if all(not g.isdisjoint(present) for g in groups)]
 
 
