@@ -68,10 +68,14 @@ def spikee_rows(root: Path, rnd: random.Random) -> list[dict[str, str]]:
         # Two jailbreaks name a third-party data set as their source: left out (licence).
         jailbreaks = [j for j in jsonl(folder / "jailbreaks.jsonl") if "source" not in j]
         instructions = jsonl(folder / "instructions.jsonl")
-        bases = jsonl(folder / "base_user_inputs.jsonl")
+        # A base document that is only its placeholder is the "direct" case: no document.
+        bases = [
+            b
+            for b in jsonl(folder / "base_user_inputs.jsonl")
+            if b.get("placeholder") != b["document"]
+        ]
         for base in bases:
-            if base.get("placeholder") != base["document"]:
-                documents.setdefault(base["document"], base)
+            documents.setdefault(base["document"], base)
         exfil = seed.startswith("seeds-sysmsg")
         for jailbreak in sorted(jailbreaks, key=lambda j: j["id"]):
             # spikee pairs a jailbreak with instructions of its own language.
@@ -80,29 +84,25 @@ def spikee_rows(root: Path, rnd: random.Random) -> list[dict[str, str]]:
                 continue
             instruction = rnd.choice(same)["instruction"]
             text = jailbreak["text"].replace("<INSTRUCTION>", instruction)
-            category = (
-                "exfiltration"
-                if exfil
-                or instruction.startswith("include in your response the following string: ![")
-                else "persona"
-                if jailbreak["jailbreak_type"] in PERSONA_TYPES
-                else "instruction override"
-            )
             if jailbreak.get("lang"):
                 # Zulu, Albanian, Irish or Scottish Gaelic: the trick is the language itself.
-                category = "non-English"
-            attacks.append(row(text, "block", "input", category, src))
-            real = [b for b in bases if b.get("placeholder") != b["document"]]
-            if real:
-                base = rnd.choice(real)
-                planted = _insert(base["document"], text, rnd.choice(("start", "middle", "end")))
-                kind = (
-                    "non-English"
-                    if jailbreak.get("lang")
-                    else "exfiltration"
-                    if exfil
-                    else "indirect injection"
+                category = kind = "non-English"
+            else:
+                markdown = instruction.startswith(
+                    "include in your response the following string: !["
                 )
+                kind = "exfiltration" if exfil else "indirect injection"
+                category = (
+                    "exfiltration"
+                    if exfil or markdown
+                    else "persona"
+                    if jailbreak["jailbreak_type"] in PERSONA_TYPES
+                    else "instruction override"
+                )
+            attacks.append(row(text, "block", "input", category, src))
+            if bases:
+                base = rnd.choice(bases)
+                planted = _insert(base["document"], text, rnd.choice(("start", "middle", "end")))
                 user = base.get("question") or "Summarise this document."
                 attacks.append(row(planted, "block", "tool_input", kind, src, user))
         for standalone in jsonl(folder / "standalone_user_inputs.jsonl"):

@@ -289,9 +289,11 @@ class Seen:
         shares most words with the document alone, and that difference is the lesson."""
         words = word_set(text)
         size = len(words)
+        if not size:
+            return False
         for other in self.word_sets.get(label, ()):
             # |A & B| / |A | B| >= NEAR needs the smaller set to be NEAR of the larger at least.
-            if not words or min(size, len(other)) < NEAR * max(size, len(other)):
+            if min(size, len(other)) < NEAR * max(size, len(other)):
                 continue
             if len(words & other) >= NEAR * len(words | other):
                 return True

@@ -359,9 +359,9 @@ def split_text(text: str) -> tuple[list[str], list[str]]:
             markers.append("__leet__")
             words = fixed
             distinct = set(words)
-    if len(words) >= 6 and len(distinct & _COMMON) < _ENGLISH:
+    common = len(distinct & _COMMON)
+    if len(words) >= 6 and common < _ENGLISH:
         # Hardly an English function word: maybe rot13 (whose decoding holds many).
-        common = len(distinct & _COMMON)
         rotated = words_of(plain.translate(_ROT13))
         if len(_COMMON.intersection(rotated)) >= max(2, common + 1):
             markers.append("__rot13__")
